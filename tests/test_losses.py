@@ -1,0 +1,198 @@
+"""Tests of earjax.losses against a NumPy recomputation on a tiny EAR network.
+
+The NumPy reference uses the same Gaussian draws as the losses: each policy sample
+splits its key into (action_key, noise_key), eps ~ N(0, 1) from action_key, LTE noise
+n ~ N(0, 1) from noise_key.
+"""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from earjax import losses, networks
+
+OBS, ACT, TASKS, BATCH, LTE = 3, 2, 2, 4, 3
+NOISE_STD, GAMMA, REWARD_SCALE, REG = 0.5, 0.9, 2.0, 1e-3
+TINY = dict(actor_hidden=(3,), critic_hidden=(3,), state_encoder_hidden=(3,),
+            task_encoder_hidden=(3,), lse_dim=2, lte_dim=LTE, lte_noise_std=NOISE_STD)
+KEY = jax.random.PRNGKey(42)
+
+
+def randomized(params, key, scale=0.7):
+  """Every parameter replaced by scale * N(0, 1), so no layer is near-silent."""
+  leaves, treedef = jax.tree.flatten(params)
+  keys = jax.random.split(key, len(leaves))
+  return treedef.unflatten([scale * jax.random.normal(k, x.shape)
+                            for k, x in zip(keys, leaves)])
+
+
+def make(**overrides):
+  nets = networks.make_networks("ear", OBS, ACT, TASKS, **{**TINY, **overrides})
+  sac = losses.make_losses(nets.actor_apply, nets.critic_apply, ACT, TASKS, gamma=GAMMA,
+                           reward_scale=REWARD_SCALE)
+  return nets, sac
+
+
+@pytest.fixture(scope="module")
+def setup():
+  nets, sac = make()
+
+  @jax.jit
+  def params_and_batch(key):
+    keys = jax.random.split(key, 9)
+    params = {"actor": randomized(nets.actor_init(keys[0]), keys[1]),
+              "critic": randomized(nets.critic_init(keys[2]), keys[3]),
+              "target": randomized(nets.critic_init(keys[4]), keys[5])}
+    batch = {"obs": jax.random.normal(keys[6], (BATCH, OBS)),
+             "action": jnp.tanh(jax.random.normal(keys[7], (BATCH, ACT))),
+             "reward": jnp.array([1.0, -0.5, 0.25, 2.0]),
+             "next_obs": jax.random.normal(keys[8], (BATCH, OBS)),
+             "discount": jnp.array([1.0, 0.0, 1.0, 1.0]),
+             "task": jnp.array([0, 1, 1, 0], jnp.int32)}
+    return params, batch
+
+  return (nets, sac) + params_and_batch(jax.random.PRNGKey(0))
+
+
+# ----- NumPy reference (float64) -----
+
+def as_np(tree):
+  return jax.tree.map(lambda x: np.asarray(x, np.float64), tree)
+
+
+def np_mlp(layers, x):
+  layers = [layers[f"Dense_{i}"] for i in range(len(layers))]
+  for layer in layers[:-1]:
+    x = np.maximum(x @ layer["kernel"] + layer["bias"], 0.0)
+  return x @ layers[-1]["kernel"] + layers[-1]["bias"]
+
+
+def np_normalize(x):
+  return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+def np_policy(actor, obs, task, key, noisy):
+  """(action, log pi, mean, log_std) of the EAR actor for one key, as the losses draw."""
+  action_key, noise_key = jax.random.split(key)
+  onehot = np.eye(TASKS)[np.asarray(task)]
+  lse = np_normalize(np_mlp(actor["state_encoder"]["MLP_0"], np.asarray(obs, np.float64)))
+  lte = np_normalize(np_mlp(actor["task_encoder"]["MLP_0"], onehot))
+  if noisy:
+    noise = np.asarray(jax.random.normal(noise_key, (len(obs), LTE)), np.float64)
+    lte = np_normalize(lte + NOISE_STD * noise)
+  out = np_mlp(actor["action_decoder"]["MLP_0"], np.concatenate([lse, lte], -1))
+  mean, log_std = out[:, :ACT], np.clip(out[:, ACT:], -20.0, 2.0)
+  eps = np.asarray(jax.random.normal(action_key, (len(obs), ACT)), np.float64)
+  u = mean + np.exp(log_std) * eps
+  log_prob = np.sum(-0.5 * eps**2 - log_std - 0.5 * np.log(2 * np.pi)
+                    - np.log(1.0 - np.tanh(u)**2), -1)
+  return np.tanh(u), log_prob, mean, log_std
+
+
+def np_q(critic, obs, action, task):
+  x = np.concatenate([np.asarray(obs, np.float64), action, np.eye(TASKS)[np.asarray(task)]],
+                     -1)
+  twins = [jax.tree.map(lambda leaf, i=i: leaf[i], critic["ensemble"]["MLP_0"])
+           for i in range(2)]
+  return np.stack([np_mlp(twin, x)[:, 0] for twin in twins])
+
+
+def np_alpha_loss(actor, log_alpha, batch, noisy):
+  _, log_prob, _, _ = np_policy(actor, batch["obs"], batch["task"], KEY, noisy)
+  per_sample = np.broadcast_to(log_alpha, (TASKS,))[np.asarray(batch["task"])]
+  return -np.mean(per_sample * (log_prob - ACT))
+
+
+def np_critic_loss(params, log_alpha, batch, noisy):
+  p = as_np(params)
+  next_action, next_log_prob, _, _ = np_policy(p["actor"], batch["next_obs"],
+                                               batch["task"], KEY, noisy)
+  next_q = np_q(p["target"], batch["next_obs"], next_action, batch["task"]).min(0)
+  alpha = np.exp(np.broadcast_to(log_alpha, (TASKS,))[np.asarray(batch["task"])])
+  target = (REWARD_SCALE * np.asarray(batch["reward"]) + GAMMA * np.asarray(
+      batch["discount"]) * (next_q - alpha * next_log_prob))
+  q = np_q(p["critic"], batch["obs"], np.asarray(batch["action"], np.float64),
+           batch["task"])
+  return np.mean((q[0] - target)**2) + np.mean((q[1] - target)**2)
+
+
+def np_actor_loss(params, log_alpha, batch, noisy):
+  p = as_np(params)
+  action, log_prob, mean, log_std = np_policy(p["actor"], batch["obs"], batch["task"],
+                                              KEY, noisy)
+  q = np_q(p["critic"], batch["obs"], action, batch["task"]).min(0)
+  alpha = np.exp(np.broadcast_to(log_alpha, (TASKS,))[np.asarray(batch["task"])])
+  return (np.mean(alpha * log_prob - q) + REG * np.mean(mean**2)
+          + REG * np.mean(log_std**2))
+
+
+# ----- tests -----
+
+LOG_ALPHAS = [np.float32(0.3), np.array([0.1, -0.4], np.float32)]
+
+
+@pytest.mark.parametrize("log_alpha", LOG_ALPHAS, ids=["shared", "per_task"])
+def test_losses_match_numpy(setup, log_alpha):
+  nets, sac, params, batch = setup
+  log_alpha = jnp.asarray(log_alpha)
+  np.testing.assert_allclose(
+      sac.alpha_loss(log_alpha, params["actor"], batch, KEY),
+      np_alpha_loss(as_np(params["actor"]), np.asarray(log_alpha), batch, True), rtol=1e-4)
+  np.testing.assert_allclose(
+      sac.critic_loss(params["critic"], params["actor"], params["target"], log_alpha,
+                      batch, KEY),
+      np_critic_loss(params, np.asarray(log_alpha), batch, True), rtol=1e-4)
+  np.testing.assert_allclose(
+      sac.actor_loss(params["actor"], params["critic"], log_alpha, batch, KEY),
+      np_actor_loss(params, np.asarray(log_alpha), batch, True), rtol=1e-4)
+
+
+def test_release_mode_drops_the_noise(setup):
+  _, _, params, batch = setup
+  _, release = make(release_noise_bug=True)
+  log_alpha = jnp.float32(0.3)
+  critic = release.critic_loss(params["critic"], params["actor"], params["target"],
+                               log_alpha, batch, KEY)
+  actor = release.actor_loss(params["actor"], params["critic"], log_alpha, batch, KEY)
+  for loss, reference in ((critic, np_critic_loss), (actor, np_actor_loss)):
+    clean = reference(params, 0.3, batch, noisy=False)
+    np.testing.assert_allclose(loss, clean, rtol=1e-4)
+    assert abs(clean - reference(params, 0.3, batch, noisy=True)) > 1e-3
+
+
+def test_per_task_alpha_gradient(setup):
+  _, sac, params, batch = setup
+  grad = jax.grad(sac.alpha_loss)(jnp.zeros(TASKS), params["actor"], batch, KEY)
+  _, log_prob, _, _ = np_policy(as_np(params["actor"]), batch["obs"], batch["task"], KEY,
+                                True)
+  task = np.asarray(batch["task"])
+  expected = [-np.sum(log_prob[task == k] - ACT) / BATCH for k in range(TASKS)]
+  np.testing.assert_allclose(grad, expected, rtol=1e-4)
+  np.testing.assert_allclose(losses.initial_log_alpha(TASKS), np.zeros(TASKS))
+  assert losses.initial_log_alpha().shape == ()
+
+
+def nonzero(tree):
+  return any(np.abs(np.asarray(leaf)).max() > 0 for leaf in jax.tree.leaves(tree))
+
+
+def test_gradients_reach_only_the_differentiated_argument(setup):
+  _, sac, params, batch = setup
+
+  @jax.jit
+  def all_gradients(params, log_alpha):
+    actor = jax.grad(sac.actor_loss, argnums=(0, 1, 2))(
+        params["actor"], params["critic"], log_alpha, batch, KEY)
+    critic = jax.grad(sac.critic_loss, argnums=(0, 1, 2, 3))(
+        params["critic"], params["actor"], params["target"], log_alpha, batch, KEY)
+    alpha = jax.grad(sac.alpha_loss, argnums=(0, 1))(log_alpha, params["actor"], batch,
+                                                     KEY)
+    return actor, critic, alpha
+
+  actor_grads, critic_grads, alpha_grads = all_gradients(params, jnp.float32(0.3))
+  assert all(nonzero(actor_grads[0][name])
+             for name in ("state_encoder", "task_encoder", "action_decoder"))
+  assert not nonzero(actor_grads[1:])  # critics and alpha held fixed
+  assert nonzero(critic_grads[0])
+  assert not nonzero(critic_grads[1:])  # target y held fixed
+  assert nonzero(alpha_grads[0]) and not nonzero(alpha_grads[1])  # policy held fixed
