@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import abc
 import os
+import re
 from typing import Any, ClassVar
 
 import brax
@@ -24,6 +25,25 @@ from mujoco import mjx
 import numpy as np
 
 ASSETS_DIR = os.path.join(os.path.dirname(brax.__file__), "envs", "assets")
+
+
+def _load_model(xml_file: str) -> mujoco.MjModel:
+  """Compiles one of brax's MJCF assets.
+
+  MuJoCo 4 deprecates the ``settotalmass`` compiler attribute (HalfCheetah's asset has
+  it) and logs a warning to ``MUJOCO_LOG.TXT`` in the working directory; the same
+  scaling is applied here the way the warning asks, through ``mj_setTotalmass``.
+  """
+  with open(os.path.join(ASSETS_DIR, xml_file)) as f:
+    xml = f.read()
+  match = re.search(r'\s*settotalmass="([^"]+)"', xml)
+  if match:
+    xml = xml.replace(match.group(0), "")
+  model = mujoco.MjModel.from_xml_string(xml)
+  if match:
+    mujoco.mj_setTotalmass(model, float(match.group(1)))
+    mujoco.mj_setConst(model, mujoco.MjData(model))
+  return model
 
 
 @struct.dataclass
@@ -60,7 +80,7 @@ class TaskFamilyEnv(abc.ABC):
                           ("episode_length", episode_length)):
       if not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{option} must be a positive integer, got {value!r}")
-    model = mujoco.MjModel.from_xml_path(os.path.join(ASSETS_DIR, self.xml_file))
+    model = _load_model(self.xml_file)
     # Playground-style solver budget for RL: one Newton iteration with a short line
     # search; the contact model and the reward semantics are unchanged.
     model.opt.iterations = solver_iterations
@@ -111,6 +131,11 @@ class TaskFamilyEnv(abc.ABC):
         self._data0, self._data0, jnp.zeros(self.action_size),
         jnp.zeros(self.task_param_size))[1])
     return tuple(out)
+
+  def velocity_target(self, task_param) -> float | None:
+    """The velocity a task asks for (evaluation reports |velocity - target|), or None."""
+    del task_param
+    return None
 
   # ---- helpers for families ------------------------------------------------------------
   @staticmethod

@@ -42,6 +42,9 @@ class HalfCheetahVel(_HalfCheetah):
   def _adapt_tasks(self):
     return np.array([[1.5], [4.5], [7.5]])
 
+  def velocity_target(self, task_param):
+    return float(task_param[0])
+
   def _reward(self, data_before, data, action, task_param):
     velocity = self._velocity(data_before, data)
     ctrl_cost = CTRL_COST * jnp.sum(jnp.square(action))
@@ -84,6 +87,9 @@ class HalfCheetahRunJump(_HalfCheetah):
     if c_vel == 0 and vel == 0:
       return f"jump{w_height:g}"
     return super()._task_name(task_param)
+
+  def velocity_target(self, task_param):
+    return float(task_param[1]) if task_param[0] > 0 else None
 
   def _reward(self, data_before, data, action, task_param):
     c_vel, vel, w_height = task_param[0], task_param[1], task_param[2]

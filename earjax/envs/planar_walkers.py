@@ -29,6 +29,9 @@ class _PlanarWalker(TaskFamilyEnv):
   def _adapt_tasks(self):
     return np.array([[0.5], [1.1], [1.7]])
 
+  def velocity_target(self, task_param):
+    return float(task_param[0])
+
   def _init_qpos_qvel(self, key):
     return self._uniform_noise(key, self.mjx_model.qpos0, self.mjx_model.nv)
 

@@ -1,0 +1,107 @@
+"""The learner: one multi-task SAC gradient step on a task-balanced batch (Algorithm 1).
+
+``LearnerState`` holds the actor, the twin critics, their Polyak targets, the temperature
+and the three Adam states.  ``make_sgd_step`` returns a pure function that updates the
+critics, then the actor, then alpha, each with its gradient clipped per network as the
+release does (state encoder, task encoder, action decoder and each critic on its own),
+then moves the targets by ``tau``.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from flax import struct
+import jax
+import jax.numpy as jnp
+import optax
+
+from earjax.losses import SACLosses, initial_log_alpha
+from earjax.networks import NUM_CRITICS, Networks
+
+Params = Any
+
+
+@struct.dataclass
+class LearnerState:
+  actor_params: Params
+  critic_params: Params
+  target_critic_params: Params
+  log_alpha: jax.Array
+  actor_opt: optax.OptState
+  critic_opt: optax.OptState
+  alpha_opt: optax.OptState
+
+
+def init(networks: Networks, optimizer: optax.GradientTransformation, key: jax.Array,
+         num_tasks: int, per_task_alpha: bool) -> LearnerState:
+  """Fresh parameters (alpha = 1) and optimizer states."""
+  actor_key, critic_key = jax.random.split(key)
+  actor_params = networks.actor_init(actor_key)
+  critic_params = networks.critic_init(critic_key)
+  log_alpha = initial_log_alpha(num_tasks if per_task_alpha else None)
+  return LearnerState(
+      actor_params=actor_params, critic_params=critic_params,
+      target_critic_params=critic_params, log_alpha=log_alpha,
+      actor_opt=optimizer.init(actor_params), critic_opt=optimizer.init(critic_params),
+      alpha_opt=optimizer.init(log_alpha))
+
+
+def clip_per_network(grads: Params, max_norm: float, ensemble_axis: bool) -> Params:
+  """Scales each network's gradient to global norm <= ``max_norm``.
+
+  The networks are the top-level entries of ``grads`` (the EAR actor's state encoder,
+  task encoder and action decoder); with ``ensemble_axis`` every member along the
+  leading axis of size ``NUM_CRITICS`` (each twin critic) is clipped on its own.
+  """
+  def clip(tree):
+    if ensemble_axis:
+      sq = sum(jnp.sum(jnp.square(g).reshape(NUM_CRITICS, -1), 1)
+               for g in jax.tree.leaves(tree))
+      scale = jnp.minimum(1.0, max_norm / jnp.maximum(jnp.sqrt(sq), 1e-12))
+      return jax.tree.map(lambda g: g * scale.reshape((-1,) + (1,) * (g.ndim - 1)), tree)
+    norm = optax.global_norm(tree)
+    return jax.tree.map(lambda g: g * jnp.minimum(1.0, max_norm / jnp.maximum(norm, 1e-12)),
+                        tree)
+  return {name: clip(sub) for name, sub in grads.items()}
+
+
+def make_sgd_step(losses: SACLosses, optimizer: optax.GradientTransformation, tau: float,
+                  max_grad_norm: float):
+  """``sgd_step(state, batch, key) -> (state, metrics)``: one SAC update of every part."""
+
+  def apply(params, opt_state, grads):
+    updates, opt_state = optimizer.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state
+
+  def sgd_step(state: LearnerState, batch, key):
+    critic_key, actor_key = jax.random.split(key)
+    critic_loss, critic_grads = jax.value_and_grad(losses.critic_loss)(
+        state.critic_params, state.actor_params, state.target_critic_params,
+        state.log_alpha, batch, critic_key)
+    critic_grads = clip_per_network(critic_grads, max_grad_norm, ensemble_axis=True)
+    critic_params, critic_opt = apply(state.critic_params, state.critic_opt, critic_grads)
+
+    actor_loss, actor_grads = jax.value_and_grad(losses.actor_loss)(
+        state.actor_params, critic_params, state.log_alpha, batch, actor_key)
+    actor_grads = clip_per_network(actor_grads, max_grad_norm, ensemble_axis=False)
+    actor_params, actor_opt = apply(state.actor_params, state.actor_opt, actor_grads)
+
+    # The same key as the actor loss: alpha is fitted to the policy sample it just saw.
+    alpha_loss, alpha_grad = jax.value_and_grad(losses.alpha_loss)(
+        state.log_alpha, state.actor_params, batch, actor_key)
+    log_alpha, alpha_opt = apply(state.log_alpha, state.alpha_opt, alpha_grad)
+
+    target_critic_params = optax.incremental_update(
+        critic_params, state.target_critic_params, tau)
+    grads_finite = jnp.all(jnp.array([
+        jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(
+            (critic_grads, actor_grads, alpha_grad))]))
+    metrics = {"critic_loss": critic_loss, "actor_loss": actor_loss,
+               "alpha_loss": alpha_loss, "alpha": jnp.mean(jnp.exp(log_alpha)),
+               "grads_finite": grads_finite.astype(jnp.float32)}
+    return LearnerState(actor_params=actor_params, critic_params=critic_params,
+                        target_critic_params=target_critic_params, log_alpha=log_alpha,
+                        actor_opt=actor_opt, critic_opt=critic_opt,
+                        alpha_opt=alpha_opt), metrics
+
+  return sgd_step

@@ -1,0 +1,53 @@
+"""Trains EAR-SAC (or a baseline) on one task family; resumes a workdir that has a run.
+
+  python -m experiments.train --config=experiments/configs/halfcheetah_vel.py:cpu \
+      --workdir=runs/hcv [--config.seed=1 --config.num_epochs=400 ...]
+"""
+import sys
+
+from absl import app
+from absl import flags
+from ml_collections import config_flags
+
+from earjax import checkpoint
+from earjax.compilation_cache import enable_compilation_cache
+from earjax.training import ConfigError, train_and_evaluate
+
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", None, "Config file, e.g. experiments/configs/halfcheetah_vel.py:cpu.",
+    lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (created or resumed).")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def print_table(result: dict) -> None:
+  """The last evaluation, one row per task."""
+  tasks = [k.split("/", 2)[2] for k in result if k.startswith("eval/return/")]
+  print(f"\nepoch {result['epoch']}, {result['env_steps']} env steps, "
+        f"{result['wall_time']:.0f} s")
+  print(f"{'task':<12}{'return':>10}{'velocity':>10}{'|v - target|':>14}")
+  for task in tasks:
+    error = result.get(f"eval/velocity_error/{task}")
+    print(f"{task:<12}{result[f'eval/return/{task}']:>10.1f}"
+          f"{result[f'eval/velocity/{task}']:>10.2f}"
+          f"{'' if error is None else f'{error:.2f}':>14}")
+  if "eval/velocity_error_mean" in result:
+    print(f"mean |velocity - target|: {result['eval/velocity_error_mean']:.3f}")
+
+
+def main(argv):
+  if len(argv) > 1:
+    sys.exit(f"error: unexpected arguments {' '.join(argv[1:])}")
+  enable_compilation_cache()
+  try:
+    result = train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+  except (ConfigError, checkpoint.CheckpointError) as e:
+    for line in str(e).splitlines():
+      print(f"error: {line}", file=sys.stderr)
+    sys.exit(2)
+  if result:
+    print_table(result)
+
+
+if __name__ == "__main__":
+  app.run(main)
