@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install bench clean
+.PHONY: run demo test install bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,7 @@ $(STAMP): $(PY) setup.cfg pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
-	$(PY) -m experiments.demo_envs
+	$(PY) -m experiments.train --config=experiments/configs/halfcheetah_vel.py:cpu --workdir=runs/halfcheetah_vel_cpu
 
 test: $(STAMP)
 	$(PY) -m pytest -q
@@ -27,3 +27,6 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) *.egg-info
+
+demo: $(STAMP)
+	$(PY) -m experiments.demo_envs

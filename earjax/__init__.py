@@ -8,5 +8,6 @@ with _contextlib.redirect_stdout(_io.StringIO()):
   from mujoco import mjx as _mjx  # noqa: F401
 
 from earjax import envs  # noqa: E402
+from earjax.policy import load_policy  # noqa: E402
 
-__all__ = ["envs"]
+__all__ = ["envs", "load_policy"]

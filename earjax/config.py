@@ -17,8 +17,8 @@ def default_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.env_name = "halfcheetah_vel"
   c.task_ids = ()           # indices into env.train_tasks; () = every training task
-  c.solver_iterations = 1   # MJX solver budget (see WORKSPACE.md: physics settings)
-  c.ls_iterations = 4
+  c.solver_iterations = 4   # MJX solver budget (see WORKSPACE.md: physics settings)
+  c.ls_iterations = 8
   c.seed = 0
 
   c.network = ml_collections.ConfigDict()

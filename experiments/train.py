@@ -7,6 +7,7 @@ import sys
 
 from absl import app
 from absl import flags
+from absl import logging
 from ml_collections import config_flags
 
 from earjax import checkpoint
@@ -38,6 +39,8 @@ def print_table(result: dict) -> None:
 def main(argv):
   if len(argv) > 1:
     sys.exit(f"error: unexpected arguments {' '.join(argv[1:])}")
+  if not flags.FLAGS["verbosity"].present:  # orbax logs every save at INFO
+    logging.set_verbosity(logging.WARNING)
   enable_compilation_cache()
   try:
     result = train_and_evaluate(_CONFIG.value, _WORKDIR.value)

@@ -45,7 +45,7 @@ class AutoResetBatch:
   def _step_one(self, state, action):
     stepped = self.env.step(state, action)
     steps = state.info["steps"] + 1
-    truncation = jnp.where(stepped.done > 0, 0.0, (steps >= self.episode_length) * 1.0)
+    truncation = ((stepped.done == 0) & (steps >= self.episode_length)).astype(jnp.float32)
     done = jnp.maximum(stepped.done, truncation)
     rng, reset_key = jax.random.split(state.info["rng"])
     fresh = self.env.reset(reset_key, state.info["task_param"])
