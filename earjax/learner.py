@@ -59,7 +59,7 @@ def clip_per_network(grads: Params, max_norm: float, ensemble_axis: bool) -> Par
                for g in jax.tree.leaves(tree))
       scale = jnp.minimum(1.0, max_norm / jnp.maximum(jnp.sqrt(sq), 1e-12))
       return jax.tree.map(lambda g: g * scale.reshape((-1,) + (1,) * (g.ndim - 1)), tree)
-    norm = optax.global_norm(tree)
+    norm = optax.tree.norm(tree)
     return jax.tree.map(lambda g: g * jnp.minimum(1.0, max_norm / jnp.maximum(norm, 1e-12)),
                         tree)
   return {name: clip(sub) for name, sub in grads.items()}

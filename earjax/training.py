@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
+from tensorboardX import SummaryWriter
 import tqdm
 
 from earjax import acting
@@ -234,8 +235,6 @@ def prepare_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
   """Trains (or resumes, or extends) the run in ``workdir``; returns the last evaluation."""
-  from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
-
   problems = config_lib.validate(config)
   if problems:
     raise ConfigError("\n".join(problems))

@@ -3,8 +3,6 @@
   python -m experiments.train --config=experiments/configs/halfcheetah_vel.py:cpu \
       --workdir=runs/hcv [--config.seed=1 --config.num_epochs=400 ...]
 """
-import sys
-
 from absl import app
 from absl import flags
 from absl import logging
@@ -13,6 +11,7 @@ from ml_collections import config_flags
 from earjax import checkpoint
 from earjax.compilation_cache import enable_compilation_cache
 from earjax.training import ConfigError, train_and_evaluate
+from experiments import cli
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Config file, e.g. experiments/configs/halfcheetah_vel.py:cpu.",
@@ -38,19 +37,17 @@ def print_table(result: dict) -> None:
 
 def main(argv):
   if len(argv) > 1:
-    sys.exit(f"error: unexpected arguments {' '.join(argv[1:])}")
+    cli.fail([f"unexpected arguments {' '.join(argv[1:])}"])
   if not flags.FLAGS["verbosity"].present:  # orbax logs every save at INFO
     logging.set_verbosity(logging.WARNING)
   enable_compilation_cache()
   try:
-    result = train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+    result = train_and_evaluate(cli.load_config(_CONFIG), _WORKDIR.value)
   except (ConfigError, checkpoint.CheckpointError) as e:
-    for line in str(e).splitlines():
-      print(f"error: {line}", file=sys.stderr)
-    sys.exit(2)
+    cli.fail(str(e).splitlines())
   if result:
     print_table(result)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

@@ -132,10 +132,9 @@ def test_unknown_key_and_out_of_range_task_are_rejected(tmp_path):
   assert not os.path.exists(tmp_path / "x")
 
 
-def cli(*args):
+def cli(*args, config="experiments/configs/halfcheetah_vel.py:cpu"):
   return subprocess.run(
-      [sys.executable, "-m", "experiments.train",
-       "--config=experiments/configs/halfcheetah_vel.py:cpu", *args],
+      [sys.executable, "-m", "experiments.train", f"--config={config}", *args],
       cwd=REPO, capture_output=True, text=True, timeout=600)
 
 
@@ -163,9 +162,22 @@ def test_cli_trains_and_writes_the_run(tmp_path):
       workdir / "checkpoints" / "best")
 
 
-def test_cli_bad_flags_give_one_line_and_exit_2(tmp_path):
-  result = cli(f"--workdir={tmp_path / 'bad'}", "--config.learning_rate=-1")
+@pytest.mark.parametrize("args, config, message", [
+    (["--config.learning_rate=-1"], None,
+     "error: learning_rate must be a positive number, got -1.0"),
+    (["--config.lerning_rate=1"], None,
+     "error: unknown config key 'lerning_rate'; did you mean 'learning_rate'?"),
+    (["--config.batch_size=abc"], None,
+     "error: flag --config.batch_size=abc: invalid literal for int() with base 10: 'abc'"),
+    ([], "experiments/configs/halfcheetah_vel.py:gpu",
+     "error: flag --config=experiments/configs/halfcheetah_vel.py:gpu: Error whilst parsing "
+     "config file: ValueError: unknown preset 'gpu'; valid presets: paper, cpu"),
+    ([], "experiments/configs/nope.py", "error: cannot load the config file: [Errno 2] No "
+     "such file or directory: 'experiments/configs/nope.py'"),
+])
+def test_cli_bad_input_gives_one_line_and_exit_2(tmp_path, args, config, message):
+  kwargs = {"config": config} if config else {}
+  result = cli(f"--workdir={tmp_path / 'bad'}", *args, **kwargs)
   assert result.returncode == 2
-  assert result.stderr.strip().splitlines() == [
-      "error: learning_rate must be a positive number, got -1.0"]
+  assert result.stderr.strip().splitlines() == [message]
   assert not os.path.exists(tmp_path / "bad")

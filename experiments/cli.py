@@ -1,0 +1,42 @@
+"""What every experiments/*.py main shares: flag parsing that fails in one line."""
+import re
+import sys
+
+from absl import flags
+
+
+def fail(lines) -> None:
+  """Prints ``error: <line>`` for each problem to stderr and exits with code 2."""
+  for line in lines:
+    print(f"error: {line}", file=sys.stderr)
+  sys.exit(2)
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+  """absl's flag parsing, with config_flags' tracebacks turned into one line each."""
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as e:
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    # "flag --config=...: Error whilst parsing config file:" is followed by the cause.
+    fail([lines[0] + (" " + lines[-1] if lines[0].endswith(":") and len(lines) > 1 else "")])
+  except (AttributeError, KeyError) as e:  # config_flags: an override of an unknown key
+    text = str(e).replace("\\'", "'")
+    hint = re.search(r'Did you mean "([^"]+)" instead of "([^"]+)"', text)
+    if hint:
+      fail([f"unknown config key {hint.group(2)!r}; did you mean {hint.group(1)!r}?"])
+    key = re.search(r"'([A-Za-z_][\w.]*)'", text)
+    fail([f"unknown config key {key.group(1)!r}" if key else f"bad config override: {text}"])
+  return []
+
+
+def load_config(config_flag):
+  """The config of a ``config_flags`` flag; a file that failed to load fails in one line
+  (config_flags defers that failure to the first access)."""
+  try:
+    config = config_flag.value
+    config.get("seed")
+  except OSError as e:
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    fail([f"cannot load the config file: {lines[-1]}"])
+  return config
