@@ -7,13 +7,10 @@ pipeline (``mjx``, ``generalized``, ``positional``, ``spring``) at the same batc
 actions, ``lax.scan`` of 50 steps, median of 3 timed calls after a warm-up.  earjax offers
 a brax pipeline as a backend only where one beats its MJX env for the family.
 """
-import time
-
 from absl import app
 from absl import flags
 import brax.envs
 import jax
-import jax.numpy as jnp
 
 from benchmarks import common
 from earjax.compilation_cache import enable_compilation_cache
@@ -28,28 +25,10 @@ _OUT = flags.DEFINE_string("out", None, "Write the records to this JSON file.")
 
 def measure(name, backend, batch_size, steps):
   env = brax.envs.get_environment(name, backend=backend)
-
-  @jax.jit
-  def run(state, key):
-    def body(state, key):
-      action = jax.random.uniform(key, (batch_size, env.action_size), minval=-1, maxval=1)
-      state = jax.vmap(env.step)(state, action)
-      return state, state.reward
-    state, rewards = jax.lax.scan(body, state, jax.random.split(key, steps))
-    return state, rewards.sum()
-
-  start = time.perf_counter()
   state = jax.jit(jax.vmap(env.reset))(jax.random.split(jax.random.PRNGKey(0), batch_size))
-  state, total = jax.block_until_ready(run(state, jax.random.PRNGKey(1)))
-  first_call = time.perf_counter() - start
-  holder = {"state": state}
-
-  def call():
-    holder["state"], total = run(holder["state"], jax.random.PRNGKey(2))
-    jax.block_until_ready(total)
-
-  return common.median_rate(call, batch_size * steps, repeats=3), first_call, bool(
-      jnp.isfinite(total))
+  rate, first_call = common.random_action_throughput(
+      jax.vmap(env.step), state, batch_size, env.action_size, steps, repeats=3)
+  return rate, first_call
 
 
 def main(argv):
@@ -60,18 +39,17 @@ def main(argv):
     for backend in _BACKENDS.value:
       settings = {"env": name, "backend": backend, "batch": _BATCH.value}
       try:
-        rate, first_call, finite = measure(name, backend, _BATCH.value, _STEPS.value)
+        rate, first_call = measure(name, backend, _BATCH.value, _STEPS.value)
       except Exception as e:  # a pipeline that does not run on this jax is a result too
         print(f"{name:<12}{backend:<12} failed: {type(e).__name__}: {str(e)[:120]}")
         records.append(common.record(f"brax/{name}/{backend}/env_steps_per_s", 0.0,
                                      "env-steps/s", error=f"{type(e).__name__}: {e}"[:300],
                                      **settings))
         continue
-      print(f"{name:<12}{backend:<12}{rate:10.0f} env-steps/s  first call {first_call:5.1f} s"
-            f"  finite {finite}", flush=True)
+      print(f"{name:<12}{backend:<12}{rate:10.0f} env-steps/s  first call {first_call:5.1f} s",
+            flush=True)
       records.append(common.record(f"brax/{name}/{backend}/env_steps_per_s", rate,
-                                   "env-steps/s", first_call_s=first_call, finite=finite,
-                                   **settings))
+                                   "env-steps/s", first_call_s=first_call, **settings))
   common.write(records, _OUT.value)
 
 

@@ -20,6 +20,31 @@ def median_rate(fn, units_per_call: float, repeats: int = 5) -> float:
   return rates[len(rates) // 2]
 
 
+def random_action_throughput(step, state, batch_size: int, action_size: int, steps: int,
+                             repeats: int) -> tuple[float, float]:
+  """(env-steps/s, seconds of the first call) of ``step(state, actions) -> state`` run
+  ``steps`` times with uniform random actions inside one jitted ``lax.scan``."""
+  @jax.jit
+  def run(state, key):
+    def body(state, key):
+      actions = jax.random.uniform(key, (batch_size, action_size), minval=-1, maxval=1)
+      state = step(state, actions)
+      return state, state.reward
+    state, rewards = jax.lax.scan(body, state, jax.random.split(key, steps))
+    return state, rewards.sum()
+
+  start = time.perf_counter()
+  state, total = jax.block_until_ready(run(state, jax.random.PRNGKey(1)))
+  first_call = time.perf_counter() - start
+  holder = {"state": state}
+
+  def call():
+    holder["state"], total = run(holder["state"], jax.random.PRNGKey(2))
+    jax.block_until_ready(total)
+
+  return median_rate(call, batch_size * steps, repeats), first_call
+
+
 def environment() -> dict:
   """jax/device/git facts stored with every record."""
   try:

@@ -48,7 +48,7 @@ def collect(batch_env: envs.AutoResetBatch, networks: Networks, actor_params,
 
 def evaluate(env: envs.TaskFamilyEnv, networks: Networks, actor_params,
              task_params: jax.Array, key: jax.Array, episodes: int):
-  """Deterministic episodes of every task: per task mean return and mean velocity.
+  """Deterministic episodes of every task: per task mean return, velocity and length.
 
   All ``len(task_params) * episodes`` episodes run in one vmapped batch; an episode's
   return and velocity stop accumulating at its termination.
@@ -70,4 +70,4 @@ def evaluate(env: envs.TaskFamilyEnv, networks: Networks, actor_params,
   per_task = lambda x: x.reshape(num_tasks, episodes)
   returns = per_task(rewards.sum(0)).mean(1)
   velocity = per_task(velocities.sum(0) / alive.sum(0)).mean(1)
-  return {"return": returns, "velocity": velocity}
+  return {"return": returns, "velocity": velocity, "length": per_task(alive.sum(0)).mean(1)}

@@ -160,7 +160,8 @@ class Trainer:
                            self.config.eval_episodes)
 
   def eval_metrics(self, actor_params, epoch: int) -> dict[str, float]:
-    """Per-task evaluation: return, and velocity and |velocity - target| where defined."""
+    """Per-task evaluation: return, episode length, velocity (mean over the steps alive),
+    and |velocity - target| where the task has a target."""
     key = jax.random.fold_in(jax.random.PRNGKey(self.config.seed + 1), epoch)
     result = jax.device_get(self.evaluate(actor_params, key))
     out = {}
@@ -168,6 +169,7 @@ class Trainer:
     for i, name in enumerate(self.task_names):
       out[f"eval/return/{name}"] = float(result["return"][i])
       out[f"eval/velocity/{name}"] = float(result["velocity"][i])
+      out[f"eval/length/{name}"] = float(result["length"][i])
       if self.velocity_targets[i] is not None:
         errors.append(abs(float(result["velocity"][i]) - self.velocity_targets[i]))
         out[f"eval/velocity_error/{name}"] = errors[-1]
