@@ -22,12 +22,14 @@ from earjax.compilation_cache import enable_compilation_cache
 _BATCH = flags.DEFINE_integer("batch", 256, "Envs stepped together.")
 _STEPS = flags.DEFINE_integer("steps", 100, "Env steps per timed call.")
 _ENVS = flags.DEFINE_list("envs", list(envs.names()), "Families to measure.")
+_BACKEND = flags.DEFINE_string("backend", "mjx", "Physics backend (envs.make option).")
 _REPEATS = flags.DEFINE_integer("repeats", 5, "Timed calls; the median is reported.")
 _OUT = flags.DEFINE_string("out", None, "Write the records to this JSON file.")
 
 
-def measure(name: str, batch_size: int, steps: int, repeats: int) -> list[dict]:
-  env = envs.make(name)
+def measure(name: str, batch_size: int, steps: int, repeats: int,
+            backend: str = "mjx") -> list[dict]:
+  env = envs.make(name, backend=backend)
   batch = envs.AutoResetBatch(env)
   tasks = jnp.asarray(env.train_tasks[np.arange(batch_size) % env.num_tasks])
   start = time.perf_counter()
@@ -36,12 +38,13 @@ def measure(name: str, batch_size: int, steps: int, repeats: int) -> list[dict]:
   reset_s = time.perf_counter() - start
   rate, step_s = common.random_action_throughput(batch.step, state, batch_size,
                                                  env.action_size, steps, repeats)
-  settings = {"env": name, "batch": batch_size, "steps_per_call": steps,
+  settings = {"env": name, "backend": backend, "batch": batch_size, "steps_per_call": steps,
               "solver_iterations": int(env.mj_model.opt.iterations),
               "ls_iterations": int(env.mj_model.opt.ls_iterations)}
-  return [common.record(f"env/{name}/env_steps_per_s", rate, "env-steps/s", **settings),
-          common.record(f"env/{name}/reset_first_call_s", reset_s, "s", **settings),
-          common.record(f"env/{name}/step_first_call_s", step_s, "s", **settings)]
+  prefix = f"env/{name}" if backend == "mjx" else f"env/{name}/{backend}"
+  return [common.record(f"{prefix}/env_steps_per_s", rate, "env-steps/s", **settings),
+          common.record(f"{prefix}/reset_first_call_s", reset_s, "s", **settings),
+          common.record(f"{prefix}/step_first_call_s", step_s, "s", **settings)]
 
 
 def main(argv):
@@ -49,7 +52,7 @@ def main(argv):
   enable_compilation_cache()
   records = []
   for name in _ENVS.value:
-    records += measure(name, _BATCH.value, _STEPS.value, _REPEATS.value)
+    records += measure(name, _BATCH.value, _STEPS.value, _REPEATS.value, _BACKEND.value)
     common.print_table(records[-3:])
   common.write(records, _OUT.value)
 

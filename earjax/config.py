@@ -17,6 +17,7 @@ def default_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.env_name = "halfcheetah_vel"
   c.task_ids = ()           # indices into env.train_tasks; () = every training task
+  c.backend = "mjx"         # physics: mjx, or spring for the HalfCheetah families
   c.solver_iterations = 4   # MJX solver budget (see WORKSPACE.md: physics settings)
   c.ls_iterations = 8
   c.seed = 0
@@ -55,7 +56,7 @@ def default_config() -> ml_collections.ConfigDict:
 
 
 # Keys whose change makes a saved run incompatible (a different env or network shape).
-SHAPE_KEYS = ("env_name", "task_ids", "network.kind", "network.actor_hidden",
+SHAPE_KEYS = ("env_name", "backend", "task_ids", "network.kind", "network.actor_hidden",
               "network.critic_hidden", "network.state_encoder_hidden",
               "network.task_encoder_hidden", "network.lse_dim", "network.lte_dim",
               "envs_per_task", "replay_capacity", "per_task_alpha")

@@ -54,8 +54,11 @@ class TrainingState:
 
 
 def make_env(config: ml_collections.ConfigDict) -> envs.TaskFamilyEnv:
-  return envs.make(config.env_name, solver_iterations=config.solver_iterations,
-                   ls_iterations=config.ls_iterations)
+  try:
+    return envs.make(config.env_name, solver_iterations=config.solver_iterations,
+                     ls_iterations=config.ls_iterations, backend=config.backend)
+  except ValueError as e:
+    raise ConfigError(str(e)) from e
 
 
 def task_ids(config: ml_collections.ConfigDict, env: envs.TaskFamilyEnv) -> list[int]:

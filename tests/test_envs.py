@@ -18,9 +18,9 @@ FAMILIES = ("halfcheetah_vel", "ant_dir", "hopper_vel", "walker_vel", "halfcheet
 
 
 @functools.cache
-def rollout(name):
+def rollout(name, backend="mjx"):
   """205 random-action steps of one env per training task, as numpy arrays."""
-  env = envs.make(name)
+  env = envs.make(name, backend=backend)
   batch = envs.AutoResetBatch(env)
   tasks = jnp.asarray(env.train_tasks)
 
@@ -32,7 +32,7 @@ def rollout(name):
     def body(state, key):
       actions = jax.random.uniform(key, (len(tasks), env.action_size), minval=-1, maxval=1)
       nxt = batch.step(state, actions)
-      return nxt, dict(qpos_before=state.data.qpos, qpos=nxt.data.qpos, obs=nxt.obs,
+      return nxt, dict(qpos_before=env.qpos(state.data), qpos=env.qpos(nxt.data), obs=nxt.obs,
                        action=actions, reward=nxt.reward, done=nxt.done,
                        truncation=nxt.info["truncation"], steps=nxt.info["steps"],
                        terminal_obs=nxt.info["terminal_obs"], metrics=nxt.metrics,
@@ -63,9 +63,10 @@ def expected_reward(name, env, qpos_before, qpos, action, task):
   return -c_vel * np.abs(v_x - vel) + w_height * qpos[..., 1] - 0.1 * act2
 
 
-@pytest.mark.parametrize("name", FAMILIES)
-def test_reward_matches_reference_for_every_task_of_a_mixed_batch(name):
-  env, out = rollout(name)
+@pytest.mark.parametrize("name, backend", [(n, "mjx") for n in FAMILIES]
+                         + [("halfcheetah_vel", "spring")])
+def test_reward_matches_reference_for_every_task_of_a_mixed_batch(name, backend):
+  env, out = rollout(name, backend)
   # Before/after positions are known for steps that did not end an episode (a reset
   # replaces the state); each env is scored with its own task's parameter.
   kept = out["done"] == 0
@@ -146,6 +147,17 @@ def test_task_sets_are_the_reference_ones():
   sizes = {n: (envs.make(n).observation_size, envs.make(n).action_size) for n in FAMILIES}
   assert sizes == {"halfcheetah_vel": (17, 6), "ant_dir": (27, 8), "hopper_vel": (11, 3),
                    "walker_vel": (17, 6), "halfcheetah_run_jump": (17, 6)}
+
+
+def test_spring_backend_keeps_the_control_step_and_the_observation():
+  mjx_env, spring = envs.make("halfcheetah_vel"), envs.make("halfcheetah_vel", backend="spring")
+  assert spring.dt == pytest.approx(mjx_env.dt) and spring.backend == "spring"
+  assert spring.observation_size == mjx_env.observation_size == 17
+  _, out = rollout("halfcheetah_vel", "spring")
+  assert np.isfinite(out["obs"]).all() and (out["done"] == out["truncation"]).all()
+  with pytest.raises(ValueError, match="backend 'spring' is not offered for hopper_vel; "
+                                       "valid: mjx"):
+    envs.make("hopper_vel", backend="spring")
 
 
 def test_unknown_name_and_option_are_rejected():

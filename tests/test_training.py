@@ -126,6 +126,9 @@ def test_unknown_key_and_out_of_range_task_are_rejected(tmp_path):
   config.unlock()
   config.lerning_rate = 1e-3
   assert validate(config) == ["unknown config key 'lerning_rate'"]
+  with pytest.raises(ConfigError, match="backend 'spring' is not offered for hopper_vel"):
+    train_and_evaluate(tiny_config(env_name="hopper_vel", backend="spring"),
+                       str(tmp_path / "x"))
   with pytest.raises(ConfigError, match=r"task_ids \[12\] out of range: halfcheetah_vel has"
                                         r" 10 training tasks"):
     train_and_evaluate(tiny_config(task_ids=(0, 12)), str(tmp_path / "x"))

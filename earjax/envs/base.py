@@ -12,6 +12,7 @@ on CPU an unrolled step runs ~30x faster under ``vmap`` than the same substeps i
 from __future__ import annotations
 
 import abc
+import importlib
 import os
 import re
 from typing import Any, ClassVar
@@ -71,10 +72,13 @@ class TaskFamilyEnv(abc.ABC):
   reset_noise_scale: ClassVar[float]
 
   # Options a user may override through ``earjax.envs.make(name, **overrides)``.
-  OPTIONS = ("solver_iterations", "ls_iterations", "episode_length")
+  OPTIONS = ("solver_iterations", "ls_iterations", "episode_length", "backend")
+  # brax pipelines a family offers besides MJX: name -> (timestep, n_frames, gear), the
+  # settings brax itself runs that pipeline with (the control step dt is kept).
+  BRAX_BACKENDS: ClassVar[dict[str, tuple[float, int, tuple[float, ...]]]] = {}
 
   def __init__(self, *, solver_iterations: int = 4, ls_iterations: int = 8,
-               episode_length: int = 200):
+               episode_length: int = 200, backend: str = "mjx"):
     for option, value in (("solver_iterations", solver_iterations),
                           ("ls_iterations", ls_iterations),
                           ("episode_length", episode_length)):
@@ -91,6 +95,10 @@ class TaskFamilyEnv(abc.ABC):
     self._data0 = mjx.make_data(self.mjx_model)
     self.episode_length = int(episode_length)
     self.dt = float(model.opt.timestep * self.n_frames)
+    self.backend = backend
+    self._substeps = self.n_frames
+    if backend != "mjx":
+      self._init_brax(backend)
     self.action_size = int(model.nu)
     self.observation_size = int(
         jax.eval_shape(self._observation, self._data0).shape[-1])
@@ -99,6 +107,28 @@ class TaskFamilyEnv(abc.ABC):
         -1, self.task_param_size)
     self.task_names = tuple(self._task_name(p) for p in self.train_tasks)
     self.adapt_task_names = tuple(self._task_name(p) for p in self.adapt_tasks)
+
+  def _init_brax(self, backend: str) -> None:
+    """Steps brax's ``backend`` pipeline instead of MJX, with brax's own settings for it."""
+    if backend not in self.BRAX_BACKENDS:
+      valid = ", ".join(("mjx",) + tuple(self.BRAX_BACKENDS))
+      raise ValueError(f"backend {backend!r} is not offered for {self.name}; valid: {valid}")
+    from brax.io import mjcf  # pylint: disable=g-import-not-at-top
+    timestep, self._substeps, gear = self.BRAX_BACKENDS[backend]
+    sys = mjcf.load_model(self.mj_model).tree_replace({"opt.timestep": timestep})
+    self._brax_sys = sys.replace(actuator=sys.actuator.replace(gear=jnp.asarray(gear)))
+    self._brax_pipeline = importlib.import_module(f"brax.{backend}.pipeline")
+    assert abs(timestep * self._substeps - self.dt) < 1e-9, "the control step dt is kept"
+
+  @staticmethod
+  def qpos(data) -> jax.Array:
+    """Joint positions of the physics state (``mjx.Data.qpos`` or brax's ``State.q``)."""
+    return data.qpos if isinstance(data, mjx.Data) else data.q
+
+  @staticmethod
+  def qvel(data) -> jax.Array:
+    """Joint velocities of the physics state (``mjx.Data.qvel`` or brax's ``State.qd``)."""
+    return data.qvel if isinstance(data, mjx.Data) else data.qd
 
   @property
   def num_tasks(self) -> int:
@@ -109,7 +139,10 @@ class TaskFamilyEnv(abc.ABC):
     """A fresh episode of the task ``task_param`` (shape ``[task_param_size]``)."""
     task_param = self._check(task_param, (self.task_param_size,), "task_param")
     qpos, qvel = self._init_qpos_qvel(key)
-    data = mjx.forward(self.mjx_model, self._data0.replace(qpos=qpos, qvel=qvel))
+    if self.backend == "mjx":
+      data = mjx.forward(self.mjx_model, self._data0.replace(qpos=qpos, qvel=qvel))
+    else:
+      data = self._brax_pipeline.init(self._brax_sys, qpos, qvel)
     zero = jnp.zeros((), jnp.float32)
     metrics = {k: zero for k in self.metric_names()}
     return State(data=data, obs=self._observation(data), reward=zero, done=zero,
@@ -118,9 +151,14 @@ class TaskFamilyEnv(abc.ABC):
   def step(self, state: State, action: jax.Array) -> State:
     """One control step of ``n_frames`` MJX substeps with ``action`` (``[action_size]``)."""
     action = self._check(action, (self.action_size,), "action")
-    data = state.data.replace(ctrl=action)
-    for _ in range(self.n_frames):
-      data = mjx.step(self.mjx_model, data)
+    if self.backend == "mjx":
+      data = state.data.replace(ctrl=action)
+      for _ in range(self._substeps):
+        data = mjx.step(self.mjx_model, data)
+    else:
+      data = state.data
+      for _ in range(self._substeps):
+        data = self._brax_pipeline.step(self._brax_sys, data, action)
     reward, metrics = self._reward(state.data, data, action, state.info["task_param"])
     done = self._terminated(data).astype(jnp.float32)
     return state.replace(data=data, obs=self._observation(data), reward=reward,

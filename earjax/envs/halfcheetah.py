@@ -19,12 +19,15 @@ class _HalfCheetah(TaskFamilyEnv):
   def _init_qpos_qvel(self, key):
     return self._uniform_gaussian_noise(key, self.mjx_model.qpos0, self.mjx_model.nv)
 
+  # brax's settings for its spring pipeline on HalfCheetah (brax.envs.half_cheetah).
+  BRAX_BACKENDS = {"spring": (0.003125, 16, (120.0, 90.0, 60.0, 120.0, 100.0, 100.0))}
+
   def _observation(self, data):
-    return jnp.concatenate([data.qpos[1:], data.qvel])
+    return jnp.concatenate([self.qpos(data)[1:], self.qvel(data)])
 
   def _velocity(self, data_before, data):
     """v_x: the torso's x displacement over the control step divided by dt."""
-    return (data.qpos[0] - data_before.qpos[0]) / self.dt
+    return (self.qpos(data)[0] - self.qpos(data_before)[0]) / self.dt
 
   def _terminated(self, data):
     return jnp.zeros((), bool)
@@ -94,7 +97,7 @@ class HalfCheetahRunJump(_HalfCheetah):
   def _reward(self, data_before, data, action, task_param):
     c_vel, vel, w_height = task_param[0], task_param[1], task_param[2]
     velocity = self._velocity(data_before, data)
-    height = data.qpos[1]
+    height = self.qpos(data)[1]
     ctrl_cost = CTRL_COST * jnp.sum(jnp.square(action))
     reward = -c_vel * jnp.abs(velocity - vel) + w_height * height - ctrl_cost
     return reward, {"velocity": velocity, "height": height, "ctrl_cost": ctrl_cost}
