@@ -52,6 +52,10 @@ def default_config() -> ml_collections.ConfigDict:
   c.eval_episodes = 3           # deterministic episodes per task
   c.checkpoint_every = 10       # epochs; the last epoch is always saved
   c.checkpoints_to_keep = 2
+
+  c.on_nonfinite = "stop"   # stop | rollback (to the last checkpoint, with a new RNG key)
+  c.max_rollbacks = 3
+  c.poison_epoch = 0        # test hook: an actor weight is set to NaN before this epoch; 0 = off
   return c
 
 
@@ -66,7 +70,9 @@ _POSITIVE_INTS = ("envs_per_task", "num_epochs", "env_steps_per_epoch",
                   "eval_episodes", "checkpoint_every", "checkpoints_to_keep",
                   "solver_iterations", "ls_iterations", "network.lse_dim",
                   "network.lte_dim")
-_NON_NEGATIVE_INTS = ("random_epochs", "seed")
+_NON_NEGATIVE_INTS = ("random_epochs", "seed", "max_rollbacks", "poison_epoch")
+_ENUMS = {"network.kind": KINDS, "env_name": envs.names(),
+          "on_nonfinite": ("stop", "rollback")}
 _POSITIVE_FLOATS = ("learning_rate", "reward_scale", "max_grad_norm")
 _UNIT_INTERVAL = ("gamma", "tau")
 _BOOLS = ("network.normalize_lte", "network.release_noise_bug", "per_task_alpha")
@@ -121,12 +127,13 @@ def validate(config: ml_collections.ConfigDict) -> list[str]:
   noise = given["network.lte_noise_std"]
   if isinstance(noise, bool) or not isinstance(noise, (int, float)) or noise < 0:
     problems.append(f"network.lte_noise_std must be a number >= 0, got {noise!r}")
-  if given["network.kind"] not in KINDS:
-    problems.append(f"network.kind must be one of {', '.join(KINDS)}, "
-                    f"got {given['network.kind']!r}")
-  if given["env_name"] not in envs.names():
-    problems.append(f"env_name must be one of {', '.join(envs.names())}, "
-                    f"got {given['env_name']!r}")
+  for key, choices in _ENUMS.items():
+    if given[key] not in choices:
+      problems.append(f"{key} must be one of {', '.join(choices)}, got {given[key]!r}")
+  if given["env_name"] in envs.names() and given["backend"] not in envs.backends(
+      given["env_name"]):
+    problems.append(f"backend must be one of {', '.join(envs.backends(given['env_name']))} "
+                    f"for {given['env_name']}, got {given['backend']!r}")
   task_ids = given["task_ids"]
   if not isinstance(task_ids, (tuple, list)) or not all(is_int(i) and i >= 0 for i in task_ids):
     problems.append(f"task_ids must be a list of task indices, got {task_ids!r}")

@@ -65,6 +65,21 @@ def clip_per_network(grads: Params, max_norm: float, ensemble_axis: bool) -> Par
   return {name: clip(sub) for name, sub in grads.items()}
 
 
+def finite_by_network(tree: Params, prefix: str) -> dict[str, jax.Array]:
+  """``{"<prefix>/<network>": all finite}`` per top-level network of ``tree``; the twin
+  critics (top-level ``ensemble``, members on the leading axis) as ``critic_<i>``."""
+  out = {}
+  for name, sub in tree.items():
+    if name == "ensemble":
+      ok = jnp.stack([jnp.isfinite(x).reshape(NUM_CRITICS, -1).all(1)
+                      for x in jax.tree.leaves(sub)]).all(0)
+      out.update({f"{prefix}/critic_{i}": ok[i] for i in range(NUM_CRITICS)})
+    else:
+      out[f"{prefix}/{name}"] = jnp.stack([jnp.isfinite(x).all()
+                                           for x in jax.tree.leaves(sub)]).all()
+  return out
+
+
 def make_sgd_step(losses: SACLosses, optimizer: optax.GradientTransformation, tau: float,
                   max_grad_norm: float):
   """``sgd_step(state, batch, key) -> (state, metrics)``: one SAC update of every part."""
@@ -93,12 +108,16 @@ def make_sgd_step(losses: SACLosses, optimizer: optax.GradientTransformation, ta
 
     target_critic_params = optax.incremental_update(
         critic_params, state.target_critic_params, tau)
-    grads_finite = jnp.all(jnp.array([
-        jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(
-            (critic_grads, actor_grads, alpha_grad))]))
+    # Which quantity went non-finite, for the trainer's stop message (issue: reliability).
+    finite = {"critic_loss": jnp.isfinite(critic_loss), "actor_loss": jnp.isfinite(actor_loss),
+              "alpha_loss": jnp.isfinite(alpha_loss),
+              "alpha_grad": jnp.isfinite(alpha_grad).all(),
+              **finite_by_network(critic_grads, "critic_grad"),
+              **finite_by_network(actor_grads, "actor_grad")}
+    grads_finite = jnp.stack([v for k, v in finite.items() if "grad" in k]).all()
     metrics = {"critic_loss": critic_loss, "actor_loss": actor_loss,
                "alpha_loss": alpha_loss, "alpha": jnp.mean(jnp.exp(log_alpha)),
-               "grads_finite": grads_finite.astype(jnp.float32)}
+               "grads_finite": grads_finite.astype(jnp.float32), "finite": finite}
     return LearnerState(actor_params=actor_params, critic_params=critic_params,
                         target_critic_params=target_critic_params, log_alpha=log_alpha,
                         actor_opt=actor_opt, critic_opt=critic_opt,

@@ -5,11 +5,11 @@ import sys
 from absl import flags
 
 
-def fail(lines) -> None:
-  """Prints ``error: <line>`` for each problem to stderr and exits with code 2."""
+def fail(lines, code: int = 2) -> None:
+  """Prints ``error: <line>`` for each problem to stderr and exits with ``code``."""
   for line in lines:
     print(f"error: {line}", file=sys.stderr)
-  sys.exit(2)
+  sys.exit(code)
 
 
 def parse_flags(argv: list[str]) -> list[str]:

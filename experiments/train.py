@@ -2,6 +2,10 @@
 
   python -m experiments.train --config=experiments/configs/halfcheetah_vel.py:cpu \
       --workdir=runs/hcv [--config.seed=1 --config.num_epochs=400 ...]
+
+Exit codes: 0 done, or stopped by SIGTERM/SIGINT after a checkpoint (the same command
+resumes); 1 training went non-finite (the message names the epoch, step and network);
+2 bad flags, config, workdir or checkpoint (one line per problem, nothing touched).
 """
 from absl import app
 from absl import flags
@@ -10,7 +14,7 @@ from ml_collections import config_flags
 
 from earjax import checkpoint
 from earjax.compilation_cache import enable_compilation_cache
-from earjax.training import ConfigError, train_and_evaluate
+from earjax.training import ConfigError, NonFiniteError, train_and_evaluate
 from experiments import cli
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -46,6 +50,8 @@ def main(argv):
     result = train_and_evaluate(cli.load_config(_CONFIG), _WORKDIR.value)
   except (ConfigError, checkpoint.CheckpointError) as e:
     cli.fail(str(e).splitlines())
+  except NonFiniteError as e:
+    cli.fail([str(e)], code=1)
   if result:
     print_table(result)
 

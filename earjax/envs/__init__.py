@@ -14,6 +14,11 @@ def names() -> tuple[str, ...]:
   return tuple(_FAMILIES)
 
 
+def backends(name: str) -> tuple[str, ...]:
+  """The physics backends family ``name`` offers: ``mjx`` and brax pipelines."""
+  return ("mjx", *_FAMILIES[name].BRAX_BACKENDS)
+
+
 def make(name: str, **overrides) -> TaskFamilyEnv:
   """The env of one task family; ``overrides`` among ``TaskFamilyEnv.OPTIONS``."""
   if name not in _FAMILIES:
@@ -25,4 +30,4 @@ def make(name: str, **overrides) -> TaskFamilyEnv:
   return _FAMILIES[name](**overrides)
 
 
-__all__ = ["AutoResetBatch", "State", "TaskFamilyEnv", "make", "names"]
+__all__ = ["AutoResetBatch", "State", "TaskFamilyEnv", "backends", "make", "names"]

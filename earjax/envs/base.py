@@ -5,9 +5,9 @@ state (``state.info["task_param"]``), so ``jax.vmap(env.step)`` over a batch tha
 different task parameters steps every task of the family at once.
 
 Physics: MuJoCo XLA (MJX, JAX implementation) on the MJX-tuned MJCF models that brax
-ships.  The ``n_frames`` physics substeps of one control step are unrolled in Python:
-on CPU an unrolled step runs ~30x faster under ``vmap`` than the same substeps in a
-``lax.fori_loop`` (measured, see WORKSPACE.md), at the price of a longer compile.
+ships.  The ``n_frames`` physics substeps of one control step are a fully unrolled
+``lax.scan``: on CPU an unrolled step runs ~30x faster under ``vmap`` than the same
+substeps in a rolled loop, and the scan traces the substep once (measured, see WORKSPACE.md).
 """
 from __future__ import annotations
 
@@ -152,13 +152,14 @@ class TaskFamilyEnv(abc.ABC):
     """One control step of ``n_frames`` MJX substeps with ``action`` (``[action_size]``)."""
     action = self._check(action, (self.action_size,), "action")
     if self.backend == "mjx":
+      substep = lambda data: mjx.step(self.mjx_model, data)
       data = state.data.replace(ctrl=action)
-      for _ in range(self._substeps):
-        data = mjx.step(self.mjx_model, data)
     else:
+      substep = lambda data: self._brax_pipeline.step(self._brax_sys, data, action)
       data = state.data
-      for _ in range(self._substeps):
-        data = self._brax_pipeline.step(self._brax_sys, data, action)
+    # Traced once, unrolled in the compiled code (see WORKSPACE.md: physics settings).
+    data, _ = jax.lax.scan(lambda data, _: (substep(data), None), data, None,
+                           length=self._substeps, unroll=self._substeps)
     reward, metrics = self._reward(state.data, data, action, state.info["task_param"])
     done = self._terminated(data).astype(jnp.float32)
     return state.replace(data=data, obs=self._observation(data), reward=reward,
