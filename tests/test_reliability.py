@@ -141,6 +141,14 @@ def test_poisoned_parameter_stops_naming_epoch_and_network(tmp_path):
   assert [r["epoch"] for r in metrics_rows(workdir)] == [1, 2]
 
 
+def test_cli_nonfinite_stop_is_one_line_and_exit_1(tmp_path):
+  result = cli(f"--workdir={tmp_path / 'nan'}", *tiny_flags(poison_epoch=2))
+  assert result.returncode == 1, result.stderr[-2000:]
+  errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+  assert len(errors) == 1 and errors[0].startswith(
+      "error: epoch 2: non-finite actor parameters of action_decoder"), result.stderr[-2000:]
+
+
 def test_rollback_option_restarts_from_the_last_checkpoint_with_a_new_key(tmp_path, capsys):
   workdir = str(tmp_path / "rollback")
   train_and_evaluate(tiny_config(num_epochs=4, poison_epoch=3, on_nonfinite="rollback"),
