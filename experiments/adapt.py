@@ -1,0 +1,194 @@
+"""Adapts a frozen EAR policy to new tasks by searching the LTE only (Algorithm 2).
+
+  python -m experiments.adapt --workdir=runs/hcv_cpu [--tasks=adapt|1.5,2.5,3.5] \
+      [--methods=cem,table_es --finetune=runs/hcv_ohe_cpu/finetune/<tasks>.json]
+
+Each method runs all its generations for all tasks in one jit (every candidate of every
+task rolls out in one vmapped batch per generation).  Writes ``<out_dir>/results.json``
+(per method, task and generation: best and mean elite return, env steps used so far,
+the best candidate's velocity; then the chosen LTE evaluated on fresh episodes with
+deterministic and stochastic actions) and ``<out_dir>/curves.png`` (return vs env
+steps; the OHE-SAC fine-tuning baseline of ``experiments.finetune`` on the same plot).
+"""
+import json
+import os
+import time
+
+from absl import app
+from absl import flags
+from absl import logging
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from earjax import adaptation
+from earjax import checkpoint
+from earjax import lte as lte_lib
+from earjax.compilation_cache import enable_compilation_cache
+from earjax.policy import load_run
+from experiments import cli
+
+METHODS = ("cem", "table_es")
+
+_WORKDIR = flags.DEFINE_string("workdir", None, "A trained EAR run.", required=True)
+_TASKS = flags.DEFINE_string("tasks", "adapt", "'adapt' (the family's held-out tasks) or "
+                             "a comma list of task names or parameters.")
+_METHODS = flags.DEFINE_list("methods", list(METHODS), "Searches to run: cem, table_es.")
+_EPOCHS = flags.DEFINE_integer("epochs", 10, "Generations of every method.")
+_STOCHASTIC = flags.DEFINE_bool("stochastic", False, "Score candidates with sampled "
+                                "actions (the release) instead of tanh(mean).")
+_EVAL_EPISODES = flags.DEFINE_integer("eval_episodes", 10, "Fresh episodes that evaluate "
+                                      "each chosen LTE, per action mode.")
+_SEED = flags.DEFINE_integer("seed", 0, "Search seed.")
+_FINETUNE = flags.DEFINE_string("finetune", None, "results JSON of experiments.finetune "
+                                "to draw on the same plot.")
+_OUT_DIR = flags.DEFINE_string("out_dir", None, "Output folder (default DIR/adapt).")
+_REPLOT = flags.DEFINE_bool("replot", False, "Only redraw curves.png from the folder's "
+                            "results.json (e.g. once --finetune exists); no search.")
+
+
+def search(method: str, run, task_params: np.ndarray, key: jax.Array):
+  """(best LTE per task, history, wall seconds including compilation) of one method."""
+  num_tasks = len(task_params)
+  if method == "cem":
+    config = adaptation.CEMConfig(epochs=_EPOCHS.value)
+
+    def go(policy, key):
+      score = adaptation.rollout_score_fn(run.env, policy, task_params, _STOCHASTIC.value)
+      return adaptation.cem(score, key, num_tasks, run.lte_dim, config)
+  else:
+    config = adaptation.ESConfig(epochs=_EPOCHS.value)
+    grid_key, key = jax.random.split(key)
+    first = adaptation.pair_interpolations(np.asarray(run.ltes), config.population, grid_key)
+
+    def go(policy, key):
+      score = adaptation.rollout_score_fn(run.env, policy, task_params, _STOCHASTIC.value)
+      return adaptation.table_es(score, key, first, num_tasks, config)
+  start = time.time()
+  best, history = jax.device_get(jax.jit(go)(run.policy, key))
+  population = config.population
+  return best, history, time.time() - start, population
+
+
+def evaluate(run, ltes: np.ndarray, task_params: np.ndarray, key: jax.Array) -> list[dict]:
+  """Each LTE on its task: ``eval_episodes`` fresh episodes per action mode, one batch."""
+  n, num_tasks = _EVAL_EPISODES.value, len(ltes)
+  batch = lambda x: jnp.tile(jnp.repeat(jnp.asarray(x), n, axis=0), (2,) + (1,) * (x.ndim - 1))
+  stochastic = jnp.repeat(jnp.array([False, True]), num_tasks * n)
+  keys = jax.random.split(key, 2 * num_tasks * n)
+  episode = jax.device_get(lte_lib.make_rollout(run.env)(
+      run.policy, batch(ltes), batch(task_params), keys, stochastic))
+  out = []
+  for t in range(num_tasks):
+    row = {"lte": np.asarray(ltes[t]).tolist()}
+    target = run.env.velocity_target(task_params[t])
+    for m, mode in enumerate(("deterministic", "stochastic")):
+      index = slice((m * num_tasks + t) * n, (m * num_tasks + t + 1) * n)
+      ret, vel = episode.ret[index], episode.velocity[index]
+      row[mode] = {"return": float(ret.mean()), "return_std": float(ret.std()),
+                   "velocity": float(vel.mean())}
+      if target is not None:
+        row[mode]["velocity_error"] = float(np.abs(vel - target).mean())
+    out.append(row)
+  return out
+
+
+def plot(result: dict, finetune: dict | None, path: str) -> None:
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  tasks = result["tasks"]
+  fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 3.6), squeeze=False)
+  styles = {"cem": "C0", "table_es": "C1", "ohe_finetune": "C2"}
+  for ax, task in zip(axes[0], tasks):
+    for method, res in result["methods"].items():
+      rows = res["tasks"][task]["epochs"]
+      steps = [r["env_steps"] / 1e3 for r in rows]
+      ax.plot(steps, [r["best_return"] for r in rows], "o-", color=styles[method],
+              label=f"EAR {method} best")
+      ax.plot(steps, [r["elite_mean_return"] for r in rows], ":", color=styles[method],
+              label=f"EAR {method} elite mean")
+    if finetune and task in finetune["tasks"]:
+      rows = finetune["tasks"][task]["evaluations"]
+      ax.plot([r["env_steps"] / 1e3 for r in rows], [r["return"] for r in rows], "s-",
+              color=styles["ohe_finetune"], label="OHE-SAC fine-tune (eval)")
+    ax.set_title(task, fontsize=9)
+    ax.set_xlabel("thousand env steps on the new task")
+    ax.grid(alpha=0.3)
+  axes[0, 0].set_ylabel("episode return (200 steps)")
+  axes[0, 0].legend(fontsize=7)
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+
+
+def main(argv):
+  if len(argv) > 1:
+    cli.fail([f"unexpected arguments {' '.join(argv[1:])}"])
+  unknown = sorted(set(_METHODS.value) - set(METHODS))
+  if unknown:
+    cli.fail([f"unknown method(s) {', '.join(unknown)}; valid: {', '.join(METHODS)}"])
+  if _EPOCHS.value < 1 or _EVAL_EPISODES.value < 1:
+    cli.fail(["epochs and eval_episodes must be positive"])
+  if not flags.FLAGS["verbosity"].present:  # orbax logs every restore at INFO
+    logging.set_verbosity(logging.WARNING)
+  enable_compilation_cache()
+  if _REPLOT.value:
+    out_dir = _OUT_DIR.value or os.path.join(_WORKDIR.value, "adapt")
+    try:
+      with open(os.path.join(out_dir, "results.json")) as f:
+        result = json.load(f)
+      finetune = None
+      if _FINETUNE.value:
+        with open(_FINETUNE.value) as f:
+          finetune = json.load(f)
+    except OSError as e:
+      cli.fail([str(e)])
+    plot(result, finetune, os.path.join(out_dir, "curves.png"))
+    print(f"wrote {out_dir}/curves.png")
+    return
+  try:
+    run = load_run(_WORKDIR.value)
+    task_params, task_names = lte_lib.parse_tasks(run.env, _TASKS.value)
+    finetune = None
+    if _FINETUNE.value:
+      with open(_FINETUNE.value) as f:
+        finetune = json.load(f)
+  except (ValueError, OSError, checkpoint.CheckpointError) as e:
+    cli.fail([str(e)])
+  key = jax.random.PRNGKey(_SEED.value)
+  result = {"workdir": run.workdir, "env": run.env.name, "checkpoint_epoch": run.epoch,
+            "tasks": list(task_names), "task_params": task_params.tolist(),
+            "scoring": "stochastic" if _STOCHASTIC.value else "deterministic",
+            "train_ltes": np.asarray(run.ltes).tolist(), "methods": {}}
+  for method in _METHODS.value:
+    search_key, eval_key = jax.random.split(jax.random.fold_in(key, METHODS.index(method)))
+    best, history, seconds, population = search(method, run, task_params, search_key)
+    steps = adaptation.env_steps_per_epoch(population, run.env)
+    finals = evaluate(run, best, task_params, eval_key)
+    per_task = {}
+    for t, name in enumerate(task_names):
+      epochs = [{"epoch": e + 1, "env_steps": (e + 1) * steps,
+                 "best_return": float(history["best"][e, t]),
+                 "elite_mean_return": float(history["elite_mean"][e, t]),
+                 "best_velocity": float(history["best_aux"]["velocity"][e, t])}
+                for e in range(_EPOCHS.value)]
+      per_task[name] = {"epochs": epochs, "final": finals[t]}
+    result["methods"][method] = {"population": population, "epochs": _EPOCHS.value,
+                                 "env_steps_per_task": _EPOCHS.value * steps,
+                                 "wall_seconds_with_compile": seconds, "tasks": per_task}
+    for name in task_names:
+      d = per_task[name]["final"]["deterministic"]
+      print(f"{method:>9} {name:>10}: best return {per_task[name]['epochs'][-1]['best_return']:8.1f}"
+            f"  eval return {d['return']:8.1f}  velocity {d['velocity']:6.2f}"
+            + (f"  |v - target| {d['velocity_error']:.3f}" if "velocity_error" in d else ""))
+    print(f"{method}: {seconds:.0f} s with compilation")
+  out_dir = _OUT_DIR.value or os.path.join(run.workdir, "adapt")
+  os.makedirs(out_dir, exist_ok=True)
+  with open(os.path.join(out_dir, "results.json"), "w") as f:
+    json.dump(result, f, indent=1)
+  plot(result, finetune, os.path.join(out_dir, "curves.png"))
+  print(f"wrote {out_dir}/results.json and {out_dir}/curves.png")
+
+
+if __name__ == "__main__":
+  app.run(main, flags_parser=cli.parse_flags)
