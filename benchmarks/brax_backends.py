@@ -26,7 +26,7 @@ _OUT = flags.DEFINE_string("out", None, "Write the records to this JSON file.")
 def measure(name, backend, batch_size, steps):
   env = brax.envs.get_environment(name, backend=backend)
   state = jax.jit(jax.vmap(env.reset))(jax.random.split(jax.random.PRNGKey(0), batch_size))
-  rate, first_call = common.random_action_throughput(
+  rate, first_call, _ = common.random_action_throughput(
       jax.vmap(env.step), state, batch_size, env.action_size, steps, repeats=3)
   return rate, first_call
 

@@ -1,29 +1,73 @@
-"""Shared pieces of the benchmarks: timing with warm-up and medians, JSON records."""
+"""Shared pieces of the benchmarks: timing with warm-up and medians, the matmul peak,
+persistent-cache hits, peak memory, JSON records."""
 import json
 import os
 import platform
+import resource
 import subprocess
 import time
 
 import jax
+import jax.numpy as jnp
+from jax import monitoring
+
+_CACHE_HITS = [0]
+monitoring.register_event_listener(
+    lambda event, **kwargs: _CACHE_HITS.__setitem__(
+        0, _CACHE_HITS[0] + (event == "/jax/compilation_cache/cache_hits")))
+
+
+def cache_hits() -> int:
+  """Compiles served by the persistent compilation cache so far in this process."""
+  return _CACHE_HITS[0]
+
+
+def median_seconds(fn, repeats: int) -> float:
+  """Median wall time of ``fn()`` (which blocks) over ``repeats`` calls."""
+  times = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    fn()
+    times.append(time.perf_counter() - start)
+  times.sort()
+  return times[len(times) // 2]
+
+
+def timed_first_call(fn):
+  """(result, seconds, "hit" or "miss") of the first call of a jitted ``fn()``: its
+  compile time, or with a hit of the persistent cache the time to load it."""
+  hits = cache_hits()
+  start = time.perf_counter()
+  out = jax.block_until_ready(fn())
+  return out, time.perf_counter() - start, "hit" if cache_hits() > hits else "miss"
+
+
+def matmul_peak_gflops(size: int = 2048, repeats: int = 10) -> float:
+  """Dense f32 matmul GFLOP/s of a jitted ``size`` x ``size`` product, median."""
+  a = jnp.ones((size, size), jnp.float32)
+  matmul = jax.jit(jnp.matmul)
+  jax.block_until_ready(matmul(a, a))
+  seconds = median_seconds(lambda: jax.block_until_ready(matmul(a, a)), repeats)
+  return 2 * size**3 / seconds / 1e9
+
+
+def peak_rss_mb(children: bool = False) -> float:
+  """Peak resident memory of this process (or of its finished children), MiB."""
+  who = resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF
+  return resource.getrusage(who).ru_maxrss / 1024
 
 
 def median_rate(fn, units_per_call: float, repeats: int = 5) -> float:
   """Units per second of ``fn()`` (which blocks), median over ``repeats`` after warm-up."""
   fn()
-  rates = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    fn()
-    rates.append(units_per_call / (time.perf_counter() - start))
-  rates.sort()
-  return rates[len(rates) // 2]
+  return units_per_call / median_seconds(fn, repeats)
 
 
 def random_action_throughput(step, state, batch_size: int, action_size: int, steps: int,
-                             repeats: int) -> tuple[float, float]:
-  """(env-steps/s, seconds of the first call) of ``step(state, actions) -> state`` run
-  ``steps`` times with uniform random actions inside one jitted ``lax.scan``."""
+                             repeats: int) -> tuple[float, float, str]:
+  """(env-steps/s, seconds of the first call, its persistent-cache "hit"/"miss") of
+  ``step(state, actions) -> state`` run ``steps`` times with uniform random actions
+  inside one jitted ``lax.scan``."""
   @jax.jit
   def run(state, key):
     def body(state, key):
@@ -33,16 +77,45 @@ def random_action_throughput(step, state, batch_size: int, action_size: int, ste
     state, rewards = jax.lax.scan(body, state, jax.random.split(key, steps))
     return state, rewards.sum()
 
-  start = time.perf_counter()
-  state, total = jax.block_until_ready(run(state, jax.random.PRNGKey(1)))
-  first_call = time.perf_counter() - start
+  (state, _), first_call, cache = timed_first_call(lambda: run(state, jax.random.PRNGKey(1)))
   holder = {"state": state}
 
   def call():
     holder["state"], total = run(holder["state"], jax.random.PRNGKey(2))
     jax.block_until_ready(total)
 
-  return median_rate(call, batch_size * steps, repeats), first_call
+  return median_rate(call, batch_size * steps, repeats), first_call, cache
+
+
+def _cpu_ticks() -> dict[int, tuple[int, str]]:
+  """{pid: (user + system clock ticks, command)} of every process."""
+  ticks = {}
+  for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+      with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+      with open(f"/proc/{pid}/cmdline", "rb") as f:
+        command = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+      continue
+    ticks[int(pid)] = (int(fields[11]) + int(fields[12]), command[:100])
+  return ticks
+
+
+def background_load(seconds: float = 2.0) -> dict:
+  """CPU use of the other processes over ``seconds`` (a shared machine: measurements
+  taken while other jobs run are slower), {"cpu_percent": total, "busy": [commands]}."""
+  before = _cpu_ticks()
+  time.sleep(seconds)
+  after = _cpu_ticks()
+  hz = os.sysconf("SC_CLK_TCK")
+  busy = {}
+  for pid, (ticks, command) in after.items():
+    if pid != os.getpid() and pid in before:
+      percent = 100 * (ticks - before[pid][0]) / hz / seconds
+      if percent >= 5:
+        busy[f"{command} (pid {pid})"] = round(percent)
+  return {"cpu_percent": sum(busy.values()), "busy": busy}
 
 
 def environment() -> dict:
@@ -55,7 +128,8 @@ def environment() -> dict:
   device = jax.devices()[0]
   return {"jax": jax.__version__, "backend": jax.default_backend(),
           "device": device.device_kind, "num_devices": jax.device_count(),
-          "cpu_count": os.cpu_count(), "machine": platform.machine(), "git_commit": commit}
+          "cpu_count": os.cpu_count(), "machine": platform.machine(), "git_commit": commit,
+          "load_avg_1m": os.getloadavg()[0]}
 
 
 def record(name: str, value: float, unit: str, **settings) -> dict:
@@ -69,7 +143,18 @@ def write(records: list[dict], path: str | None) -> None:
       json.dump(records, f, indent=1)
 
 
+def markdown_table(records: list[dict]) -> str:
+  """The records as a Markdown table: name, value, unit."""
+  rows = ["| record | value | unit |", "|---|---:|---|"]
+  for r in records:
+    value = "failed: " + r["settings"].get("failed", "") if r["value"] is None else (
+        f"{r['value']:,.1f}" if abs(r["value"]) >= 10 else f"{r['value']:.2f}")
+    rows.append(f"| `{r['name']}` | {value} | {r['unit']} |")
+  return "\n".join(rows)
+
+
 def print_table(records: list[dict]) -> None:
   width = max(len(r["name"]) for r in records)
   for r in records:
-    print(f"{r['name']:<{width}}  {r['value']:>12.1f} {r['unit']}")
+    value = "failed" if r["value"] is None else f"{r['value']:.1f}"
+    print(f"{r['name']:<{width}}  {value:>12} {r['unit']}")

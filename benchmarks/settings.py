@@ -1,0 +1,82 @@
+"""The training configurations the suite times, as ``earjax`` configs.
+
+``brax_matched``: brax 0.14's SAC setting on HalfCheetah (64 envs, batch 256, 16
+gradient steps per env step of the 64-env batch, (256, 256) networks), here one
+HalfCheetah-Vel task (10 m/s) with 64 envs, ``env_steps_per_epoch`` E and
+``grad_steps_per_epoch`` 16 E, plain SAC MLPs (``kind="ohe"``; ``"ear"`` with every
+hidden layer 256 wide is recorded beside it).  ``preset``: the ``cpu`` and ``paper``
+presets of HalfCheetah-Vel.  ``tiny``: the smoke-test setting of ``--quick``.
+Random epochs are 0 (but in ``tiny``): the timed epochs are training epochs.
+"""
+from __future__ import annotations
+
+import ml_collections
+
+from earjax.config import default_config
+from experiments.configs import halfcheetah_vel
+
+BRAX_ENVS = 64
+BRAX_BATCH = 256
+BRAX_UPDATES_PER_ENV_STEP = 16
+BRAX_WIDTHS = (256, 256)
+
+
+def brax_matched(kind: str = "ohe", backend: str = "mjx",
+                 env_steps_per_epoch: int = 25) -> ml_collections.ConfigDict:
+  """brax's SAC setting; ``kind="ear"`` gives the EAR actor the same widths."""
+  c = default_config()
+  c.env_name = "halfcheetah_vel"
+  c.backend = backend
+  c.task_ids = (9,)
+  c.envs_per_task = BRAX_ENVS
+  c.batch_size = BRAX_BATCH
+  c.env_steps_per_epoch = env_steps_per_epoch
+  c.grad_steps_per_epoch = BRAX_UPDATES_PER_ENV_STEP * env_steps_per_epoch
+  c.random_epochs = 0
+  c.network.kind = kind
+  c.network.actor_hidden = BRAX_WIDTHS
+  c.network.critic_hidden = BRAX_WIDTHS
+  c.network.state_encoder_hidden = BRAX_WIDTHS
+  c.network.task_encoder_hidden = BRAX_WIDTHS[:1]
+  return c
+
+
+def preset(name: str) -> ml_collections.ConfigDict:
+  """HalfCheetah-Vel's ``cpu`` or ``paper`` preset, without random epochs."""
+  c = halfcheetah_vel.get_config(name)
+  c.random_epochs = 0
+  return c
+
+
+def tiny() -> ml_collections.ConfigDict:
+  """Seconds to compile and run: two tasks, 4 envs, 8-wide networks (``--quick``).
+
+  The same shapes as ``tests/test_training.py``'s tiny config, so that in the test suite
+  one of the two compiles of the epoch is served by the persistent cache.
+  """
+  c = default_config()
+  c.task_ids = (0, 3)
+  c.envs_per_task = 2
+  c.env_steps_per_epoch = 5
+  c.grad_steps_per_epoch = 3
+  c.random_epochs = 1   # as the test's, so its epoch compiles to the same program
+  c.batch_size = 4
+  c.replay_capacity = 40
+  for key in ("actor_hidden", "critic_hidden", "state_encoder_hidden",
+              "task_encoder_hidden"):
+    c.network[key] = (8,)
+  return c
+
+
+def describe(config: ml_collections.ConfigDict) -> dict:
+  """The settings of ``config`` a throughput record carries."""
+  n = config.network
+  return {"env": config.env_name, "backend": config.backend,
+          "task_ids": list(config.task_ids), "envs_per_task": config.envs_per_task,
+          "batch_size_per_task": config.batch_size,
+          "env_steps_per_epoch": config.env_steps_per_epoch,
+          "grad_steps_per_epoch": config.grad_steps_per_epoch, "kind": n.kind,
+          "actor_hidden": list(n.actor_hidden), "critic_hidden": list(n.critic_hidden),
+          "state_encoder_hidden": list(n.state_encoder_hidden),
+          "task_encoder_hidden": list(n.task_encoder_hidden),
+          "solver": f"{config.solver_iterations}/{config.ls_iterations}"}

@@ -1,0 +1,41 @@
+"""End-to-end training throughput: env-steps/s of the jitted, donated training epoch.
+
+``Trainer(config).epoch`` is called once (compile, or load from the persistent cache),
+once more as a warm-up, then ``repeats`` times; env-steps/s is
+``num_envs * env_steps_per_epoch`` over the median epoch time (each epoch also runs its
+``grad_steps_per_epoch`` updates).
+"""
+from __future__ import annotations
+
+import jax
+import ml_collections
+
+from benchmarks import common
+from benchmarks import settings as settings_lib
+from earjax.training import Trainer
+
+
+def measure(name: str, config: ml_collections.ConfigDict, repeats: int) -> list[dict]:
+  """Records ``train/<name>/...``: env-steps/s, grad-steps/s, epoch and first-call s."""
+  trainer = Trainer(config)
+  state = trainer.init(jax.random.PRNGKey(config.seed))
+  holder = {"state": state}
+
+  def call():
+    holder["state"], metrics = trainer.epoch(holder["state"])
+    jax.block_until_ready(metrics)
+
+  _, first_s, cache = common.timed_first_call(call)
+  call()
+  seconds = common.median_seconds(call, repeats)
+  env_steps = trainer.num_envs * config.env_steps_per_epoch
+  settings = {**settings_lib.describe(config), "num_envs": trainer.num_envs,
+              "batch": trainer.num_tasks * config.batch_size, "repeats": repeats,
+              "epoch_traces": trainer.epoch_traces}
+  prefix = f"train/{name}"
+  return [common.record(f"{prefix}/env_steps_per_s", env_steps / seconds, "env-steps/s",
+                        **settings),
+          common.record(f"{prefix}/grad_steps_per_s",
+                        config.grad_steps_per_epoch / seconds, "updates/s", **settings),
+          common.record(f"{prefix}/epoch_s", seconds, "s", **settings),
+          common.record(f"{prefix}/first_epoch_s", first_s, "s", cache=cache, **settings)]
