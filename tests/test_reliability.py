@@ -247,12 +247,12 @@ def copy_of(trained, tmp_path):
   return workdir
 
 
-def truncate_largest_array_file(workdir):
+def truncate_every_file(workdir):
+  """Checkpoint 2 cut short, as by a full disk during a copy: every file at half size."""
   step = os.path.join(workdir, "checkpoints", "state", "2")
-  files = [os.path.join(d, n) for d, _, names in os.walk(step) for n in names]
-  largest = max(files, key=os.path.getsize)
-  with open(largest, "r+b") as f:
-    f.truncate(os.path.getsize(largest) // 2)
+  for path in [os.path.join(d, n) for d, _, names in os.walk(step) for n in names]:
+    with open(path, "r+b") as f:
+      f.truncate(os.path.getsize(path) // 2)
 
 
 def alter_one_array_keeping_its_digest(workdir):
@@ -285,7 +285,7 @@ WORKDIR_CASES = [  # (damage to a copy of a trained run -> config changes, error
     (lambda w: {"network.lte_dim": 4}, ConfigError,
      "holds a run with network.lte_dim=3, this config has 4; use another workdir"),
     (lambda w: break_config_json(w), ConfigError, "config.json is not valid JSON"),
-    (lambda w: truncate_largest_array_file(w) or {"num_epochs": 3}, checkpoint.CheckpointError,
+    (lambda w: truncate_every_file(w) or {"num_epochs": 3}, checkpoint.CheckpointError,
      "checkpoints/state/2 is unreadable"),
     (lambda w: alter_one_array_keeping_its_digest(w) or {"num_epochs": 3},
      checkpoint.CheckpointError,
