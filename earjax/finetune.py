@@ -89,14 +89,8 @@ class FinetuneTrainer(training.Trainer):
     """A fine-tuning run of ``task_param`` [p] from the given (slot-0) parameters."""
     env_key, rng = jax.random.split(key)
     c = self.config
-    fresh = learner.LearnerState(
-        actor_params=actor_params, critic_params=critic_params,
-        target_critic_params=critic_params, log_alpha=log_alpha,
-        actor_opt=self.optimizer.init(actor_params),
-        critic_opt=self.optimizer.init(critic_params),
-        alpha_opt=self.optimizer.init(log_alpha))
     return training.TrainingState(
-        learner=fresh,
+        learner=learner.from_params(actor_params, critic_params, log_alpha, self.optimizer),
         replay=replay.init(1, c.replay_capacity, self.env.observation_size,
                            self.env.action_size),
         env_state=self.batch_env.reset(jax.random.split(env_key, self.num_envs),
@@ -130,7 +124,7 @@ def load_source(workdir: str, trainer: FinetuneTrainer):
         "critic_params": checkpoint.abstract(jax.eval_shape(nets.critic_init, key))})
     if ckpt.latest_epoch() is None:
       raise checkpoint.CheckpointError(f"{workdir!r} has no training checkpoint yet")
-    source = training.Trainer(config)
+    source = training.trainer_for(config)
     latest = ckpt.restore(checkpoint.abstract(jax.eval_shape(source.init, key)))
   finally:
     ckpt.close()

@@ -36,9 +36,13 @@ def init(networks: Networks, optimizer: optax.GradientTransformation, key: jax.A
          num_tasks: int, per_task_alpha: bool) -> LearnerState:
   """Fresh parameters (alpha = 1) and optimizer states."""
   actor_key, critic_key = jax.random.split(key)
-  actor_params = networks.actor_init(actor_key)
-  critic_params = networks.critic_init(critic_key)
-  log_alpha = initial_log_alpha(num_tasks if per_task_alpha else None)
+  return from_params(networks.actor_init(actor_key), networks.critic_init(critic_key),
+                     initial_log_alpha(num_tasks if per_task_alpha else None), optimizer)
+
+
+def from_params(actor_params: Params, critic_params: Params, log_alpha: jax.Array,
+                optimizer: optax.GradientTransformation) -> LearnerState:
+  """A learner starting from given parameters: targets = critics, fresh optimizer states."""
   return LearnerState(
       actor_params=actor_params, critic_params=critic_params,
       target_critic_params=critic_params, log_alpha=log_alpha,

@@ -91,7 +91,7 @@ def _restore_actor(workdir: str, which: str):
   if which not in ("best", "latest"):
     raise ValueError(f"which must be 'best' or 'latest', got {which!r}")
   config = load_config(workdir)
-  trainer = training.Trainer(config)
+  trainer = training.trainer_for(config)
   ckpt = checkpoint.Checkpointer(workdir, config.checkpoints_to_keep)
   try:
     key = jax.random.PRNGKey(config.seed)

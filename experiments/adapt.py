@@ -16,7 +16,6 @@ import time
 
 from absl import app
 from absl import flags
-from absl import logging
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -24,7 +23,6 @@ import numpy as np
 from earjax import adaptation
 from earjax import checkpoint
 from earjax import lte as lte_lib
-from earjax.compilation_cache import enable_compilation_cache
 from earjax.policy import load_run
 from experiments import cli
 
@@ -122,16 +120,12 @@ def plot(result: dict, finetune: dict | None, path: str) -> None:
 
 
 def main(argv):
-  if len(argv) > 1:
-    cli.fail([f"unexpected arguments {' '.join(argv[1:])}"])
+  cli.start(argv)
   unknown = sorted(set(_METHODS.value) - set(METHODS))
   if unknown:
     cli.fail([f"unknown method(s) {', '.join(unknown)}; valid: {', '.join(METHODS)}"])
   if _EPOCHS.value < 1 or _EVAL_EPISODES.value < 1:
     cli.fail(["epochs and eval_episodes must be positive"])
-  if not flags.FLAGS["verbosity"].present:  # orbax logs every restore at INFO
-    logging.set_verbosity(logging.WARNING)
-  enable_compilation_cache()
   if _REPLOT.value:
     out_dir = _OUT_DIR.value or os.path.join(_WORKDIR.value, "adapt")
     try:

@@ -15,7 +15,6 @@ import time
 
 from absl import app
 from absl import flags
-from absl import logging
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -23,7 +22,6 @@ import numpy as np
 from earjax import adaptation
 from earjax import checkpoint
 from earjax import lte as lte_lib
-from earjax.compilation_cache import enable_compilation_cache
 from earjax.policy import load_run
 from experiments import cli
 
@@ -45,13 +43,9 @@ def timed(fn, repeats: int) -> float:
 
 
 def main(argv):
-  if len(argv) > 1:
-    cli.fail([f"unexpected arguments {' '.join(argv[1:])}"])
+  cli.start(argv)
   if _TASKS.value < 1 or _REPEATS.value < 1:
     cli.fail(["tasks and repeats must be positive"])
-  if not flags.FLAGS["verbosity"].present:
-    logging.set_verbosity(logging.WARNING)
-  enable_compilation_cache()
   try:
     run = load_run(_WORKDIR.value)
   except (ValueError, checkpoint.CheckpointError) as e:

@@ -3,6 +3,9 @@ import re
 import sys
 
 from absl import flags
+from absl import logging
+
+from earjax.compilation_cache import enable_compilation_cache
 
 
 def fail(lines, code: int = 2) -> None:
@@ -40,3 +43,14 @@ def load_config(config_flag):
     lines = [line.strip() for line in str(e).splitlines() if line.strip()]
     fail([f"cannot load the config file: {lines[-1]}"])
   return config
+
+
+def start(argv: list[str]) -> None:
+  """What every main does first: refuse positional arguments, quiet absl's INFO logging
+  (orbax logs every save and restore) unless ``--verbosity`` is given, and turn on the
+  persistent compilation cache."""
+  if len(argv) > 1:
+    fail([f"unexpected arguments {' '.join(argv[1:])}"])
+  if not flags.FLAGS["verbosity"].present:
+    logging.set_verbosity(logging.WARNING)
+  enable_compilation_cache()

@@ -17,14 +17,12 @@ import time
 
 from absl import app
 from absl import flags
-from absl import logging
 import jax
 import numpy as np
 
 from earjax import checkpoint
 from earjax import finetune
 from earjax import lte as lte_lib
-from earjax.compilation_cache import enable_compilation_cache
 from earjax.policy import load_config
 from earjax.training import ConfigError
 from experiments import cli
@@ -43,14 +41,10 @@ _OUT_DIR = flags.DEFINE_string("out_dir", None, "Output folder (default DIR/fine
 
 
 def main(argv):
-  if len(argv) > 1:
-    cli.fail([f"unexpected arguments {' '.join(argv[1:])}"])
+  cli.start(argv)
   if min(_ENV_STEPS.value, _ENVS_PER_TASK.value, _EVAL_EVERY.value, _EVAL_EPISODES.value,
          _SOURCE_EPISODES.value) < 1:
     cli.fail(["env_steps, envs_per_task, eval_every and the episode counts must be positive"])
-  if not flags.FLAGS["verbosity"].present:
-    logging.set_verbosity(logging.WARNING)
-  enable_compilation_cache()
   try:
     trainer = finetune.FinetuneTrainer(load_config(_WORKDIR.value), _ENVS_PER_TASK.value)
     config = trainer.config

@@ -13,14 +13,12 @@ import os
 
 from absl import app
 from absl import flags
-from absl import logging
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from earjax import checkpoint
 from earjax import lte as lte_lib
-from earjax.compilation_cache import enable_compilation_cache
 from earjax.policy import load_run
 from experiments import cli
 
@@ -86,17 +84,13 @@ def plot(result: dict, path: str) -> None:
 
 
 def main(argv):
-  if len(argv) > 1:
-    cli.fail([f"unexpected arguments {' '.join(argv[1:])}"])
+  cli.start(argv)
   try:
     betas = lte_lib.check_betas([float(b) for b in _BETAS.value])
   except ValueError as e:
     cli.fail([str(e) if "beta" in str(e) else f"betas must be numbers: {e}"])
   if _SEEDS.value < 1:
     cli.fail([f"seeds must be positive, got {_SEEDS.value}"])
-  if not flags.FLAGS["verbosity"].present:  # orbax logs every restore at INFO
-    logging.set_verbosity(logging.WARNING)
-  enable_compilation_cache()
   try:
     run = load_run(_WORKDIR.value)
     a = lte_lib.task_index(run.task_names, _TASK_A.value)

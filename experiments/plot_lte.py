@@ -15,7 +15,6 @@ import os
 
 from absl import app
 from absl import flags
-from absl import logging
 import jax
 import jax.numpy as jnp
 import matplotlib
@@ -23,7 +22,6 @@ import numpy as np
 
 from earjax import checkpoint
 from earjax import lte as lte_lib
-from earjax.compilation_cache import enable_compilation_cache
 from earjax.policy import load_run
 from experiments import cli
 
@@ -45,11 +43,7 @@ def pca(x: np.ndarray, k: int, fit: np.ndarray | None = None):
 
 
 def main(argv):
-  if len(argv) > 1:
-    cli.fail([f"unexpected arguments {' '.join(argv[1:])}"])
-  if not flags.FLAGS["verbosity"].present:
-    logging.set_verbosity(logging.WARNING)
-  enable_compilation_cache()
+  cli.start(argv)
   try:
     run = load_run(_WORKDIR.value)
     adapts = [json.load(open(p)) for p in _ADAPT.value]  # pylint: disable=consider-using-with

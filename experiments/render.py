@@ -15,7 +15,6 @@ os.environ.setdefault("MUJOCO_GL", "egl")  # before mujoco is imported
 
 from absl import app  # noqa: E402  pylint: disable=g-import-not-at-top
 from absl import flags  # noqa: E402
-from absl import logging  # noqa: E402
 import jax  # noqa: E402
 import mujoco  # noqa: E402
 import numpy as np  # noqa: E402
@@ -23,7 +22,6 @@ from PIL import Image  # noqa: E402
 
 from earjax import checkpoint  # noqa: E402
 from earjax import lte as lte_lib  # noqa: E402
-from earjax.compilation_cache import enable_compilation_cache  # noqa: E402
 from earjax.policy import load_run  # noqa: E402
 from experiments import cli  # noqa: E402
 
@@ -57,13 +55,9 @@ def frames(model: mujoco.MjModel, qpos: np.ndarray, width: int, height: int,
 
 
 def main(argv):
-  if len(argv) > 1:
-    cli.fail([f"unexpected arguments {' '.join(argv[1:])}"])
+  cli.start(argv)
   if (_TASK.value is None) == (_LTE.value is None):
     cli.fail(["give exactly one of --task and --lte"])
-  if not flags.FLAGS["verbosity"].present:
-    logging.set_verbosity(logging.WARNING)
-  enable_compilation_cache()
   try:
     run = load_run(_WORKDIR.value)
     if _TASK.value is not None:

@@ -9,11 +9,9 @@ resumes); 1 training went non-finite (the message names the epoch, step and netw
 """
 from absl import app
 from absl import flags
-from absl import logging
 from ml_collections import config_flags
 
 from earjax import checkpoint
-from earjax.compilation_cache import enable_compilation_cache
 from earjax.training import ConfigError, NonFiniteError, train_and_evaluate
 from experiments import cli
 
@@ -41,11 +39,7 @@ def print_table(result: dict) -> None:
 
 
 def main(argv):
-  if len(argv) > 1:
-    cli.fail([f"unexpected arguments {' '.join(argv[1:])}"])
-  if not flags.FLAGS["verbosity"].present:  # orbax logs every save at INFO
-    logging.set_verbosity(logging.WARNING)
-  enable_compilation_cache()
+  cli.start(argv)
   try:
     result = train_and_evaluate(cli.load_config(_CONFIG), _WORKDIR.value)
   except (ConfigError, checkpoint.CheckpointError) as e:
