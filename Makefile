@@ -23,7 +23,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
-	$(PY) -m benchmarks.run --out=benchmarks/results/suite_cpu.json
+	mkdir -p runs/bench && $(PY) -m benchmarks.run --out=runs/bench/suite_cpu.json
 
 clean:
 	rm -rf $(VENV) *.egg-info

@@ -1,75 +1,156 @@
 """CEM adaptation throughput: one generation of Algorithm 2 as one compiled call.
 
-A CEM generation scores ``population`` candidate LTEs (the release: 6 elites x 15 = 90)
-by one 200-step episode each (``adaptation.cem_epoch`` with ``rollout_score_fn``).  It is
-timed three ways on the same freshly initialised EAR actor (paper widths): the whole
-generation as one jitted call (every candidate in one vmapped rollout); a Python loop
-over the candidates calling one jitted single-candidate rollout each; and raw env
-throughput of the auto-reset batch at the same batch size with random actions.
+  python -m benchmarks.cem_throughput [--workdir=runs/hcv] [--env=halfcheetah_vel]
+      [--tasks=1] [--repeats=3] [--out=runs/cem_throughput.json]
+
+A CEM generation scores ``population`` candidate LTEs per task (the release: 6 elites x
+15 = 90) by one 200-step episode each (``cem.cem_generation`` with ``rollout_score_fn``).
+It is timed three ways at the same batch (candidates x tasks), compilation excluded (a
+warm-up call each), median of ``repeats``:
+- ``batched``: the whole generation as one jitted call (every rollout in one vmapped scan);
+- ``loop``: a Python loop over the candidates, one jitted single-candidate rollout each;
+- ``raw_env``: what the rollouts cost without a policy: ``vmap(env.reset)`` then
+  ``episode_length`` steps of ``vmap(env.step)`` with uniform random actions, in one
+  jitted scan (the rollouts' own env work: no auto-reset, same batch, same length).
+The policy is a trained run's (``--workdir``) or a freshly initialised EAR actor at the
+paper's widths.  This is the one CEM-speed tool; ``benchmarks.run --sections=cem`` calls it.
 """
 from __future__ import annotations
 
+import os
+
+from absl import app
+from absl import flags
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from benchmarks import common
-from earjax import adaptation
+from earjax import agents
 from earjax import envs
+from earjax.adaptation import cem
+from earjax.checkpoint import CheckpointError
+from earjax.adaptation import lte as lte_lib
 from earjax.config import default_config
-from earjax.policy import frozen_policy
-from earjax.training import Trainer
+from earjax.policy import frozen_policy, load_run
+from earjax.training.trainer import agent_spec
 
 
-def measure(env_name: str, repeats: int, config=adaptation.CEMConfig()) -> list[dict]:
-  """Records ``cem/<env>/...``: batched and looped env-steps/s, raw env-steps/s, ratios."""
-  c = default_config()
-  c.env_name = env_name
-  trainer = Trainer(c)
-  env = trainer.env
-  policy = frozen_policy(trainer.networks, trainer.networks.actor_init(jax.random.PRNGKey(0)))
-  task = jnp.asarray(env.adapt_tasks[:1])
-  score = adaptation.rollout_score_fn(env, policy, task)
+def fresh_policy(env_name: str):
+  """(env, a randomly initialised EAR actor at the release's widths, its LTE dim)."""
+  config = default_config()
+  config.env_name = env_name
+  env = envs.make(env_name)
+  networks = agents.get("ear_sac").make_networks(config, agent_spec(env, env.num_tasks))
+  params = networks.actor_init(jax.random.PRNGKey(0))
+  return env, frozen_policy(networks, params), config.network.lte_dim
+
+
+def raw_env_rate(env, task_params: jax.Array, repeats: int) -> float:
+  """Env-steps/s of reset + ``episode_length`` random-action steps of the batch."""
+  batch = task_params.shape[0]
+
+  @jax.jit
+  def episode(key):
+    reset_key, act_key = jax.random.split(key)
+    state = jax.vmap(env.reset)(jax.random.split(reset_key, batch), task_params)
+
+    def step(state, k):
+      actions = jax.random.uniform(k, (batch, env.action_size), minval=-1.0, maxval=1.0)
+      state = jax.vmap(env.step)(state, actions)
+      return state, state.reward
+    return jax.lax.scan(step, state, jax.random.split(act_key, env.episode_length))[1].sum()
+
+  key = jax.random.PRNGKey(5)
+  return common.median_rate(lambda: episode(key).block_until_ready(),
+                            batch * env.episode_length, repeats)
+
+
+def measure(env, policy, lte_dim: int, num_tasks: int, repeats: int, label: str,
+            config: cem.CEMConfig = cem.CEMConfig()) -> list[dict]:
+  """Records ``cem/<label>/...``: batched, looped and raw-env env-steps/s and ratios."""
   n = config.population
-  elites = adaptation.random_sphere(jax.random.PRNGKey(1),
-                                    (1, config.num_elites, c.network.lte_dim))
-  candidates = adaptation.cem_candidates(elites, jax.random.PRNGKey(2), config)
-  steps = n * env.episode_length
+  task_params = jnp.asarray(np.resize(env.adapt_tasks if len(env.adapt_tasks) else
+                                      env.train_tasks, (num_tasks, env.task_param_size)))
+  score = cem.rollout_score_fn(env, policy, task_params)
+  elites = cem.random_sphere(jax.random.PRNGKey(1), (num_tasks, config.num_elites, lte_dim))
+  steps = num_tasks * n * env.episode_length
 
-  batched = jax.jit(lambda elites, key: adaptation.cem_epoch(score, elites, key, config)[:2])
-  _, batched_first_s, batched_cache = common.timed_first_call(
-      lambda: batched(elites, jax.random.PRNGKey(3)))
-  batched_s = common.median_seconds(
-      lambda: jax.block_until_ready(batched(elites, jax.random.PRNGKey(3))), repeats)
+  batched = jax.jit(lambda elites, key: cem.cem_generation(score, elites, key, config)[:2])
+  key = jax.random.PRNGKey(3)
+  _, batched_first_s, batched_cache = common.timed_first_call(lambda: batched(elites, key))
+  batched_s = common.median_seconds(lambda: jax.block_until_ready(batched(elites, key)),
+                                    repeats)
 
-  one = jax.jit(score)
-  keys = jax.random.split(jax.random.PRNGKey(4), n)
-  _, loop_first_s, _ = common.timed_first_call(lambda: one(candidates[:, :1], keys[0]))
+  candidates = cem.cem_candidates(elites, jax.random.PRNGKey(2), config).reshape(-1, lte_dim)
+  flat_params = jnp.repeat(task_params, n, axis=0)
+  keys = jax.random.split(jax.random.PRNGKey(4), num_tasks * n)
+  single = jax.jit(lambda policy, z, p, k: lte_lib.rollout(env, policy, z[None], p[None],
+                                                            k[None]).ret)
+  _, loop_first_s, _ = common.timed_first_call(
+      lambda: single(policy, candidates[0], flat_params[0], keys[0]))
 
   def loop():
-    scores = [one(candidates[:, i:i + 1], keys[i])[0] for i in range(n)]
-    jax.block_until_ready(scores)
+    jax.block_until_ready([single(policy, candidates[b], flat_params[b], keys[b])
+                           for b in range(num_tasks * n)])
 
   loop_s = common.median_seconds(loop, max(1, repeats // 2))
-
-  batch = envs.AutoResetBatch(env)
-  tasks = jnp.repeat(task, n, axis=0)
-  state = jax.jit(batch.reset)(jax.random.split(jax.random.PRNGKey(5), n), tasks)
-  raw_rate, _, _ = common.random_action_throughput(batch.step, state, n, env.action_size,
-                                                   env.episode_length, repeats)
+  raw_rate = raw_env_rate(env, flat_params, repeats)
   batched_rate, loop_rate = steps / batched_s, steps / loop_s
-  settings = {"env": env_name, "candidates": n, "episode_steps": env.episode_length,
-              "tasks": 1, "actor": "ear paper widths (400), random init",
-              "repeats": repeats, "batched_first_call_s": batched_first_s,
-              "batched_cache": batched_cache, "loop_first_call_s": loop_first_s}
-  prefix = f"cem/{env_name}"
+  settings = {"env": env.name, "candidates": n, "tasks": num_tasks,
+              "episode_steps": env.episode_length, "policy": label, "repeats": repeats,
+              "batched_first_call_s": batched_first_s, "batched_cache": batched_cache,
+              "loop_first_call_s": loop_first_s}
+  prefix = f"cem/{env.name}"
   return [common.record(f"{prefix}/batched/env_steps_per_s", batched_rate, "env-steps/s",
                         **settings),
-          common.record(f"{prefix}/batched/epoch_s", batched_s, "s", **settings),
+          common.record(f"{prefix}/batched/generation_s", batched_s, "s", **settings),
           common.record(f"{prefix}/loop/env_steps_per_s", loop_rate, "env-steps/s",
                         **settings),
           common.record(f"{prefix}/raw_env/env_steps_per_s", raw_rate, "env-steps/s",
-                        batch=n, **settings),
+                        batch=num_tasks * n, **settings),
           common.record(f"{prefix}/batched_over_loop", batched_rate / loop_rate, "x",
                         **settings),
           common.record(f"{prefix}/batched_over_raw_env", batched_rate / raw_rate, "x",
                         **settings)]
+
+
+
+
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+  """The command-line flags, defined only when run as a program (``benchmarks.run``
+  imports this module, and absl flags are global)."""
+  flags.DEFINE_string("workdir", None, "A trained EAR run (default: a fresh actor at the "
+                      "paper's widths).")
+  flags.DEFINE_string("env", "halfcheetah_vel", "Family when no --workdir is given.")
+  flags.DEFINE_integer("tasks", 1, "Adaptation tasks in the generation.")
+  flags.DEFINE_integer("repeats", 3, "Timed calls per variant.")
+  flags.DEFINE_string("out", "runs/cem_throughput.json", "Output JSON (records).")
+
+
+def main(argv):
+  from experiments import cli  # pylint: disable=g-import-not-at-top
+  cli.start(argv)
+  if FLAGS.tasks < 1 or FLAGS.repeats < 1:
+    cli.fail(["tasks and repeats must be positive"])
+  try:
+    if FLAGS.workdir:
+      run = load_run(FLAGS.workdir)
+      env, policy, lte_dim, label = run.env, run.policy, run.lte_dim, run.workdir
+    else:
+      env, policy, lte_dim = fresh_policy(FLAGS.env)
+      label = "ear paper widths (400), random init"
+  except (ValueError, OSError, CheckpointError) as e:
+    cli.fail([str(e).splitlines()[0]])
+  records = measure(env, policy, lte_dim, FLAGS.tasks, FLAGS.repeats, label)
+  common.print_table(records)
+  os.makedirs(os.path.dirname(os.path.abspath(FLAGS.out)), exist_ok=True)
+  common.write(records, FLAGS.out)
+
+
+if __name__ == "__main__":
+  define_flags()
+  app.run(main)

@@ -36,8 +36,9 @@ def main(argv):
   imports_s = time.perf_counter() - _START
   enable_compilation_cache()
   config = SETTINGS[_SETTING.value]()
-  trainer = Trainer(config)
-  state, init_s, _ = common.timed_first_call(lambda: trainer.init(jax.random.PRNGKey(0)))
+  trainer = Trainer.from_config(config)
+  state, init_s, _ = common.timed_first_call(
+      lambda: trainer.init(jax.random.PRNGKey(0), trainer.task_params))
   compiled, compile_s, _ = common.timed_first_call(
       lambda: trainer.epoch.lower(state).compile())
   _, run_s, _ = common.timed_first_call(lambda: compiled(state)[1])

@@ -1,6 +1,6 @@
 """Learner throughput: gradient steps/s of one SAC update and its GFLOP/s.
 
-The update is the trainer's own ``sgd_step`` (critics, actor, alpha, per-network
+The update is the agent's own ``update`` (SAC: critics, actor, alpha, per-network
 clipping, Polyak targets) on a fixed task-balanced batch of random data, ``steps`` of them
 in one jitted ``lax.scan`` (as inside the epoch; replay sampling is left out here and
 measured with the whole epoch).  FLOPs per update are XLA's own count
@@ -14,13 +14,12 @@ import jax.numpy as jnp
 import ml_collections
 
 from benchmarks import common
-from earjax import learner
 from earjax.training import Trainer
 
 
 def random_batch(trainer: Trainer, key: jax.Array) -> dict[str, jax.Array]:
-  """A flat batch of ``batch_size`` random transitions of every task of ``trainer``."""
-  size = trainer.num_tasks * trainer.config.batch_size
+  """A flat batch of ``batch_size_per_task`` random transitions of every task."""
+  size = trainer.num_tasks * trainer.config.batch_size_per_task
   obs_key, action_key, reward_key, next_key = jax.random.split(key, 4)
   obs_shape = (size, trainer.env.observation_size)
   return {"obs": jax.random.normal(obs_key, obs_shape),
@@ -30,12 +29,12 @@ def random_batch(trainer: Trainer, key: jax.Array) -> dict[str, jax.Array]:
           "next_obs": jax.random.normal(next_key, obs_shape),
           "discount": jnp.ones((size,)),
           "task": jnp.repeat(jnp.arange(trainer.num_tasks, dtype=jnp.int32),
-                             trainer.config.batch_size)}
+                             trainer.config.batch_size_per_task)}
 
 
-def update_flops(trainer: Trainer, state: learner.LearnerState, batch) -> float:
+def update_flops(trainer: Trainer, state, batch) -> float:
   """XLA's FLOP count of one compiled update."""
-  compiled = jax.jit(trainer.sgd_step).lower(state, batch, jax.random.PRNGKey(0)).compile()
+  compiled = jax.jit(trainer.agent.update).lower(state, batch, jax.random.PRNGKey(0)).compile()
   analysis = compiled.cost_analysis()
   if isinstance(analysis, (list, tuple)):
     analysis = analysis[0]
@@ -45,15 +44,14 @@ def update_flops(trainer: Trainer, state: learner.LearnerState, batch) -> float:
 def measure(name: str, config: ml_collections.ConfigDict, steps: int, repeats: int,
             peak_gflops: float) -> list[dict]:
   """Records ``learner/<name>/...``: updates/s, MFLOP per update, GFLOP/s, % of peak."""
-  trainer = Trainer(config)
-  state = learner.init(trainer.networks, trainer.optimizer, jax.random.PRNGKey(0),
-                       trainer.num_tasks, config.per_task_alpha)
+  trainer = Trainer.from_config(config)
+  state = trainer.agent.init(jax.random.PRNGKey(0))
   batch = random_batch(trainer, jax.random.PRNGKey(1))
   flops = update_flops(trainer, state, batch)
 
   @jax.jit
   def run(state, key):
-    step = lambda s, k: (trainer.sgd_step(s, batch, k)[0], None)
+    step = lambda s, k: (trainer.agent.update(s, batch, k)[0], None)
     return jax.lax.scan(step, state, jax.random.split(key, steps))[0]
 
   holder = {"state": state}
@@ -65,11 +63,11 @@ def measure(name: str, config: ml_collections.ConfigDict, steps: int, repeats: i
   rate = steps / common.median_seconds(call, repeats)
   gflops = rate * flops / 1e9
   n = config.network
-  settings = {"kind": n.kind, "actor_hidden": list(n.actor_hidden),
+  settings = {"agent": config.agent, "actor_hidden": list(n.actor_hidden),
               "critic_hidden": list(n.critic_hidden),
               "state_encoder_hidden": list(n.state_encoder_hidden),
               "task_encoder_hidden": list(n.task_encoder_hidden),
-              "num_tasks": trainer.num_tasks, "batch": trainer.num_tasks * config.batch_size,
+              "num_tasks": trainer.num_tasks, "batch": trainer.num_tasks * config.batch_size_per_task,
               "env": config.env_name, "updates_per_call": steps, "repeats": repeats,
               "peak_gflops": peak_gflops}
   prefix = f"learner/{name}"

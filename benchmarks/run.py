@@ -6,17 +6,14 @@ Every section returns records (``common.record``: name, value, unit, settings, j
 info, git commit); the suite prints them as a table and writes them as one JSON list.
 ``--merge`` replaces same-named records of an existing ``--out`` file and keeps the rest,
 so a long run can be split into several shorter ones.  ``--quick`` is a smoke run (one
-family, tiny batch and networks, one repeat; no CEM, no cold-compile children): its
-numbers are not measurements.
+family (Point-Vel: nothing of MJX compiles), tiny batch and networks, one repeat; no
+CEM, no cold-compile children): its numbers are not measurements.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
 import os
-import subprocess
-import sys
-import tempfile
 
 from absl import app
 from absl import flags
@@ -24,6 +21,7 @@ from absl import flags
 from benchmarks import cem_throughput
 from benchmarks import common
 from benchmarks import compile_time
+from benchmarks import env_throughput
 from benchmarks import learner_throughput
 from benchmarks import settings as settings_lib
 from benchmarks import train_throughput
@@ -68,7 +66,7 @@ class Options:
 
 TRAIN_SETTINGS = {
     "brax_matched": settings_lib.brax_matched,
-    "brax_matched_ear": lambda: settings_lib.brax_matched(kind="ear"),
+    "brax_matched_ear": lambda: settings_lib.brax_matched(agent="ear_sac"),
     "brax_matched_spring": lambda: settings_lib.brax_matched(backend="spring"),
     "cpu": lambda: settings_lib.preset("cpu"),
     "paper": lambda: settings_lib.preset("paper"),
@@ -90,26 +88,6 @@ def peak_section(opts: Options) -> list[dict]:
                         size=2048)]
 
 
-def env_child(name: str, batch: int, steps: int, repeats: int,
-              timeout_s: int) -> list[dict]:
-  """``benchmarks.env_throughput`` in a child process (memory and a hung compile stay
-  there); on a timeout or a crash, one record saying so."""
-  with tempfile.NamedTemporaryFile(suffix=".json") as out:
-    try:
-      subprocess.run([sys.executable, "-m", "benchmarks.env_throughput", f"--envs={name}",
-                      f"--batch={batch}", f"--steps={steps}", f"--repeats={repeats}",
-                      f"--out={out.name}"], capture_output=True, text=True, check=True,
-                     timeout=timeout_s)
-      with open(out.name) as f:
-        return json.load(f)
-    except subprocess.TimeoutExpired:
-      problem = f"no result within {timeout_s} s"
-    except subprocess.CalledProcessError as e:
-      problem = (e.stderr.strip().splitlines() or ["crashed"])[-1]
-  return [common.record(f"env/{name}/b{batch}/env_steps_per_s", None, "env-steps/s",
-                        env=name, batch=batch, steps_per_call=steps, failed=problem)]
-
-
 def env_section(opts: Options) -> list[dict]:
   """Every family at every batch (a family's larger batches are skipped after a
   failure); each call runs about ``env_steps_per_call`` env steps."""
@@ -117,7 +95,7 @@ def env_section(opts: Options) -> list[dict]:
   for name in opts.envs:
     for batch in opts.batches:
       steps = max(4, opts.env_steps_per_call // batch)
-      found = env_child(name, batch, steps, opts.repeats, opts.env_timeout_s)
+      found = env_throughput.child(name, batch, steps, opts.repeats, opts.env_timeout_s)
       records += found
       common.print_table(found)
       if found[0]["value"] is None:
@@ -160,7 +138,11 @@ def compile_section(opts: Options) -> list[dict]:
 
 def cem_section(opts: Options) -> list[dict]:
   """One CEM generation batched vs looped vs raw env (skipped by ``--quick``)."""
-  return [] if opts.quick else cem_throughput.measure("halfcheetah_vel", opts.repeats)
+  if opts.quick:
+    return []
+  env, policy, lte_dim = cem_throughput.fresh_policy("halfcheetah_vel")
+  return cem_throughput.measure(env, policy, lte_dim, 1, opts.repeats,
+                                "ear paper widths (400), random init")
 
 
 def memory_section(opts: Options) -> list[dict]:
@@ -191,7 +173,7 @@ def main(argv):
   enable_compilation_cache()
   quick = _QUICK.value
   opts = Options(
-      quick=quick, envs=["halfcheetah_vel"] if quick else _ENVS.value,
+      quick=quick, envs=["point_vel"] if quick else _ENVS.value,
       batches=[8] if quick else [int(b) for b in _BATCHES.value],
       env_steps_per_call=32 if quick else _ENV_STEPS.value,
       env_timeout_s=_ENV_TIMEOUT.value, train=_TRAIN.value, compile=_COMPILE.value,

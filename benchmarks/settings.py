@@ -3,10 +3,12 @@
 ``brax_matched``: brax 0.14's SAC setting on HalfCheetah (64 envs, batch 256, 16
 gradient steps per env step of the 64-env batch, (256, 256) networks), here one
 HalfCheetah-Vel task (10 m/s) with 64 envs, ``env_steps_per_epoch`` E and
-``grad_steps_per_epoch`` 16 E, plain SAC MLPs (``kind="ohe"``; ``"ear"`` with every
-hidden layer 256 wide is recorded beside it).  ``preset``: the ``cpu`` and ``paper``
+``grad_steps_per_epoch`` 16 E, plain SAC MLPs (``agent="ohe_sac"``; ``"ear_sac"`` with
+every hidden layer 256 wide is recorded beside it), brax's SAC update order (critic,
+actor, alpha) and no policy regularisers.  ``preset``: the ``cpu`` and ``paper``
 presets of HalfCheetah-Vel.  ``tiny``: the smoke-test setting of ``--quick``.
-Random epochs are 0 (but in ``tiny``): the timed epochs are training epochs.
+Random epochs and the replay minimum are 0 (but in ``tiny``): the timed epochs are
+training epochs.
 """
 from __future__ import annotations
 
@@ -21,19 +23,21 @@ BRAX_UPDATES_PER_ENV_STEP = 16
 BRAX_WIDTHS = (256, 256)
 
 
-def brax_matched(kind: str = "ohe", backend: str = "mjx",
+def brax_matched(agent: str = "ohe_sac", backend: str = "default",
                  env_steps_per_epoch: int = 25) -> ml_collections.ConfigDict:
-  """brax's SAC setting; ``kind="ear"`` gives the EAR actor the same widths."""
+  """brax's SAC setting; ``agent="ear_sac"`` gives the EAR actor the same widths."""
   c = default_config()
   c.env_name = "halfcheetah_vel"
   c.backend = backend
   c.task_ids = (9,)
   c.envs_per_task = BRAX_ENVS
-  c.batch_size = BRAX_BATCH
+  c.batch_size_per_task = BRAX_BATCH
   c.env_steps_per_epoch = env_steps_per_epoch
   c.grad_steps_per_epoch = BRAX_UPDATES_PER_ENV_STEP * env_steps_per_epoch
   c.random_epochs = 0
-  c.network.kind = kind
+  c.min_replay_size = 0
+  c.sac.update_order = "critic_first"
+  c.agent = agent
   c.network.actor_hidden = BRAX_WIDTHS
   c.network.critic_hidden = BRAX_WIDTHS
   c.network.state_encoder_hidden = BRAX_WIDTHS
@@ -45,22 +49,22 @@ def preset(name: str) -> ml_collections.ConfigDict:
   """HalfCheetah-Vel's ``cpu`` or ``paper`` preset, without random epochs."""
   c = halfcheetah_vel.get_config(name)
   c.random_epochs = 0
+  c.min_replay_size = 0
   return c
 
 
 def tiny() -> ml_collections.ConfigDict:
-  """Seconds to compile and run: two tasks, 4 envs, 8-wide networks (``--quick``).
-
-  The same shapes as ``tests/test_training.py``'s tiny config, so that in the test suite
-  one of the two compiles of the epoch is served by the persistent cache.
-  """
+  """Seconds to compile and run: Point-Vel, two tasks, 4 envs, 8-wide networks
+  (``--quick``)."""
   c = default_config()
   c.task_ids = (0, 3)
   c.envs_per_task = 2
   c.env_steps_per_epoch = 5
   c.grad_steps_per_epoch = 3
-  c.random_epochs = 1   # as the test's, so its epoch compiles to the same program
-  c.batch_size = 4
+  c.env_name = "point_vel"
+  c.random_epochs = 1
+  c.min_replay_size = 0
+  c.batch_size_per_task = 4
   c.replay_capacity = 40
   for key in ("actor_hidden", "critic_hidden", "state_encoder_hidden",
               "task_encoder_hidden"):
@@ -73,9 +77,9 @@ def describe(config: ml_collections.ConfigDict) -> dict:
   n = config.network
   return {"env": config.env_name, "backend": config.backend,
           "task_ids": list(config.task_ids), "envs_per_task": config.envs_per_task,
-          "batch_size_per_task": config.batch_size,
+          "batch_size_per_task": config.batch_size_per_task,
           "env_steps_per_epoch": config.env_steps_per_epoch,
-          "grad_steps_per_epoch": config.grad_steps_per_epoch, "kind": n.kind,
+          "grad_steps_per_epoch": config.grad_steps_per_epoch, "agent": config.agent,
           "actor_hidden": list(n.actor_hidden), "critic_hidden": list(n.critic_hidden),
           "state_encoder_hidden": list(n.state_encoder_hidden),
           "task_encoder_hidden": list(n.task_encoder_hidden),

@@ -1,6 +1,6 @@
 """End-to-end training throughput: env-steps/s of the jitted, donated training epoch.
 
-``Trainer(config).epoch`` is called once (compile, or load from the persistent cache),
+``Trainer.from_config(config).epoch`` is called once (compile, or load from the persistent cache),
 once more as a warm-up, then ``repeats`` times; env-steps/s is
 ``num_envs * env_steps_per_epoch`` over the median epoch time (each epoch also runs its
 ``grad_steps_per_epoch`` updates).
@@ -17,8 +17,8 @@ from earjax.training import Trainer
 
 def measure(name: str, config: ml_collections.ConfigDict, repeats: int) -> list[dict]:
   """Records ``train/<name>/...``: env-steps/s, grad-steps/s, epoch and first-call s."""
-  trainer = Trainer(config)
-  state = trainer.init(jax.random.PRNGKey(config.seed))
+  trainer = Trainer.from_config(config)
+  state = trainer.init(jax.random.PRNGKey(config.seed), trainer.task_params)
   holder = {"state": state}
 
   def call():
@@ -30,7 +30,7 @@ def measure(name: str, config: ml_collections.ConfigDict, repeats: int) -> list[
   seconds = common.median_seconds(call, repeats)
   env_steps = trainer.num_envs * config.env_steps_per_epoch
   settings = {**settings_lib.describe(config), "num_envs": trainer.num_envs,
-              "batch": trainer.num_tasks * config.batch_size, "repeats": repeats,
+              "batch": trainer.num_tasks * config.batch_size_per_task, "repeats": repeats,
               "epoch_traces": trainer.epoch_traces}
   prefix = f"train/{name}"
   return [common.record(f"{prefix}/env_steps_per_s", env_steps / seconds, "env-steps/s",

@@ -1,34 +1,44 @@
-"""Acting: the policy steps every task's envs together, for data and for evaluation.
+"""Acting: a policy steps every task's envs together, for data and for evaluation.
 
 ``collect`` runs ``num_steps`` steps of the auto-reset batch inside one ``lax.scan`` and
-returns the transitions, task-major ([num_tasks, envs_per_task * num_steps, ...]) as the
-replay stores them.  Exploration samples the tanh-Gaussian with the clean LTE: the LTE
-noise of Algorithm 1 perturbs the gradient steps, not the behaviour policy.
-``evaluate`` runs deterministic episodes (a = tanh(mean)) of every task at once.
+returns the transitions task-major ([num_tasks, envs_per_task * num_steps, ...]) as the
+replay stores them.  Exploration samples the agent's stochastic policy (EAR: the
+tanh-Gaussian with the clean LTE; the LTE noise of Algorithm 1 perturbs the gradient
+steps, not the behaviour policy).
+
+``rollout`` is the one episode runner of earjax: one episode for each entry of a batch
+of (policy input, task parameter, key), vmapped over the batch and scanned over time.
+Evaluation (``evaluate``: deterministic episodes of every task, the policy input is the
+task index) and the LTE tools (``earjax.adaptation``: the policy input is an LTE, for
+interpolation, composition and every CEM candidate of every task) both run on it.
 """
 from __future__ import annotations
 
+from typing import Any, Callable, Optional
+
+from flax import struct
 import jax
 import jax.numpy as jnp
 
 from earjax import envs
-from earjax.networks import Networks, deterministic_action, sample_tanh_gaussian
+
+# act(policy_input, obs [o], key, stochastic) -> action [a], for one env.
+ActFn = Callable[[Any, jax.Array, jax.Array, jax.Array], jax.Array]
 
 
-def collect(batch_env: envs.AutoResetBatch, networks: Networks, actor_params,
-            env_state: envs.State, task_onehot: jax.Array, key: jax.Array,
-            num_steps: int, random_actions: jax.Array):
+def collect(batch_env: envs.AutoResetBatch, act: Callable, env_state: envs.State,
+            env_task_index: jax.Array, num_tasks: int, key: jax.Array, num_steps: int,
+            random_actions: jax.Array):
   """``num_steps`` steps of every env; uniform actions where ``random_actions`` (bool).
 
-  ``task_onehot`` [num_envs, num_tasks] with envs ordered task-major (env i runs task
-  i // envs_per_task).  Returns (env_state, transitions) with replay's fields.
+  ``act(obs [B, o], task_index [B], key) -> actions [B, a]`` is the behaviour policy;
+  ``env_task_index`` [B] with the envs ordered task-major (env i runs task
+  i // envs_per_task).  Returns (env_state, transitions) with replay's fields, each
+  [num_tasks, envs_per_task * num_steps, ...].
   """
-  num_tasks = task_onehot.shape[1]
-
   def step(env_state, key):
     policy_key, uniform_key = jax.random.split(key)
-    mean, log_std = networks.actor_apply(actor_params, env_state.obs, task_onehot)
-    action, _ = sample_tanh_gaussian(mean, log_std, policy_key)
+    action = act(env_state.obs, env_task_index, policy_key)
     uniform = jax.random.uniform(uniform_key, action.shape, minval=-1.0, maxval=1.0)
     action = jnp.where(random_actions, uniform, action)
     next_state = batch_env.step(env_state, action)
@@ -46,28 +56,94 @@ def collect(batch_env: envs.AutoResetBatch, networks: Networks, actor_params,
   return env_state, jax.tree.map(task_major, transitions)
 
 
-def evaluate(env: envs.TaskFamilyEnv, networks: Networks, actor_params,
-             task_params: jax.Array, key: jax.Array, episodes: int):
-  """Deterministic episodes of every task: per task mean return, velocity and length.
+@struct.dataclass
+class Episode:
+  """One episode per batch entry: totals [B] and per-step traces [T, B, ...]."""
+  ret: jax.Array             # return under the episode's own task
+  scores: jax.Array          # [B, S] returns under each of ``score_params``
+  velocity: jax.Array        # mean forward velocity over the steps alive
+  length: jax.Array          # steps alive
+  alive: jax.Array           # [T, B], 1 while the episode has not terminated
+  metrics: dict              # name -> [T, B]: the env's metrics and ``min_contact``
+  obs: Optional[jax.Array]   # [T + 1, B, obs_size] if asked (LSE plots, rendering)
+  qpos: Optional[jax.Array]  # [T + 1, B, nq] if asked (rendering)
 
-  All ``len(task_params) * episodes`` episodes run in one vmapped batch; an episode's
-  return and velocity stop accumulating at its termination.
+
+def min_contact_distance(data) -> jax.Array:
+  """The smallest signed distance of MJX's contact candidates (> 0: airborne); +inf
+  where the physics state keeps no contacts (brax pipelines, pure-JAX families)."""
+  contact = getattr(getattr(data, "_impl", data), "contact", None)
+  if contact is None or contact.dist.size == 0:
+    return jnp.full((), jnp.inf)
+  return jnp.min(contact.dist)
+
+
+def rollout(env: envs.TaskFamilyEnv, act: ActFn, policy_inputs: Any,
+            task_params: jax.Array, keys: jax.Array, stochastic=False, *,
+            score_params: Optional[jax.Array] = None, keep_states: bool = False,
+            length: Optional[int] = None) -> Episode:
+  """One episode per entry b of ``policy_inputs`` (a pytree with leading axis B: task
+  indices, LTEs, ...) on the task ``task_params[b]`` [B, p].
+
+  ``keys`` [B]: each episode's reset noise and its action samples; ``stochastic``
+  (bool, or [B] bools, traced) asks ``act`` for a sample, else its deterministic action.
+  Entry b depends on its own inputs alone, so a batch gives the same episodes as one
+  rollout per entry.  ``score_params`` [S, p] also scores every step under other tasks
+  (``env.reward``; e.g. both sources of an interpolation).  Rewards stop accumulating at
+  termination.  Jit it with ``env``, ``act``, ``keep_states`` and ``length`` static.
+  """
+  steps = int(length or env.episode_length)
+  score_params = (jnp.zeros((0, env.task_param_size)) if score_params is None
+                  else jnp.asarray(score_params, jnp.float32))
+
+  def one(policy_input, task_param, key, stochastic):
+    reset_key, act_key = jax.random.split(key)
+    state = env.reset(reset_key, task_param)
+
+    def step(carry, t):
+      state, alive = carry
+      action = act(policy_input, state.obs, jax.random.fold_in(act_key, t), stochastic)
+      nxt = env.step(state, action)
+      scores = jax.vmap(lambda p: env.reward(state.data, nxt.data, action, p)[0])(
+          score_params)
+      out = {"reward": alive * nxt.reward, "scores": alive * scores, "alive": alive,
+             "metrics": dict(nxt.metrics, min_contact=min_contact_distance(nxt.data))}
+      if keep_states:
+        out["obs"], out["qpos"] = nxt.obs, env.qpos(nxt.data)
+      return (nxt, alive * (1.0 - nxt.done)), out
+
+    _, out = jax.lax.scan(step, (state, jnp.ones(())), jnp.arange(steps))
+    if keep_states:
+      out["obs"] = jnp.concatenate([state.obs[None], out["obs"]])
+      out["qpos"] = jnp.concatenate([env.qpos(state.data)[None], out["qpos"]])
+    return out
+
+  task_params = jnp.asarray(task_params, jnp.float32)
+  stochastic = jnp.broadcast_to(jnp.asarray(stochastic, bool), task_params.shape[:1])
+  out = jax.vmap(one)(policy_inputs, task_params, keys, stochastic)
+  time_major = lambda x: jnp.moveaxis(x, 1, 0)  # [B, T, ...] -> [T, B, ...]
+  alive = time_major(out["alive"])
+  velocity = time_major(out["metrics"]["velocity"])
+  return Episode(
+      ret=out["reward"].sum(1), scores=out["scores"].sum(1),
+      velocity=(alive * velocity).sum(0) / alive.sum(0), length=alive.sum(0),
+      alive=alive, metrics={k: time_major(v) for k, v in out["metrics"].items()},
+      obs=time_major(out["obs"]) if keep_states else None,
+      qpos=time_major(out["qpos"]) if keep_states else None)
+
+
+def evaluate(env: envs.TaskFamilyEnv, act: ActFn, task_inputs: Any, task_params: jax.Array,
+             key: jax.Array, episodes: int) -> dict[str, jax.Array]:
+  """Deterministic episodes of every task, ``episodes`` each, in one ``rollout``: per task
+  mean ``return``, ``velocity`` (mean over the steps alive) and ``length``.
+
+  ``task_inputs`` (leading axis K) is the policy input of task k (its index for an agent),
+  ``task_params`` [K, p] its parameter.
   """
   num_tasks = task_params.shape[0]
-  tasks = jnp.repeat(task_params, episodes, axis=0)
-  onehot = jnp.repeat(jnp.eye(num_tasks), episodes, axis=0)
-  state = jax.vmap(env.reset)(jax.random.split(key, len(tasks)), tasks)
-
-  def step(carry, _):
-    state, alive = carry
-    mean, _ = networks.actor_apply(actor_params, state.obs, onehot)
-    state = jax.vmap(env.step)(state, deterministic_action(mean))
-    out = (alive * state.reward, alive * state.metrics["velocity"], alive)
-    return (state, alive * (1.0 - state.done)), out
-
-  _, (rewards, velocities, alive) = jax.lax.scan(
-      step, (state, jnp.ones(len(tasks))), None, length=env.episode_length)
-  per_task = lambda x: x.reshape(num_tasks, episodes)
-  returns = per_task(rewards.sum(0)).mean(1)
-  velocity = per_task(velocities.sum(0) / alive.sum(0)).mean(1)
-  return {"return": returns, "velocity": velocity, "length": per_task(alive.sum(0)).mean(1)}
+  repeat = lambda x: jnp.repeat(x, episodes, axis=0)
+  episode = rollout(env, act, jax.tree.map(repeat, task_inputs), repeat(task_params),
+                    jax.random.split(key, num_tasks * episodes))
+  per_task = lambda x: x.reshape(num_tasks, episodes).mean(1)
+  return {"return": per_task(episode.ret), "velocity": per_task(episode.velocity),
+          "length": per_task(episode.length)}

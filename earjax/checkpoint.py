@@ -1,18 +1,18 @@
 """Checkpoints of the full training state, and the best policy kept apart (orbax).
 
-``DIR/checkpoints/state/<epoch>``: everything a resumed run needs for a bitwise-equal
-continuation (parameters with the LTE-producing task encoder, optimizer states, target
-critics, temperature, replay contents, env states, RNG, counters).  Orbax writes each
-checkpoint to a temporary directory and renames it when complete, so a half-written
-checkpoint is never listed, hence never loaded.
-``DIR/checkpoints/best/<epoch>``: the actor and critic parameters of the evaluation with
-the highest mean return, for adaptation and interpolation.
+``DIR/checkpoints/state/<epoch>``: item ``state``, everything a resumed run needs for a
+bitwise-equal continuation (the agent's parameters and optimiser states, replay
+contents, env states, RNG, counters), and item ``policy``, a copy of the policy
+parameters alone, so a policy is loaded without reading the replay.
+``DIR/checkpoints/best/<epoch>``: the agent's ``best_items`` (``policy``, and for SAC
+agents ``critic``) of the evaluation with the highest mean return.  A restore reads only
+the items it asks for.  Orbax writes each checkpoint to a temporary directory and renames
+it when complete, so a half-written checkpoint is never listed, hence never loaded.
 
-Every checkpoint also stores a CRC-32 per array (``digest``).  A restore first compares the
+Every item also stores a CRC-32 per array (``digest``).  A restore first compares the
 saved shapes and dtypes with the run's, then checks the digests, so a checkpoint of
 another env or network shape, or one whose files were truncated or altered after orbax
 committed it, raises ``CheckpointError`` instead of loading partially or silently.
-(Checkpoints written before digests existed restore without that last check.)
 """
 from __future__ import annotations
 
@@ -26,17 +26,30 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 DIGEST = "digest"
+STATE_ITEMS = ("state", "policy")
 
 
 class CheckpointError(Exception):
   """A checkpoint that cannot be restored into this run."""
 
 
-def _manager(directory: str, max_to_keep: int | None) -> ocp.CheckpointManager:
+def _manager(directory: str, max_to_keep: int | None,
+             item_names: tuple[str, ...]) -> ocp.CheckpointManager:
+  """A manager of ``item_names`` and of any other item its checkpoints hold (orbax warns
+  of items it has no handler for, even when a restore does not ask for them)."""
+  found = set()
+  if os.path.isdir(directory):
+    for step in os.listdir(directory):
+      if step.isdigit() and os.path.isdir(os.path.join(directory, step)):
+        found.update(n for n in os.listdir(os.path.join(directory, step))
+                     if os.path.isdir(os.path.join(directory, step, n))
+                     and not n.startswith(("_", ".")))
+  item_names = tuple(item_names) + tuple(sorted(found - set(item_names)))
   options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True,
                                          enable_async_checkpointing=False)
-  return ocp.CheckpointManager(os.path.abspath(directory), options=options,
-                               item_handlers=ocp.StandardCheckpointHandler())
+  return ocp.CheckpointManager(
+      os.path.abspath(directory), options=options,
+      item_handlers={name: ocp.StandardCheckpointHandler() for name in item_names})
 
 
 def _one_line(e: Exception) -> str:
@@ -57,50 +70,71 @@ def _shapes(tree: Any) -> dict[str, tuple]:
           for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}
 
 
-def _restore(manager: ocp.CheckpointManager, epoch: int, target: dict, what: str) -> dict:
-  """``target`` (a dict of abstract arrays) from ``manager``'s ``epoch``, checked against
-  the saved shapes and, when saved, the digest; any failure is a one-line CheckpointError."""
+def _save_args(items: dict[str, Any]) -> ocp.args.Composite:
+  saved = {}
+  for name, tree in items.items():
+    leaves = _by_path(tree)
+    saved[name] = ocp.args.StandardSave({**leaves, DIGEST: digest(leaves)})
+  return ocp.args.Composite(**saved)
+
+
+def _restore(manager: ocp.CheckpointManager, epoch: int, targets: dict[str, Any],
+             what: str) -> dict[str, Any]:
+  """``targets`` (item name -> abstract tree) from ``manager``'s ``epoch``, each item
+  checked against its saved shapes and its digest; any failure is a one-line
+  CheckpointError.  Only the named items are read."""
   path = os.path.join(str(manager.directory), str(epoch))
+
+  def unreadable(e):
+    return CheckpointError(f"{what} checkpoint {path} is unreadable ({_one_line(e)}); "
+                           f"delete it to fall back to an earlier one")
+
   try:
-    saved = dict(manager.item_metadata(epoch).tree)
+    metadata = manager.item_metadata(epoch)
+    saved = {name: dict(metadata[name]) for name in targets}
   except Exception as e:  # pylint: disable=broad-except
-    raise CheckpointError(f"{what} checkpoint {path} is unreadable ({_one_line(e)}); delete "
-                          f"it to fall back to an earlier one") from e
-  has_digest = DIGEST in saved
-  saved.pop(DIGEST, None)
-  saved_shapes, wanted = _shapes(saved), _shapes(target)
-  for name in sorted(set(saved_shapes) | set(wanted)):
-    if saved_shapes.get(name) != wanted.get(name):
-      have, want = saved_shapes.get(name), wanted.get(name)
-      raise CheckpointError(
-          f"{what} checkpoint {path} was written for another env or network shape: "
-          f"{name} is {'absent' if have is None else f'{have[1]}{list(have[0])}'}, this "
-          f"run needs {'none' if want is None else f'{want[1]}{list(want[0])}'}")
-  if has_digest:
-    target = {**target, DIGEST: jax.ShapeDtypeStruct((len(_by_path(target)),), np.int64)}
+    raise unreadable(e) from e
+  wanted = {name: _by_path(tree) for name, tree in targets.items()}
+  for name in targets:
+    saved[name].pop(DIGEST, None)
+    have_shapes, want_shapes = _shapes(saved[name]), _shapes(wanted[name])
+    for leaf in sorted(set(have_shapes) | set(want_shapes)):
+      if have_shapes.get(leaf) != want_shapes.get(leaf):
+        have, want = have_shapes.get(leaf), want_shapes.get(leaf)
+        raise CheckpointError(
+            f"{what} checkpoint {path} was written for another env, agent or network "
+            f"shape: {leaf} is {'absent' if have is None else f'{have[1]}{list(have[0])}'}"
+            f", this run needs {'none' if want is None else f'{want[1]}{list(want[0])}'}")
+  args = {name: ocp.args.StandardRestore(
+      {**leaves, DIGEST: jax.ShapeDtypeStruct((len(leaves),), np.int64)})
+          for name, leaves in wanted.items()}
   try:
-    restored = manager.restore(epoch, args=ocp.args.StandardRestore(target))
+    restored = manager.restore(epoch, args=ocp.args.Composite(**args))
   except Exception as e:  # pylint: disable=broad-except
-    raise CheckpointError(f"{what} checkpoint {path} is unreadable ({_one_line(e)}); delete "
-                          f"it to fall back to an earlier one") from e
-  if has_digest:
-    expected = np.asarray(restored.pop(DIGEST))
-    actual = digest(restored)
+    raise unreadable(e) from e
+  out = {}
+  for name, tree in targets.items():
+    leaves = dict(restored[name])
+    expected = np.asarray(leaves.pop(DIGEST))
+    actual = digest(leaves)
     if not np.array_equal(expected, actual):
-      names = sorted(_by_path(restored))
-      bad = names[int(np.argmax(expected != actual))]
+      bad = sorted(leaves)[int(np.argmax(expected != actual))]
       raise CheckpointError(f"{what} checkpoint {path} is corrupted: {bad} does not match "
                             f"its digest; delete it to fall back to an earlier one")
-  return restored
+    out[name] = _from_path(tree, leaves)
+  return out
 
 
 class Checkpointer:
   """The state and best-policy checkpoints of one workdir."""
 
-  def __init__(self, workdir: str, max_to_keep: int):
+  def __init__(self, workdir: str, max_to_keep: int,
+               best_items: tuple[str, ...] = ("policy",)):
+    """``best_items``: the names of the best checkpoint's items (the agent's
+    ``best_items``; reading needs only the names it restores)."""
     root = os.path.join(workdir, "checkpoints")
-    self._state = _manager(os.path.join(root, "state"), max_to_keep)
-    self._best = _manager(os.path.join(root, "best"), None)
+    self._state = _manager(os.path.join(root, "state"), max_to_keep, STATE_ITEMS)
+    self._best = _manager(os.path.join(root, "best"), None, best_items)
 
   def latest_epoch(self) -> int | None:
     return self._state.latest_step()
@@ -108,12 +142,11 @@ class Checkpointer:
   def state_path(self, epoch: int) -> str:
     return os.path.join(str(self._state.directory), str(epoch))
 
-  def save(self, epoch: int, state: Any) -> None:
-    """Saves the full state; then older best checkpoints than the newest one up to
-    ``epoch`` go (only now is that newest one reachable from a resume)."""
-    leaves = _by_path(state)
-    self._state.save(epoch, args=ocp.args.StandardSave({**leaves, DIGEST: digest(leaves)}),
-                     force=True)
+  def save(self, epoch: int, state: Any, policy: Any) -> None:
+    """Saves the full state (and its ``policy`` parameters apart); then older best
+    checkpoints than the newest one up to ``epoch`` go (only now is that newest one
+    reachable from a resume)."""
+    self._state.save(epoch, args=_save_args({"state": state, "policy": policy}), force=True)
     self._state.wait_until_finished()
     covered = [step for step in self._best.all_steps() if step <= epoch]
     for old in covered:
@@ -122,19 +155,21 @@ class Checkpointer:
 
   def restore(self, abstract_state: Any, epoch: int | None = None) -> Any:
     """The state saved at ``epoch`` (default: latest), in the structure of ``abstract_state``."""
+    return self.restore_items({"state": abstract_state}, epoch)["state"]
+
+  def restore_items(self, targets: dict[str, Any], epoch: int | None = None) -> dict:
+    """Items (``state``, ``policy``) of the state checkpoint at ``epoch`` (default latest)."""
     epoch = self.latest_epoch() if epoch is None else epoch
     if epoch is None:
-      raise CheckpointError(f"no state checkpoint in {self._state.directory}")
-    leaves = _restore(self._state, epoch, _by_path(abstract_state), "state")
-    return _from_path(abstract_state, leaves)
+      raise CheckpointError(f"no training checkpoint in {self._state.directory}")
+    return _restore(self._state, epoch, targets, "state")
 
   def best_epoch(self) -> int | None:
     return self._best.latest_step()
 
-  def save_best(self, epoch: int, params: dict) -> None:
-    """Saves ``params`` as the best so far (a newer best is always a better one)."""
-    self._best.save(epoch, args=ocp.args.StandardSave({**params, DIGEST: digest(params)}),
-                    force=True)
+  def save_best(self, epoch: int, items: dict[str, Any]) -> None:
+    """Saves ``items`` as the best so far (a newer best is always a better one)."""
+    self._best.save(epoch, args=_save_args(items), force=True)
     self._best.wait_until_finished()
 
   def drop_best_after(self, epoch: int) -> None:
@@ -143,11 +178,12 @@ class Checkpointer:
       if old > epoch:
         self._best.delete(old)
 
-  def restore_best(self, abstract_params: dict) -> dict:
+  def restore_best(self, targets: dict[str, Any]) -> dict:
+    """The named items (e.g. ``{"policy": abstract}``) of the best checkpoint."""
     epoch = self.best_epoch()
     if epoch is None:
       raise CheckpointError(f"no best checkpoint in {self._best.directory}")
-    return _restore(self._best, epoch, abstract_params, "best")
+    return _restore(self._best, epoch, targets, "best")
 
   def close(self) -> None:
     self._state.close()

@@ -6,15 +6,17 @@ batch of LTE vectors (jitted); ``ltes`` is the table of training LTEs, one row p
 the run, in the run's task order.
 
 ``load_run(workdir)`` gives the same actor as a ``FrozenPolicy`` pytree (parameters as
-leaves, the decoder static) together with the run's env and tasks: what the rollouts of
-``earjax.lte`` and the searches of ``earjax.adaptation`` take.
+leaves, the decoder static) together with the run's env and tasks: what the rollouts and
+searches of ``earjax.adaptation`` take.
+
+Both build the networks from the run's saved config and read the ``policy`` item of a
+checkpoint alone (the best one, or the latest training checkpoint's copy): no trainer,
+optimiser or replay is built or read.
 """
 from __future__ import annotations
 
 import dataclasses
 import functools
-import json
-import os
 from typing import Any, Callable
 
 from flax import struct
@@ -23,28 +25,12 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from earjax import agents
 from earjax import checkpoint
-from earjax import config as config_lib
 from earjax.envs import TaskFamilyEnv
-from earjax.networks import Networks, deterministic_action, sample_tanh_gaussian
-
-
-def load_config(workdir: str) -> ml_collections.ConfigDict:
-  """The run's ``config.json``, keys it predates filled with their defaults."""
-  path = os.path.join(workdir, "config.json")
-  if not os.path.exists(path):
-    raise checkpoint.CheckpointError(f"{workdir!r} holds no training run (no config.json)")
-  with open(path) as f:
-    config = ml_collections.ConfigDict(json.load(f))
-  # A run saved before a config key existed (e.g. ``backend``) ran with its default.
-  for key, value in config_lib.flatten(config_lib.default_config()).items():
-    *parents, leaf = key.split(".")
-    node = config
-    for parent in parents:
-      node = node[parent]
-    if leaf not in node:
-      node[leaf] = value
-  return config
+from earjax.networks import deterministic_action, sample_tanh_gaussian
+from earjax.training import job
+from earjax.training.trainer import agent_spec, make_env, task_ids
 
 
 @struct.dataclass
@@ -52,19 +38,20 @@ class FrozenPolicy:
   """The frozen EAR actor pi(a | phi(s), Z) with Z given (Sec. 3.2): only LTEs vary."""
   params: Any
   decode_fn: Callable = struct.field(pytree_node=False)   # (params, obs, lte) -> mean, log_std
-  encode_fn: Callable = struct.field(pytree_node=False)   # (params, obs) -> LSE
+  lse_fn: Callable = struct.field(pytree_node=False)      # (params, obs) -> LSE
 
-  def act(self, obs: jax.Array, lte: jax.Array, key: jax.Array,
+  def act(self, lte: jax.Array, obs: jax.Array, key: jax.Array,
           stochastic: jax.Array) -> jax.Array:
-    """A sample of the tanh-Gaussian (keyed by ``key``) where ``stochastic`` (a traced
-    bool, so one compiled rollout serves both), else tanh(mean)."""
+    """The action for ``obs`` under ``lte`` (an ``acting.ActFn``): a sample of the
+    tanh-Gaussian (keyed by ``key``) where ``stochastic`` (a traced bool, so one compiled
+    rollout serves both), else tanh(mean)."""
     mean, log_std = self.decode_fn(self.params, obs, lte)
     sample = sample_tanh_gaussian(mean, log_std, key)[0]
     return jnp.where(stochastic, sample, deterministic_action(mean))
 
   def lse(self, obs: jax.Array) -> jax.Array:
-    """The latent sensory embedding phi(s) (unit 16-vector)."""
-    return self.encode_fn(self.params, obs)
+    """The latent sensory embedding phi(s) (a unit vector)."""
+    return self.lse_fn(self.params, obs)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,78 +71,60 @@ class Run:
     return int(self.ltes.shape[-1])
 
 
-def _restore_actor(workdir: str, which: str):
-  """(trainer, actor_params, epoch) of the run in ``workdir``."""
-  from earjax import training  # pylint: disable=g-import-not-at-top
+def frozen_policy(networks, actor_params) -> FrozenPolicy:
+  """The EAR actor of ``networks`` (``EARNetworks``) with ``actor_params``, frozen."""
+  if getattr(networks, "decode", None) is None:
+    raise ValueError("a frozen LTE-conditioned policy needs EAR networks (agent ear_sac)")
+  return FrozenPolicy(params=actor_params, decode_fn=networks.decode, lse_fn=networks.lse)
 
+
+def restore_policy(workdir: str, which: str = "best"):
+  """(config, env, task ids, networks, policy params, epoch) of the run in ``workdir``;
+  ``which`` is "best" (highest mean evaluation return) or "latest" (the last training
+  checkpoint)."""
   if which not in ("best", "latest"):
     raise ValueError(f"which must be 'best' or 'latest', got {which!r}")
-  config = load_config(workdir)
-  trainer = training.trainer_for(config)
+  config = job.load_config(workdir)
+  env = make_env(config)
+  ids = task_ids(config, env)
+  networks = agents.get(config.agent).make_networks(config, agent_spec(env, len(ids)))
+  target = {"policy": checkpoint.abstract(jax.eval_shape(networks.actor_init,
+                                                         jax.random.PRNGKey(0)))}
   ckpt = checkpoint.Checkpointer(workdir, config.checkpoints_to_keep)
   try:
-    key = jax.random.PRNGKey(config.seed)
     if which == "best":
-      abstract_params = checkpoint.abstract(jax.eval_shape(trainer.networks.actor_init, key))
-      epoch = ckpt.best_epoch()
-      actor_params = ckpt.restore_best({"actor_params": abstract_params,
-                                        "critic_params": checkpoint.abstract(jax.eval_shape(
-                                            trainer.networks.critic_init, key))})
-      actor_params = actor_params["actor_params"]
+      epoch, params = ckpt.best_epoch(), ckpt.restore_best(target)["policy"]
     else:
-      epoch = ckpt.latest_epoch()
-      if epoch is None:
-        raise checkpoint.CheckpointError(f"{workdir!r} has no training checkpoint yet")
-      state = ckpt.restore(checkpoint.abstract(jax.eval_shape(trainer.init, key)))
-      actor_params = state.learner.actor_params
+      epoch, params = ckpt.latest_epoch(), ckpt.restore_items(target)["policy"]
   finally:
     ckpt.close()
-  return trainer, actor_params, epoch
-
-
-def _state_encoder(module, obs):
-  return module.state_encoder(obs)
-
-
-def frozen_policy(networks: Networks, actor_params) -> FrozenPolicy:
-  """The EAR actor of ``networks`` with ``actor_params``, frozen."""
-  if networks.kind != "ear":
-    raise ValueError(f"a frozen LTE-conditioned policy needs EAR networks, got "
-                     f"{networks.kind!r}")
-  return FrozenPolicy(params=actor_params, decode_fn=networks.decode,
-                      encode_fn=functools.partial(_encode, networks.actor))
-
-
-def _encode(actor, params, obs):
-  return actor.apply({"params": params}, obs, method=_state_encoder)
+  return config, env, ids, networks, params, epoch
 
 
 def _require_ear(workdir: str) -> None:
-  kind = load_config(workdir).network.kind
-  if kind != "ear":
-    raise ValueError(f"an EAR run is needed; {workdir!r} trained {kind!r}, which has no LTEs")
+  agent = job.load_config(workdir).agent
+  if agent != "ear_sac":
+    raise ValueError(f"an EAR run is needed; {workdir!r} trained {agent!r}, which has no LTEs")
 
 
 def load_run(workdir: str, which: str = "best") -> Run:
   """The EAR run in ``workdir`` with its ``which`` ("best" or "latest") actor."""
   _require_ear(workdir)
-  trainer, actor_params, epoch = _restore_actor(workdir, which)
-  return Run(workdir=workdir, config=trainer.config, env=trainer.env,
-             policy=frozen_policy(trainer.networks, actor_params),
-             ltes=trainer.networks.lte_table(actor_params),
-             task_params=np.asarray(trainer.task_params),
-             task_names=tuple(trainer.task_names), epoch=int(epoch))
+  config, env, ids, networks, params, epoch = restore_policy(workdir, which)
+  return Run(workdir=workdir, config=config, env=env,
+             policy=frozen_policy(networks, params), ltes=networks.lte_table(params),
+             task_params=env.train_tasks[ids],
+             task_names=tuple(env.task_names[i] for i in ids), epoch=int(epoch))
 
 
 def load_policy(workdir: str, which: str = "best") -> tuple[Callable, jax.Array]:
-  """(policy, ltes) of the run in ``workdir``; ``which`` is "best" (highest mean
+  """(policy, ltes) of the EAR run in ``workdir``; ``which`` is "best" (highest mean
   evaluation return) or "latest" (the last training checkpoint)."""
   _require_ear(workdir)
-  trainer, actor_params, _ = _restore_actor(workdir, which)
-  decode = trainer.networks.decode
+  _, _, _, networks, params, _ = restore_policy(workdir, which)
 
-  @jax.jit
+  @functools.partial(jax.jit)
   def policy(obs: jax.Array, lte: jax.Array) -> jax.Array:
-    return deterministic_action(decode(actor_params, obs, lte)[0])
+    return deterministic_action(networks.decode(params, obs, lte)[0])
 
-  return policy, trainer.networks.lte_table(actor_params)
+  return policy, networks.lte_table(params)

@@ -20,9 +20,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from earjax import adaptation
+from earjax.adaptation import cem
 from earjax import checkpoint
-from earjax import lte as lte_lib
+from earjax.adaptation import lte as lte_lib
 from earjax.policy import load_run
 from experiments import cli
 
@@ -32,7 +32,7 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "A trained EAR run.", required=T
 _TASKS = flags.DEFINE_string("tasks", "adapt", "'adapt' (the family's held-out tasks) or "
                              "a comma list of task names or parameters.")
 _METHODS = flags.DEFINE_list("methods", list(METHODS), "Searches to run: cem, table_es.")
-_EPOCHS = flags.DEFINE_integer("epochs", 10, "Generations of every method.")
+_GENERATIONS = flags.DEFINE_integer("generations", 10, "Generations of every method.")
 _STOCHASTIC = flags.DEFINE_bool("stochastic", False, "Score candidates with sampled "
                                 "actions (the release) instead of tanh(mean).")
 _EVAL_EPISODES = flags.DEFINE_integer("eval_episodes", 10, "Fresh episodes that evaluate "
@@ -49,19 +49,19 @@ def search(method: str, run, task_params: np.ndarray, key: jax.Array):
   """(best LTE per task, history, wall seconds including compilation) of one method."""
   num_tasks = len(task_params)
   if method == "cem":
-    config = adaptation.CEMConfig(epochs=_EPOCHS.value)
+    config = cem.CEMConfig(generations=_GENERATIONS.value)
 
     def go(policy, key):
-      score = adaptation.rollout_score_fn(run.env, policy, task_params, _STOCHASTIC.value)
-      return adaptation.cem(score, key, num_tasks, run.lte_dim, config)
+      score = cem.rollout_score_fn(run.env, policy, task_params, _STOCHASTIC.value)
+      return cem.cem(score, key, num_tasks, run.lte_dim, config)
   else:
-    config = adaptation.ESConfig(epochs=_EPOCHS.value)
+    config = cem.ESConfig(generations=_GENERATIONS.value)
     grid_key, key = jax.random.split(key)
-    first = adaptation.pair_interpolations(np.asarray(run.ltes), config.population, grid_key)
+    first = cem.pair_interpolations(np.asarray(run.ltes), config.population, grid_key)
 
     def go(policy, key):
-      score = adaptation.rollout_score_fn(run.env, policy, task_params, _STOCHASTIC.value)
-      return adaptation.table_es(score, key, first, num_tasks, config)
+      score = cem.rollout_score_fn(run.env, policy, task_params, _STOCHASTIC.value)
+      return cem.table_es(score, key, first, num_tasks, config)
   start = time.time()
   best, history = jax.device_get(jax.jit(go)(run.policy, key))
   population = config.population
@@ -100,7 +100,7 @@ def plot(result: dict, finetune: dict | None, path: str) -> None:
   styles = {"cem": "C0", "table_es": "C1", "ohe_finetune": "C2"}
   for ax, task in zip(axes[0], tasks):
     for method, res in result["methods"].items():
-      rows = res["tasks"][task]["epochs"]
+      rows = res["tasks"][task]["generations"]
       steps = [r["env_steps"] / 1e3 for r in rows]
       ax.plot(steps, [r["best_return"] for r in rows], "o-", color=styles[method],
               label=f"EAR {method} best")
@@ -124,8 +124,8 @@ def main(argv):
   unknown = sorted(set(_METHODS.value) - set(METHODS))
   if unknown:
     cli.fail([f"unknown method(s) {', '.join(unknown)}; valid: {', '.join(METHODS)}"])
-  if _EPOCHS.value < 1 or _EVAL_EPISODES.value < 1:
-    cli.fail(["epochs and eval_episodes must be positive"])
+  if _GENERATIONS.value < 1 or _EVAL_EPISODES.value < 1:
+    cli.fail(["generations and eval_episodes must be positive"])
   if _REPLOT.value:
     out_dir = _OUT_DIR.value or os.path.join(_WORKDIR.value, "adapt")
     try:
@@ -157,22 +157,23 @@ def main(argv):
   for method in _METHODS.value:
     search_key, eval_key = jax.random.split(jax.random.fold_in(key, METHODS.index(method)))
     best, history, seconds, population = search(method, run, task_params, search_key)
-    steps = adaptation.env_steps_per_epoch(population, run.env)
+    steps = cem.env_steps_per_generation(population, run.env)
     finals = evaluate(run, best, task_params, eval_key)
     per_task = {}
     for t, name in enumerate(task_names):
-      epochs = [{"epoch": e + 1, "env_steps": (e + 1) * steps,
-                 "best_return": float(history["best"][e, t]),
-                 "elite_mean_return": float(history["elite_mean"][e, t]),
-                 "best_velocity": float(history["best_aux"]["velocity"][e, t])}
-                for e in range(_EPOCHS.value)]
-      per_task[name] = {"epochs": epochs, "final": finals[t]}
-    result["methods"][method] = {"population": population, "epochs": _EPOCHS.value,
-                                 "env_steps_per_task": _EPOCHS.value * steps,
+      generations = [{"generation": g + 1, "env_steps": (g + 1) * steps,
+                      "best_return": float(history["best"][g, t]),
+                      "elite_mean_return": float(history["elite_mean"][g, t]),
+                      "best_velocity": float(history["best_aux"]["velocity"][g, t])}
+                     for g in range(_GENERATIONS.value)]
+      per_task[name] = {"generations": generations, "final": finals[t]}
+    result["methods"][method] = {"population": population,
+                                 "generations": _GENERATIONS.value,
+                                 "env_steps_per_task": _GENERATIONS.value * steps,
                                  "wall_seconds_with_compile": seconds, "tasks": per_task}
     for name in task_names:
       d = per_task[name]["final"]["deterministic"]
-      print(f"{method:>9} {name:>10}: best return {per_task[name]['epochs'][-1]['best_return']:8.1f}"
+      print(f"{method:>9} {name:>10}: best return {per_task[name]['generations'][-1]['best_return']:8.1f}"
             f"  eval return {d['return']:8.1f}  velocity {d['velocity']:6.2f}"
             + (f"  |v - target| {d['velocity_error']:.3f}" if "velocity_error" in d else ""))
     print(f"{method}: {seconds:.0f} s with compilation")

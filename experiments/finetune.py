@@ -21,10 +21,9 @@ import jax
 import numpy as np
 
 from earjax import checkpoint
-from earjax import finetune
-from earjax import lte as lte_lib
-from earjax.policy import load_config
-from earjax.training import ConfigError
+from earjax.adaptation import finetune
+from earjax.adaptation import lte as lte_lib
+from earjax.training import ConfigError, load_config
 from experiments import cli
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A trained OHE-SAC run.", required=True)
@@ -46,10 +45,12 @@ def main(argv):
          _SOURCE_EPISODES.value) < 1:
     cli.fail(["env_steps, envs_per_task, eval_every and the episode counts must be positive"])
   try:
-    trainer = finetune.FinetuneTrainer(load_config(_WORKDIR.value), _ENVS_PER_TASK.value)
+    finetuner = finetune.make_finetuner(load_config(_WORKDIR.value), _ENVS_PER_TASK.value,
+                                        _EVAL_EPISODES.value)
+    trainer = finetuner.trainer
     config = trainer.config
     task_params, task_names = lte_lib.parse_tasks(trainer.env, _TASKS.value)
-    actor, critic, log_alpha = finetune.load_source(_WORKDIR.value, trainer)
+    actor, critic, log_alpha = finetune.load_source(_WORKDIR.value, finetuner)
   except (ValueError, ConfigError, checkpoint.CheckpointError) as e:
     cli.fail([str(e)])
   env, key = trainer.env, jax.random.PRNGKey(config.seed)
@@ -62,20 +63,20 @@ def main(argv):
   for t, (param, name) in enumerate(zip(task_params, task_names)):
     task_key = jax.random.fold_in(key, t)
     start = time.time()
-    scores = np.asarray(trainer.score_sources(actor, param, task_key, _SOURCE_EPISODES.value))
+    scores = np.asarray(finetuner.score_sources(actor, param, task_key,
+                                                _SOURCE_EPISODES.value))
     slot = int(np.argmax(scores))
-    used = trainer.num_source_tasks * _SOURCE_EPISODES.value * env.episode_length
-    state = trainer.init_state(
-        finetune.move_slot_to_front(actor, slot, trainer.num_source_tasks),
-        finetune.move_slot_to_front(critic, slot, trainer.num_source_tasks),
+    used = finetuner.num_source_tasks * _SOURCE_EPISODES.value * env.episode_length
+    state = finetuner.start(
+        finetune.move_slot_to_front(actor, slot, finetuner.num_source_tasks),
+        finetune.move_slot_to_front(critic, slot, finetuner.num_source_tasks),
         log_alpha, param, task_key)
     target = env.velocity_target(param)
     rows = []
 
     def record(epoch, state):
-      out = jax.device_get(trainer.evaluate_on(state.learner.actor_params, param,
-                                               jax.random.fold_in(task_key, epoch),
-                                               _EVAL_EPISODES.value))
+      out = jax.device_get(finetuner.evaluate(state.learner.actor_params, param,
+                                              jax.random.fold_in(task_key, epoch)))
       row = {"epoch": epoch, "env_steps": used + int(state.env_steps),
              "return": float(out["return"][0]), "velocity": float(out["velocity"][0])}
       if target is not None:
@@ -87,8 +88,7 @@ def main(argv):
       state, _ = trainer.epoch(state)
       if epoch % _EVAL_EVERY.value == 0 or epoch == epochs:
         record(epoch, state)
-    source_names = [env.task_names[i] for i in
-                    (list(config.task_ids) or range(env.num_tasks))]
+    source_names = finetuner.source_names
     result["tasks"][name] = {"task_param": param.tolist(), "source_slot": slot,
                              "source_task": source_names[slot],
                              "source_returns": scores.tolist(), "evaluations": rows,

@@ -21,7 +21,7 @@ import matplotlib
 import numpy as np
 
 from earjax import checkpoint
-from earjax import lte as lte_lib
+from earjax.adaptation import lte as lte_lib
 from earjax.policy import load_run
 from experiments import cli
 

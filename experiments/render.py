@@ -21,7 +21,7 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from earjax import checkpoint  # noqa: E402
-from earjax import lte as lte_lib  # noqa: E402
+from earjax.adaptation import lte as lte_lib  # noqa: E402
 from earjax.policy import load_run  # noqa: E402
 from experiments import cli  # noqa: E402
 

@@ -1,10 +1,10 @@
 """The LTE interface: Eq. 1, the vmapped rollout, CEM (Algorithm 2) and the ES search.
 
 The sphere-function tests need no env.  The env tests share one tiny random EAR actor on
-HalfCheetah-Vel and 10-step episodes, so the suite compiles two rollout shapes: the CEM
-generation's batch of 8 and the single-candidate check.
+Point-Vel and 20-step episodes; the fine-tuning baseline runs on a tiny OHE-SAC run.
 """
-import os
+import subprocess
+
 import subprocess
 import sys
 
@@ -13,16 +13,17 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from earjax import adaptation
 from earjax import checkpoint
 from earjax import envs
-from earjax import finetune
-from earjax import lte as lte_lib
-from earjax.networks import make_networks
+from earjax.adaptation import cem as adaptation
+from earjax.adaptation import finetune
+from earjax.adaptation import lte as lte_lib
 from earjax.policy import frozen_policy, load_run
+from earjax.training import train_and_evaluate
+from earjax.training.job import load_config
+from tiny import REPO, tiny_config, tiny_networks
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-STEPS = 10
+STEPS = 20
 
 
 def angle(a, b):
@@ -98,50 +99,71 @@ def test_unknown_tasks_and_missing_runs(tmp_path):
 def test_finetune_slot_move_reproduces_the_source_task():
   """OHE-SAC fine-tuning feeds the new task to one-hot slot 0 after moving the chosen
   source's weights there: the networks then act exactly as with the source's one-hot."""
-  nets = make_networks("ohe", 5, 2, 4, actor_hidden=(8,), critic_hidden=(8,))
+  nets = tiny_networks("ohe_sac", 5, 2, 4)
   actor, critic = nets.actor_init(jax.random.PRNGKey(0)), nets.critic_init(
       jax.random.PRNGKey(1))
   obs, action = jax.random.normal(jax.random.PRNGKey(2), (3, 5)), jnp.ones((3, 2)) * 0.3
-  one = finetune.slot_zero(nets, 4)
-  source = jnp.broadcast_to(jax.nn.one_hot(2, 4), (3, 4))
+  slot0, source = (jnp.broadcast_to(jax.nn.one_hot(k, 4), (3, 4)) for k in (0, 2))
   moved_actor = finetune.move_slot_to_front(actor, 2, 4)
   moved_critic = finetune.move_slot_to_front(critic, 2, 4)
-  for a, b in zip(one.actor_apply(moved_actor, obs, jnp.ones((3, 1))),
+  for a, b in zip(nets.actor_apply(moved_actor, obs, slot0),
                   nets.actor_apply(actor, obs, source)):
     np.testing.assert_allclose(a, b, rtol=1e-6)
-  np.testing.assert_allclose(one.critic_apply(moved_critic, obs, action, jnp.ones((3, 1))),
+  np.testing.assert_allclose(nets.critic_apply(moved_critic, obs, action, slot0),
                              nets.critic_apply(critic, obs, action, source), rtol=1e-6)
+
+
+def test_finetuner_continues_sac_from_the_source_run_on_a_new_task(tmp_path):
+  workdir = str(tmp_path / "ohe")
+  train_and_evaluate(tiny_config(agent="ohe_sac"), workdir)
+  finetuner = finetune.make_finetuner(load_config(workdir), envs_per_task=3, eval_episodes=2)
+  trainer = finetuner.trainer
+  assert (trainer.num_tasks, trainer.num_envs, finetuner.num_source_tasks) == (1, 3, 2)
+  actor, critic, log_alpha = finetune.load_source(workdir, finetuner)
+  new_task = np.array([1.0], np.float32)   # a held-out Point-Vel target
+  scores = finetuner.score_sources(actor, new_task, jax.random.PRNGKey(0), 2)
+  assert scores.shape == (2,)
+  state = finetuner.start(actor, critic, log_alpha, new_task, jax.random.PRNGKey(1))
+  np.testing.assert_array_equal(state.env_state.info["task_param"], [[1.0]] * 3)
+  state, _ = trainer.epoch(state)
+  assert int(state.grad_steps) == trainer.config.grad_steps_per_epoch  # no warm-up
+  result = finetuner.evaluate(state.learner.actor_params, new_task, jax.random.PRNGKey(2))
+  assert result["return"].shape == (1,) and np.isfinite(result["return"]).all()
+  # The trainer's own functions stay usable (nothing was overwritten after __init__).
+  fresh = trainer.init(jax.random.PRNGKey(3), jnp.asarray([new_task]))
+  assert int(fresh.epoch) == 0
+  with pytest.raises(ValueError, match="fine-tuning is the OHE-SAC baseline"):
+    finetune.make_finetuner(tiny_config(), 3, 2)
 
 
 @pytest.fixture(scope="module")
 def tiny():
-  env = envs.make("halfcheetah_vel", episode_length=STEPS)
-  networks = make_networks("ear", env.observation_size, env.action_size, 2,
-                           actor_hidden=(8,), state_encoder_hidden=(8,),
-                           task_encoder_hidden=(8,))
+  env = envs.make("point_vel", episode_length=STEPS)
+  networks = tiny_networks("ear_sac", env.observation_size, env.action_size, 2)
   params = networks.actor_init(jax.random.PRNGKey(0))
   # A random actor barely moves; large last-layer weights make actions depend on the LTE.
-  params = jax.tree.map(lambda x: 300.0 * x if x.ndim == 2 and x.shape[-1] == 12 else x,
-                        params)
+  params = jax.tree_util.tree_map_with_path(
+      lambda path, x: 300.0 * x if "action_decoder" in jax.tree_util.keystr(path)
+      and "Dense_1" in jax.tree_util.keystr(path) else x, params)
   return env, frozen_policy(networks, params)
 
 
-def test_vmapped_cem_epoch_equals_per_candidate_rollouts_and_traces_once(tiny):
+def test_vmapped_cem_generation_equals_per_candidate_rollouts_and_traces_once(tiny):
   env, policy = tiny
   task_params = jnp.array([[1.0], [3.0]])
   config = adaptation.CEMConfig(num_elites=2, samples_per_elite=2)
   traces = []
 
-  def epoch(policy, elites, key):
+  def generation(policy, elites, key):
     traces.append(1)
     score = adaptation.rollout_score_fn(env, policy, task_params)
-    return adaptation.cem_epoch(score, elites, key, config)
+    return adaptation.cem_generation(score, elites, key, config)
 
-  epoch = jax.jit(epoch)
+  generation = jax.jit(generation)
   elites = adaptation.random_sphere(jax.random.PRNGKey(1), (2, 2, 3))
   key = jax.random.PRNGKey(2)
-  new_elites, elite_scores, aux, candidates, scores = epoch(policy, elites, key)
-  epoch(policy, new_elites, jax.random.PRNGKey(3))
+  new_elites, elite_scores, aux, candidates, scores = generation(policy, elites, key)
+  generation(policy, new_elites, jax.random.PRNGKey(3))
   assert len(traces) == 1
   assert candidates.shape == (2, 4, 3) and scores.shape == (2, 4)
   np.testing.assert_allclose(candidates[:, ::2], elites, atol=1e-6)  # elites are kept

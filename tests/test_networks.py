@@ -1,4 +1,5 @@
-"""Tests of earjax.networks on tiny networks (shapes, init, LTE collection, LTE noise)."""
+"""Networks of every agent on tiny sizes (shapes, init, LTE collection, LTE noise), and
+the release's sizes built from the default config."""
 import chex
 import flax.linen as nn
 import jax
@@ -6,18 +7,20 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from earjax import agents
 from earjax import networks
+from earjax.agents.ear_sac import networks as ear_networks
+from earjax.config import default_config
+from tiny import tiny_networks
 
 OBS, ACT, TASKS, BATCH = 5, 2, 3, 6
-TINY = dict(actor_hidden=(8,), critic_hidden=(8,), state_encoder_hidden=(8,),
-            task_encoder_hidden=(8,), lse_dim=4, lte_dim=3)
 TASK_INDEX = jnp.array([0, 1, 2, 0, 1, 2])
 ONEHOT = jax.nn.one_hot(TASK_INDEX, TASKS)
 OBS_BATCH = jax.random.normal(jax.random.PRNGKey(7), (BATCH, OBS))
 
 
-def tiny(kind="ear", **overrides):
-  return networks.make_networks(kind, OBS, ACT, TASKS, **{**TINY, **overrides})
+def tiny(agent="ear_sac", **network):
+  return tiny_networks(agent, OBS, ACT, TASKS, **{"lse_dim": 4, **network})
 
 
 @pytest.fixture(scope="module")
@@ -26,9 +29,9 @@ def ear():
   return nets, nets.actor_init(jax.random.PRNGKey(0))
 
 
-@pytest.mark.parametrize("kind", networks.KINDS)
-def test_shapes_of_every_kind(kind):
-  nets = tiny(kind)
+@pytest.mark.parametrize("agent", agents.names())
+def test_shapes_of_every_agent(agent):
+  nets = tiny(agent)
   actor_params = nets.actor_init(jax.random.PRNGKey(0))
   critic_params = nets.critic_init(jax.random.PRNGKey(1))
   mean, log_std = nets.actor_apply(actor_params, OBS_BATCH, ONEHOT, jax.random.PRNGKey(2))
@@ -40,16 +43,16 @@ def test_shapes_of_every_kind(kind):
     assert leaf.shape[0] == networks.NUM_CRITICS
     if path[-1].key == "kernel":
       assert not np.allclose(leaf[0], leaf[1])
-  assert (nets.lte_table is None) == (kind != "ear")
+  assert hasattr(nets, "lte_table") == (agent == "ear_sac")
 
 
-def test_unknown_kind_raises():
-  with pytest.raises(ValueError, match="unknown network kind"):
-    networks.make_networks("pearl", OBS, ACT, TASKS)
+def test_unknown_agent_raises():
+  with pytest.raises(ValueError, match="unknown agent 'pearl'; valid agents: ear_sac"):
+    agents.get("pearl")
 
 
 def test_release_default_sizes():
-  nets = networks.make_networks("ear", 17, 6, 10)
+  nets = agents.get("ear_sac").make_networks(default_config(), agents.AgentSpec(17, 6, 10))
   params = jax.eval_shape(nets.actor_init, jax.random.PRNGKey(0))
   shapes = jax.tree.map(lambda x: x.shape, params)
   assert [d["kernel"] for d in shapes["state_encoder"]["MLP_0"].values()] == [
@@ -112,8 +115,8 @@ def test_perturb_lte_matches_algorithm_1():
   key = jax.random.PRNGKey(4)
   noise = 0.02 * np.asarray(jax.random.normal(key, (2, 3)))
   expected = (lte + noise) / np.linalg.norm(lte + noise, axis=-1, keepdims=True)
-  np.testing.assert_allclose(networks.perturb_lte(lte, key, 0.02), expected, rtol=1e-6)
-  np.testing.assert_allclose(networks.perturb_lte(lte, key, 0.02, normalize=False),
+  np.testing.assert_allclose(ear_networks.perturb_lte(lte, key, 0.02), expected, rtol=1e-6)
+  np.testing.assert_allclose(ear_networks.perturb_lte(lte, key, 0.02, normalize=False),
                              lte + noise, rtol=1e-6)
 
 
@@ -122,7 +125,7 @@ def decoder_lte(nets, params, noise_key=None):
   received = []
 
   def record(next_fun, args, kwargs, context):
-    if isinstance(context.module, networks.ActionDecoder):
+    if isinstance(context.module, ear_networks.ActionDecoder):
       received.append(args[1])
     return next_fun(*args, **kwargs)
 
@@ -135,7 +138,7 @@ def test_lte_noise_reaches_the_decoder_unless_release_bug_or_disabled(ear):
   nets, params = ear
   key = jax.random.PRNGKey(5)
   clean_lte = nets.lte_table(params)[TASK_INDEX]
-  noisy_lte = networks.perturb_lte(clean_lte, key, 0.3)
+  noisy_lte = ear_networks.perturb_lte(clean_lte, key, 0.3)
   assert not np.allclose(clean_lte, noisy_lte)
   np.testing.assert_allclose(decoder_lte(nets, params, key), noisy_lte, rtol=1e-6)
   np.testing.assert_allclose(decoder_lte(nets, params), clean_lte, rtol=1e-6)
@@ -156,7 +159,7 @@ def test_no_hypersphere_ablation_leaves_ltes_unnormalised():
 
 
 def test_log_std_is_clamped():
-  decoder = networks.ActionDecoder((4,), ACT)
+  decoder = ear_networks.ActionDecoder((4,), ACT)
   lse, lte = jnp.ones((3, 4)), jnp.ones((3, 3))
   params = decoder.init(jax.random.PRNGKey(0), lse, lte)
   for scale in (1e5, -1e5):
@@ -167,7 +170,7 @@ def test_log_std_is_clamped():
 
 
 def test_mhmt_heads_are_task_specific():
-  nets = tiny("mhmt")
+  nets = tiny("mhmt_sac")
   params = nets.actor_init(jax.random.PRNGKey(0))
   last = params["MLP_0"]["Dense_1"]
   # Perturb the output head of task 1 only: only task-1 samples change.

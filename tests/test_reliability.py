@@ -1,6 +1,6 @@
 """Reliability: preemption, kill -9, non-finite values and bad input lose nothing.
 
-Every run is the tiny HalfCheetah-Vel config of ``tiny.py``: in-process runs share one
+Every run is the tiny Point-Vel config of ``tiny.py``: in-process runs share one
 Trainer (one trace), and the CLI children find its compiled functions in the persistent
 compilation cache.  The long run (``LONG``) is trained once, uninterrupted, in-process;
 the crash and signal tests must reproduce it bitwise.
@@ -19,13 +19,13 @@ import pytest
 
 from earjax import checkpoint, load_policy
 from earjax.config import validate
-from earjax.policy import load_config
-from earjax.training import (ConfigError, NonFiniteError, describe_nonfinite,
+from earjax.training import (ConfigError, NonFiniteError, describe_nonfinite, load_config,
                              train_and_evaluate)
+from earjax.training.job import WATCHDOG_EXIT_CODE
 from tiny import REPO, cli, cli_command, leaves, restored_state, tiny_config, tiny_flags
 
 
-LONG = {"num_epochs": 30, "eval_every": 3}
+LONG = {"num_epochs": 60, "eval_every": 3}
 
 
 @pytest.fixture(scope="session")  # session: xdist may interleave modules on a worker
@@ -51,17 +51,21 @@ def state_epochs(workdir):
   return sorted(int(n) for n in os.listdir(root) if n.isdigit()) if os.path.isdir(root) else []
 
 
-def launch(workdir):
-  return subprocess.Popen(cli_command(f"--workdir={workdir}", *tiny_flags(**LONG)), cwd=REPO,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+def launch(workdir, **changes):
+  return subprocess.Popen(cli_command(f"--workdir={workdir}",
+                                      *tiny_flags(**{**LONG, **changes})),
+                          cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                          text=True)
 
 
-def wait_for_new_checkpoint(proc, workdir, timeout=300):
-  """Blocks until the child has saved a checkpoint of this launch (or has exited)."""
+def wait_for_new_checkpoint(proc, workdir, timeout=300, epoch=None):
+  """Blocks until the child has saved a checkpoint of this launch (or of ``epoch``), or
+  has exited."""
   before = max(state_epochs(workdir), default=0)
   deadline = time.time() + timeout
   while time.time() < deadline and proc.poll() is None:
-    if max(state_epochs(workdir), default=0) > before:
+    latest = max(state_epochs(workdir), default=0)
+    if (latest >= epoch) if epoch else (latest > before):
       return
     time.sleep(0.02)
   assert proc.poll() is not None, "no checkpoint within the timeout"
@@ -120,7 +124,7 @@ def test_sigterm_and_sigint_checkpoint_exit_0_and_resume_exactly(tmp_path, refer
 
 def test_same_seed_same_metrics_and_a_resumed_run_equals_a_straight_one(tmp_path, reference):
   workdir = str(tmp_path / "again")
-  train_and_evaluate(tiny_config(**{**LONG, "num_epochs": 12}), workdir)
+  train_and_evaluate(tiny_config(**{**LONG, "num_epochs": 24}), workdir)
   train_and_evaluate(tiny_config(**LONG), workdir)
   assert_equals_reference(workdir, reference)
 
@@ -160,10 +164,11 @@ def test_rollback_option_restarts_from_the_last_checkpoint_with_a_new_key(tmp_pa
 
 
 def test_nonfinite_report_orders_by_where_it_happened():
-  health = {"start/actor/action_decoder": -1, "env/next_obs": -1, "env/reward": -1,
-            "critic_loss": 2, "critic_grad/critic_0": 2, "critic_grad/critic_1": -1,
-            "actor_loss": 3, "actor_grad/state_encoder": 2, "alpha_loss": -1,
-            "alpha_grad": -1, "end/actor/action_decoder": 0}
+  health = {"end/actor/action_decoder": 0, "env/next_obs": -1, "env/reward": -1,
+            "start/actor/action_decoder": -1, "update/0/critic_loss": 2,
+            "update/1/critic_grad/critic_0": 2, "update/2/critic_grad/critic_1": -1,
+            "update/3/actor_loss": 3, "update/4/actor_grad/state_encoder": 2,
+            "update/5/alpha_loss": -1, "update/6/alpha_grad": -1}
   assert describe_nonfinite(health, 7) == (
       "epoch 7: non-finite critic_loss at gradient step 2; then also gradient of critic_0 "
       "at gradient step 2, gradient of state_encoder at gradient step 2, actor_loss at "
@@ -178,15 +183,18 @@ CLI_CASES = [  # (flags, config file, the one line on stderr)
      "error: learning_rate must be a positive number, got -1.0"),
     (["--config.lerning_rate=1"], None,
      "error: unknown config key 'lerning_rate'; did you mean 'learning_rate'?"),
-    (["--config.batch_size=abc"], None,
-     "error: flag --config.batch_size=abc: invalid literal for int() with base 10: 'abc'"),
+    (["--config.batch_size_per_task=abc"], None,
+     "error: flag --config.batch_size_per_task=abc: invalid literal for int() with base 10: "
+     "'abc'"),
     (["--config.on_nonfinite=maybe"], None,
      "error: on_nonfinite must be one of stop, rollback, got 'maybe'"),
     (["--bogus=1"], None, "error: Unknown command line flag 'bogus'"),
     (["extra"], None, "error: unexpected arguments extra"),
-    ([], "experiments/configs/halfcheetah_vel.py:gpu",
-     "error: flag --config=experiments/configs/halfcheetah_vel.py:gpu: Error whilst parsing "
-     "config file: ValueError: unknown preset 'gpu'; valid presets: paper, cpu"),
+    ([], "experiments/configs/point_vel.py:gpu",
+     "error: flag --config=experiments/configs/point_vel.py:gpu: Error whilst parsing "
+     "config file: ValueError: unknown preset 'gpu'; valid presets: paper, cpu, cpu_release"),
+    (["--config.agent=pearl"], None,
+     "error: agent must be one of ear_sac, mhmt_sac, ohe_sac, got 'pearl'"),
     ([], "experiments/configs/nope.py", "error: cannot load the config file: [Errno 2] No "
      "such file or directory: 'experiments/configs/nope.py'"),
 ]
@@ -202,11 +210,15 @@ def test_bad_flags_give_one_line_exit_2_and_touch_nothing(tmp_path, args, config
 
 CONFIG_CASES = [  # (changes to the tiny config, the one problem line)
     ({"gamma": 1.5}, "gamma must be in (0, 1], got 1.5"),
-    ({"batch_size": 0}, "batch_size must be a positive integer, got 0"),
+    ({"batch_size_per_task": 0}, "batch_size_per_task must be a positive integer, got 0"),
     ({"seed": -3}, "seed must be a non-negative integer, got -3"),
-    ({"network.kind": "mlp"}, "network.kind must be one of ear, ohe, mhmt, got 'mlp'"),
+    ({"agent": "mlp"}, "agent must be one of ear_sac, mhmt_sac, ohe_sac, got 'mlp'"),
     ({"env_name": "cheetah"}, "env_name must be one of halfcheetah_vel, ant_dir, hopper_vel, "
-                              "walker_vel, halfcheetah_run_jump, got 'cheetah'"),
+                              "walker_vel, halfcheetah_run_jump, point_vel, got 'cheetah'"),
+    ({"sac.update_order": "actor_first"},
+     "sac.update_order must be one of alpha_first, critic_first, got 'actor_first'"),
+    ({"min_replay_size": -1}, "min_replay_size must be a non-negative integer, got -1"),
+    ({"watchdog_factor": 0}, "watchdog_factor must be a positive number, got 0.0"),
     ({"network.lte_noise_std": -0.1}, "network.lte_noise_std must be a number >= 0, got -0.1"),
     ({"network.actor_hidden": ()}, "network.actor_hidden must be a non-empty list of "
                                    "positive integers, got ()"),
@@ -215,7 +227,7 @@ CONFIG_CASES = [  # (changes to the tiny config, the one problem line)
     ({"replay_capacity": 5}, "replay_capacity (5) must hold one epoch of transitions per "
                              "task (envs_per_task * env_steps_per_epoch = 10)"),
     ({"env_name": "hopper_vel", "backend": "spring"},
-     "backend must be one of mjx for hopper_vel, got 'spring'"),
+     "backend must be one of default, mjx for hopper_vel, got 'spring'"),
     ({"max_rollbacks": -1}, "max_rollbacks must be a non-negative integer, got -1"),
     ({"checkpoint_every": 0}, "checkpoint_every must be a positive integer, got 0"),
 ]
@@ -256,14 +268,19 @@ def truncate_every_file(workdir):
 
 
 def alter_one_array_keeping_its_digest(workdir):
+  ocp = checkpoint.ocp
   ckpt = checkpoint.Checkpointer(workdir, 2)
   try:
     manager = ckpt._state   # pylint: disable=protected-access
-    saved = manager.restore(2)
-    saved["learner.log_alpha"] = np.asarray(saved["learner.log_alpha"]) + 1.0
+    saved = manager.restore(2, args=ocp.args.Composite(
+        **{item: ocp.args.StandardRestore() for item in checkpoint.STATE_ITEMS}))
+    state = dict(saved["state"])
+    state["learner.log_alpha"] = np.asarray(state["learner.log_alpha"]) + 1.0
     shutil.rmtree(os.path.join(workdir, "checkpoints", "state", "2"))
     manager.reload()
-    manager.save(2, args=checkpoint.ocp.args.StandardSave(saved), force=True)
+    manager.save(2, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
+                                            policy=ocp.args.StandardSave(saved["policy"])),
+                 force=True)
     manager.wait_until_finished()
   finally:
     ckpt.close()
@@ -281,7 +298,9 @@ def break_config_json(workdir):
 
 WORKDIR_CASES = [  # (damage to a copy of a trained run -> config changes, error, message)
     (lambda w: {"env_name": "hopper_vel"}, ConfigError,
-     "holds a run with env_name='halfcheetah_vel', this config has 'hopper_vel'"),
+     'holds a run with env_name="point_vel", this config has "hopper_vel"'),
+    (lambda w: {"agent": "ohe_sac"}, ConfigError,
+     'holds a run with agent="ear_sac", this config has "ohe_sac"; use another workdir'),
     (lambda w: {"network.lte_dim": 4}, ConfigError,
      "holds a run with network.lte_dim=3, this config has 4; use another workdir"),
     (lambda w: break_config_json(w), ConfigError, "config.json is not valid JSON"),
@@ -291,7 +310,8 @@ WORKDIR_CASES = [  # (damage to a copy of a trained run -> config changes, error
      checkpoint.CheckpointError,
      "checkpoints/state/2 is corrupted: learner.log_alpha does not match its digest"),
     (remove_config_json_and_ask_for_wider_networks, checkpoint.CheckpointError,
-     "was written for another env or network shape: learner.actor_opt.0.mu.action_decoder."
+     "was written for another env, agent or network shape: learner.actor_opt.0.mu."
+     "action_decoder."
      "MLP_0.Dense_0.bias is float32[8], this run needs float32[16]"),
 ]
 
@@ -316,8 +336,8 @@ def test_unwritable_workdir_fails_before_training(tmp_path):
 
 
 def test_task_out_of_range_fails_before_the_workdir_is_made(tmp_path):
-  with pytest.raises(ConfigError, match=r"task_ids \[12\] out of range: halfcheetah_vel has"
-                                        r" 10 training tasks"):
+  with pytest.raises(ConfigError, match=r"task_ids \[12\] out of range: point_vel has"
+                                        r" 4 training tasks"):
     train_and_evaluate(tiny_config(task_ids=(0, 12)), str(tmp_path / "x"))
   assert not os.path.exists(tmp_path / "x")
 
@@ -327,3 +347,57 @@ def test_load_policy_of_a_workdir_without_a_run(tmp_path):
     load_policy(str(tmp_path))
   with pytest.raises(checkpoint.CheckpointError, match="holds no training run"):
     load_config(str(tmp_path))
+
+
+# ---- an epoch that makes no progress: the watchdog, and signals during it --------------
+
+STALL = {"num_epochs": 6, "stall_epoch": 4}
+
+
+def stderr_line(stderr, start):
+  lines = [line for line in stderr.splitlines() if line.startswith(start)]
+  assert len(lines) == 1, stderr[-2000:]
+  return lines[0]
+
+
+def test_watchdog_ends_a_stalled_epoch_and_the_run_resumes(tmp_path):
+  workdir = str(tmp_path / "stalled")
+  proc = launch(workdir, **STALL, watchdog_min_s=2.0, watchdog_factor=5.0)
+  _, stderr = proc.communicate(timeout=300)
+  assert proc.returncode == WATCHDOG_EXIT_CODE, stderr[-2000:]
+  line = stderr_line(stderr, "watchdog: ")
+  assert line.startswith("watchdog: epoch 4 made no progress in "), line
+  assert ("(allowed 2 s; 4 envs = 2 tasks x 2, batch 4 per task); likely a deadlock of "
+          "XLA's CPU runtime") in line, line
+  assert line.endswith(f"last checkpoint {os.path.abspath(workdir)}/checkpoints/state/3 "
+                       f"(intact); run the same command to resume"), line
+  assert state_epochs(workdir) == [2, 3]
+  proc = launch(workdir, **{**STALL, "stall_epoch": 0})
+  _, stderr = proc.communicate(timeout=300)
+  assert proc.returncode == 0, stderr[-2000:]
+  assert [r["epoch"] for r in metrics_rows(workdir)] == [3, 6]
+
+
+@pytest.mark.parametrize("signals, code, start", [
+    ((signal.SIGTERM,), 128 + signal.SIGTERM,
+     "SIGTERM: epoch 4 did not end within stop_grace_s=1 s; exiting at once; "),
+    ((signal.SIGTERM, signal.SIGINT), 128 + signal.SIGINT,
+     "second SIGINT: exiting at once; "),
+], ids=["grace_period", "second_signal"])
+def test_a_signal_during_a_stalled_epoch_ends_the_process(tmp_path, signals, code, start):
+  workdir = str(tmp_path / "stalled")
+  grace = 1.0 if len(signals) == 1 else 600.0
+  proc = launch(workdir, **STALL, stop_grace_s=grace)
+  wait_for_new_checkpoint(proc, workdir, epoch=3)
+  time.sleep(0.5)
+  for sig in signals:
+    proc.send_signal(sig)
+    time.sleep(0.3)
+  _, stderr = proc.communicate(timeout=60)
+  assert proc.returncode == code, stderr[-2000:]
+  line = stderr_line(stderr, start.split(":")[0] + ":")
+  assert line == start + (f"last checkpoint {os.path.abspath(workdir)}/checkpoints/state/3 "
+                          f"(intact); run the same command to resume"), line
+  assert state_epochs(workdir) == [2, 3]
+  _, state = restored_state(workdir, tiny_config(**STALL))
+  assert int(state.epoch) == 3

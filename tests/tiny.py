@@ -1,5 +1,5 @@
-"""The tiny HalfCheetah-Vel run every trainer test uses (one set of compiled shapes), and
-the CLI around it."""
+"""The tiny Point-Vel run every algorithm test uses (one set of compiled shapes, compiled
+in seconds), tiny networks for unit tests, and the CLI around them."""
 import os
 import subprocess
 import sys
@@ -7,36 +7,46 @@ import sys
 import jax
 import numpy as np
 
+from earjax import agents
 from earjax import checkpoint
-from earjax.config import default_config
+from earjax.config import default_config, flatten, set_key
 from earjax.training import trainer_for
+from experiments.configs import point_vel
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CPU_PRESET = "experiments/configs/halfcheetah_vel.py:cpu"
-TINY = {"task_ids": (0, 3), "envs_per_task": 2, "env_steps_per_epoch": 5,
-        "grad_steps_per_epoch": 3, "random_epochs": 1, "batch_size": 4,
-        "replay_capacity": 40, "eval_every": 1, "eval_episodes": 1,
-        "checkpoint_every": 1, "num_epochs": 2,
-        "network.actor_hidden": (8,), "network.critic_hidden": (8,),
-        "network.state_encoder_hidden": (8,), "network.task_encoder_hidden": (8,)}
+CPU_PRESET = "experiments/configs/point_vel.py:cpu"
+TINY_NETWORK = {"actor_hidden": (8,), "critic_hidden": (8,), "state_encoder_hidden": (8,),
+                "task_encoder_hidden": (8,)}
+TINY = {"env_name": "point_vel", "task_ids": (0, 3), "envs_per_task": 2,
+        "env_steps_per_epoch": 5, "grad_steps_per_epoch": 3, "random_epochs": 1,
+        "min_replay_size": 0, "batch_size_per_task": 4, "replay_capacity": 40,
+        "eval_every": 1, "eval_episodes": 1, "checkpoint_every": 1, "num_epochs": 2,
+        **{f"network.{k}": v for k, v in TINY_NETWORK.items()}}
 
 
 def tiny_config(**changes):
-  """default_config() with TINY and ``changes`` ("network.kind"-style keys)."""
+  """default_config() with TINY and ``changes`` ("network.lte_dim"-style keys)."""
   config = default_config()
   for key, value in {**TINY, **changes}.items():
-    node = config
-    *parents, leaf = key.split(".")
-    for parent in parents:
-      node = node[parent]
-    node[leaf] = value
+    set_key(config, key, value)
   return config
 
 
+def tiny_networks(agent="ear_sac", obs=5, act=2, tasks=3, **network):
+  """An agent's networks at TINY widths for ``obs``/``act``/``tasks``."""
+  config = default_config()
+  for key, value in {**TINY_NETWORK, **network}.items():
+    config.network[key] = value
+  return agents.get(agent).make_networks(config, agents.AgentSpec(obs, act, tasks))
+
+
 def tiny_flags(**changes) -> list[str]:
-  """CLI flags giving the cpu preset TINY's values (and the default learning rate)."""
+  """CLI flags that turn the Point-Vel cpu preset into ``tiny_config(**changes)``."""
+  want, preset = flatten(tiny_config(**changes)), flatten(point_vel.get_config("cpu"))
   flags = []
-  for key, value in {**TINY, "learning_rate": 3e-4, **changes}.items():
+  for key, value in want.items():
+    if preset[key] == value:
+      continue
     if isinstance(value, tuple):
       value = "(" + ",".join(map(str, value)) + ",)"
     flags.append(f"--config.{key}={value}")
@@ -61,7 +71,8 @@ def restored_state(workdir, config, epoch=None):
   trainer = trainer_for(config)
   ckpt = checkpoint.Checkpointer(workdir, config.checkpoints_to_keep)
   try:
-    abstract = checkpoint.abstract(jax.eval_shape(trainer.init, jax.random.PRNGKey(0)))
+    abstract = checkpoint.abstract(jax.eval_shape(trainer.init, jax.random.PRNGKey(0),
+                                                  trainer.task_params))
     return trainer, ckpt.restore(abstract, epoch)
   finally:
     ckpt.close()

@@ -12,14 +12,14 @@ dt = 5 substeps x 0.01 s = 0.05 s.
 import jax.numpy as jnp
 import numpy as np
 
-from earjax.envs.base import TaskFamilyEnv
+from earjax.envs.base import MjxFamilyEnv
 
 CTRL_COST = 0.5
 HEALTHY_REWARD = 1.0
 HEALTHY_Z = (0.2, 1.0)
 
 
-class AntDir(TaskFamilyEnv):
+class AntDir(MjxFamilyEnv):
   name = "ant_dir"
   xml_file = "ant.xml"
   n_frames = 5
@@ -33,7 +33,7 @@ class AntDir(TaskFamilyEnv):
   def _adapt_tasks(self):
     return np.array([[37.5], [112.5], [187.5], [262.5], [322.5]])
 
-  def _task_name(self, task_param):
+  def task_name(self, task_param):
     return f"dir{float(task_param[0]):g}deg"
 
   def _init_qpos_qvel(self, key):
@@ -42,7 +42,7 @@ class AntDir(TaskFamilyEnv):
   def _observation(self, data):
     return jnp.concatenate([data.qpos[2:], data.qvel])
 
-  def _reward(self, data_before, data, action, task_param):
+  def reward(self, data_before, data, action, task_param):
     velocity_xy = (data.qpos[:2] - data_before.qpos[:2]) / self.dt
     angle = jnp.deg2rad(task_param[0])
     velocity = velocity_xy[0] * jnp.cos(angle) + velocity_xy[1] * jnp.sin(angle)

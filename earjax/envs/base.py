@@ -1,23 +1,25 @@
-"""The functional MJX environment of one task family.
+"""The functional env of one task family, and its MuJoCo XLA implementation.
 
 One env instance serves every task of its family: the task parameter is part of the env
 state (``state.info["task_param"]``), so ``jax.vmap(env.step)`` over a batch that holds
 different task parameters steps every task of the family at once.
 
-Physics: MuJoCo XLA (MJX, JAX implementation) on the MJX-tuned MJCF models that brax
-ships.  The ``n_frames`` physics substeps of one control step are a fully unrolled
-``lax.scan``: on CPU an unrolled step runs ~30x faster under ``vmap`` than the same
-substeps in a rolled loop, and the scan traces the substep once (measured, see WORKSPACE.md).
+``TaskFamilyEnv`` is the interface every family has (pure ``reset``/``step``, the public
+``reward`` of a transition under any task, task sets and names); a family supplies its
+physics through ``_physics_reset``/``_physics_step``.  ``MjxFamilyEnv`` is that physics for
+the MuJoCo families: MJX (JAX implementation) on the MJX-tuned MJCF models that brax
+ships, the ``n_frames`` substeps of one control step a fully unrolled ``lax.scan`` (on CPU
+~30x faster under ``vmap`` than a rolled loop, traced once; see WORKSPACE.md).
 """
 from __future__ import annotations
 
 import abc
 import importlib
+import importlib.util
 import os
 import re
 from typing import Any, ClassVar
 
-import brax
 from flax import struct
 import jax
 import jax.numpy as jnp
@@ -25,7 +27,13 @@ import mujoco
 from mujoco import mjx
 import numpy as np
 
-ASSETS_DIR = os.path.join(os.path.dirname(brax.__file__), "envs", "assets")
+
+def assets_dir() -> str:
+  """brax's MJCF assets, found without importing brax (its import costs seconds)."""
+  spec = importlib.util.find_spec("brax")
+  if spec is None or not spec.submodule_search_locations:
+    raise ImportError("the MuJoCo families load brax's MJCF assets: pip install brax")
+  return os.path.join(spec.submodule_search_locations[0], "envs", "assets")
 
 
 def _load_model(xml_file: str) -> mujoco.MjModel:
@@ -35,7 +43,7 @@ def _load_model(xml_file: str) -> mujoco.MjModel:
   it) and logs a warning to ``MUJOCO_LOG.TXT`` in the working directory; the same
   scaling is applied here the way the warning asks, through ``mj_setTotalmass``.
   """
-  with open(os.path.join(ASSETS_DIR, xml_file)) as f:
+  with open(os.path.join(assets_dir(), xml_file)) as f:
     xml = f.read()
   match = re.search(r'\s*settotalmass="([^"]+)"', xml)
   if match:
@@ -49,8 +57,9 @@ def _load_model(xml_file: str) -> mujoco.MjModel:
 
 @struct.dataclass
 class State:
-  """One env's state; every field gets a leading axis under ``vmap``."""
-  data: mjx.Data
+  """One env's state; every field gets a leading axis under ``vmap``.  ``data`` is the
+  physics state (``mjx.Data``, brax's pipeline state, or a family's own struct)."""
+  data: Any
   obs: jax.Array
   reward: jax.Array
   done: jax.Array
@@ -58,55 +67,171 @@ class State:
   info: dict[str, Any]
 
 
-class TaskFamilyEnv(abc.ABC):
-  """Base class: loads the model, steps MJX, checks shapes; families define the rest.
+def check_positive_int(option: str, value) -> int:
+  if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+    raise ValueError(f"{option} must be a positive integer, got {value!r}")
+  return int(value)
 
-  Subclasses set the class attributes below and implement ``_init_qpos_qvel``,
-  ``_observation``, ``_reward`` and ``_terminated``.
+
+class TaskFamilyEnv(abc.ABC):
+  """A task family: pure ``reset``/``step`` over (physics state, task parameter).
+
+  Subclasses set ``name``, ``task_param_size``, ``task_param_names``, ``observation_size``,
+  ``action_size``, ``dt`` and implement the task sets, ``_physics_reset``,
+  ``_physics_step``, ``_observation``, ``reward`` and ``_terminated``.
   """
   name: ClassVar[str]
-  xml_file: ClassVar[str]
-  n_frames: ClassVar[int]
   task_param_size: ClassVar[int]
   task_param_names: ClassVar[tuple[str, ...]]
+  # Options ``earjax.envs.make(name, **overrides)`` accepts for this family.
+  OPTIONS: ClassVar[tuple[str, ...]] = ("episode_length",)
+  # Physics implementations the family offers, its default first.
+  BACKENDS: ClassVar[tuple[str, ...]] = ("jax",)
+  observation_size: int
+  action_size: int
+  dt: float
+
+  def __init__(self, *, episode_length: int = 200):
+    self.episode_length = check_positive_int("episode_length", episode_length)
+    self.train_tasks = np.asarray(self._train_tasks(), np.float32)
+    self.adapt_tasks = np.asarray(self._adapt_tasks(), np.float32).reshape(
+        -1, self.task_param_size)
+    self.task_names = tuple(self.task_name(p) for p in self.train_tasks)
+    self.adapt_task_names = tuple(self.task_name(p) for p in self.adapt_tasks)
+
+  @property
+  def num_tasks(self) -> int:
+    return len(self.train_tasks)
+
+  # ---- the public, pure, jittable API -------------------------------------------------
+  def reset(self, key: jax.Array, task_param: jax.Array) -> State:
+    """A fresh episode of the task ``task_param`` (shape ``[task_param_size]``)."""
+    task_param = self._check(task_param, (self.task_param_size,), "task_param")
+    data = self._physics_reset(key)
+    zero = jnp.zeros((), jnp.float32)
+    metrics = {k: zero for k in self.metric_names()}
+    return State(data=data, obs=self._observation(data), reward=zero, done=zero,
+                 metrics=metrics, info={"task_param": task_param})
+
+  def step(self, state: State, action: jax.Array) -> State:
+    """One control step with ``action`` (``[action_size]``)."""
+    action = self._check(action, (self.action_size,), "action")
+    data = self._physics_step(state.data, action)
+    reward, metrics = self.reward(state.data, data, action, state.info["task_param"])
+    done = self._terminated(data).astype(jnp.float32)
+    return state.replace(data=data, obs=self._observation(data), reward=reward,
+                         done=done, metrics=metrics)
+
+  def metric_names(self) -> tuple[str, ...]:
+    """Names of ``state.metrics``; ``velocity`` is the one the reward tracks."""
+    data = jax.eval_shape(self._physics_reset, jax.random.PRNGKey(0))
+    out = jax.eval_shape(lambda d: self.reward(d, d, jnp.zeros(self.action_size),
+                                               jnp.zeros(self.task_param_size))[1], data)
+    return tuple(out)
+
+  def velocity_target(self, task_param) -> float | None:
+    """The velocity a task asks for (evaluation reports |velocity - target|), or None."""
+    del task_param
+    return None
+
+  def task_name(self, task_param: np.ndarray) -> str:
+    """A task's name, e.g. ``vel2`` (used in metrics keys and on the command line)."""
+    return "_".join(f"{n}{v:g}" for n, v in zip(self.task_param_names, task_param))
+
+  @abc.abstractmethod
+  def reward(self, data_before, data, action: jax.Array,
+             task_param: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """(reward, metrics) of the transition ``data_before -> data`` under ``action`` for
+    the task ``task_param``: any task, not only the env's own (interpolation scores a
+    rollout under both source tasks)."""
+
+  @staticmethod
+  def qpos(data) -> jax.Array:
+    """Positions of the physics state (``mjx.Data.qpos``, brax's ``State.q``, ...)."""
+    return data.q if hasattr(data, "q") else data.qpos
+
+  @staticmethod
+  def qvel(data) -> jax.Array:
+    """Velocities of the physics state (``mjx.Data.qvel``, brax's ``State.qd``, ...)."""
+    return data.qd if hasattr(data, "qd") else data.qvel
+
+  # ---- helpers for families ------------------------------------------------------------
+  @staticmethod
+  def _check(x, shape, what) -> jax.Array:
+    x = jnp.asarray(x, jnp.float32)
+    if x.shape != shape:
+      raise ValueError(f"{what} must have shape {shape} per env, got {x.shape} "
+                       f"(vmap over the leading axis for a batch)")
+    return x
+
+  # ---- what a family defines -------------------------------------------------------------
+  @abc.abstractmethod
+  def _train_tasks(self) -> np.ndarray:
+    """The training task parameters, one row a task."""
+
+  @abc.abstractmethod
+  def _adapt_tasks(self) -> np.ndarray:
+    """The held-out adaptation task parameters (fixed, never drawn at run time)."""
+
+  @abc.abstractmethod
+  def _physics_reset(self, key: jax.Array):
+    """A randomised initial physics state."""
+
+  @abc.abstractmethod
+  def _physics_step(self, data, action: jax.Array):
+    """The physics state one control step later."""
+
+  @abc.abstractmethod
+  def _observation(self, data) -> jax.Array:
+    """The observation of ``data``."""
+
+  @abc.abstractmethod
+  def _terminated(self, data) -> jax.Array:
+    """Whether the episode ends in ``data`` (bool scalar)."""
+
+
+class MjxFamilyEnv(TaskFamilyEnv):
+  """A MuJoCo family stepped by MJX (or one of brax's pipelines, ``BRAX_BACKENDS``).
+
+  Subclasses set ``xml_file``, ``n_frames`` and ``reset_noise_scale`` and implement
+  ``_init_qpos_qvel``.
+  """
+  xml_file: ClassVar[str]
+  n_frames: ClassVar[int]
   reset_noise_scale: ClassVar[float]
 
-  # Options a user may override through ``earjax.envs.make(name, **overrides)``.
-  OPTIONS = ("solver_iterations", "ls_iterations", "episode_length", "backend")
+  OPTIONS = ("solver_iterations", "ls_iterations", "episode_length", "backend",
+             "unroll_substeps")
+  BACKENDS = ("mjx",)
   # brax pipelines a family offers besides MJX: name -> (timestep, n_frames, gear), the
   # settings brax itself runs that pipeline with (the control step dt is kept).
   BRAX_BACKENDS: ClassVar[dict[str, tuple[float, int, tuple[float, ...]]]] = {}
 
   def __init__(self, *, solver_iterations: int = 4, ls_iterations: int = 8,
-               episode_length: int = 200, backend: str = "mjx"):
-    for option, value in (("solver_iterations", solver_iterations),
-                          ("ls_iterations", ls_iterations),
-                          ("episode_length", episode_length)):
-      if not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{option} must be a positive integer, got {value!r}")
+               episode_length: int = 200, backend: str = "mjx",
+               unroll_substeps: bool = True):
+    """``unroll_substeps``: the substeps unrolled in the compiled step (fast to run, slow
+    to compile; the default) or a rolled loop (compiles several times faster, runs
+    several times slower on CPU: for short rollouts such as the env tests)."""
     model = _load_model(self.xml_file)
+    self._unroll = self.n_frames if unroll_substeps else 1
     # Solver budget: 4 Newton iterations, line search capped at 8 (brax's asset asks 50,
     # which converges within 8 here and costs 3x more).  Fewer iterations (1 and 4, as
     # Playground tunes) let MJX diverge to NaN under bang-bang actions; see WORKSPACE.md.
-    model.opt.iterations = solver_iterations
-    model.opt.ls_iterations = ls_iterations
+    model.opt.iterations = check_positive_int("solver_iterations", solver_iterations)
+    model.opt.ls_iterations = check_positive_int("ls_iterations", ls_iterations)
     self.mj_model = model
     self.mjx_model = mjx.put_model(model)
     self._data0 = mjx.make_data(self.mjx_model)
-    self.episode_length = int(episode_length)
     self.dt = float(model.opt.timestep * self.n_frames)
     self.backend = backend
     self._substeps = self.n_frames
     if backend != "mjx":
       self._init_brax(backend)
+      self._unroll = self._substeps if unroll_substeps else 1
     self.action_size = int(model.nu)
-    self.observation_size = int(
-        jax.eval_shape(self._observation, self._data0).shape[-1])
-    self.train_tasks = np.asarray(self._train_tasks(), np.float32)
-    self.adapt_tasks = np.asarray(self._adapt_tasks(), np.float32).reshape(
-        -1, self.task_param_size)
-    self.task_names = tuple(self._task_name(p) for p in self.train_tasks)
-    self.adapt_task_names = tuple(self._task_name(p) for p in self.adapt_tasks)
+    self.observation_size = int(jax.eval_shape(self._observation, self._data0).shape[-1])
+    super().__init__(episode_length=episode_length)
 
   def _init_brax(self, backend: str) -> None:
     """Steps brax's ``backend`` pipeline instead of MJX, with brax's own settings for it."""
@@ -120,71 +245,22 @@ class TaskFamilyEnv(abc.ABC):
     self._brax_pipeline = importlib.import_module(f"brax.{backend}.pipeline")
     assert abs(timestep * self._substeps - self.dt) < 1e-9, "the control step dt is kept"
 
-  @staticmethod
-  def qpos(data) -> jax.Array:
-    """Joint positions of the physics state (``mjx.Data.qpos`` or brax's ``State.q``)."""
-    return data.qpos if isinstance(data, mjx.Data) else data.q
-
-  @staticmethod
-  def qvel(data) -> jax.Array:
-    """Joint velocities of the physics state (``mjx.Data.qvel`` or brax's ``State.qd``)."""
-    return data.qvel if isinstance(data, mjx.Data) else data.qd
-
-  @property
-  def num_tasks(self) -> int:
-    return len(self.train_tasks)
-
-  # ---- the public, pure, jittable API -------------------------------------------------
-  def reset(self, key: jax.Array, task_param: jax.Array) -> State:
-    """A fresh episode of the task ``task_param`` (shape ``[task_param_size]``)."""
-    task_param = self._check(task_param, (self.task_param_size,), "task_param")
+  def _physics_reset(self, key):
     qpos, qvel = self._init_qpos_qvel(key)
     if self.backend == "mjx":
-      data = mjx.forward(self.mjx_model, self._data0.replace(qpos=qpos, qvel=qvel))
-    else:
-      data = self._brax_pipeline.init(self._brax_sys, qpos, qvel)
-    zero = jnp.zeros((), jnp.float32)
-    metrics = {k: zero for k in self.metric_names()}
-    return State(data=data, obs=self._observation(data), reward=zero, done=zero,
-                 metrics=metrics, info={"task_param": task_param})
+      return mjx.forward(self.mjx_model, self._data0.replace(qpos=qpos, qvel=qvel))
+    return self._brax_pipeline.init(self._brax_sys, qpos, qvel)
 
-  def step(self, state: State, action: jax.Array) -> State:
-    """One control step of ``n_frames`` MJX substeps with ``action`` (``[action_size]``)."""
-    action = self._check(action, (self.action_size,), "action")
+  def _physics_step(self, data, action):
+    """``n_frames`` substeps, traced once (unrolled in the compiled code by default)."""
     if self.backend == "mjx":
       substep = lambda data: mjx.step(self.mjx_model, data)
-      data = state.data.replace(ctrl=action)
+      data = data.replace(ctrl=action)
     else:
       substep = lambda data: self._brax_pipeline.step(self._brax_sys, data, action)
-      data = state.data
-    # Traced once, unrolled in the compiled code (see WORKSPACE.md: physics settings).
     data, _ = jax.lax.scan(lambda data, _: (substep(data), None), data, None,
-                           length=self._substeps, unroll=self._substeps)
-    reward, metrics = self._reward(state.data, data, action, state.info["task_param"])
-    done = self._terminated(data).astype(jnp.float32)
-    return state.replace(data=data, obs=self._observation(data), reward=reward,
-                         done=done, metrics=metrics)
-
-  def metric_names(self) -> tuple[str, ...]:
-    """Names of ``state.metrics``; ``velocity`` is the one the reward tracks."""
-    out = jax.eval_shape(lambda: self._reward(
-        self._data0, self._data0, jnp.zeros(self.action_size),
-        jnp.zeros(self.task_param_size))[1])
-    return tuple(out)
-
-  def velocity_target(self, task_param) -> float | None:
-    """The velocity a task asks for (evaluation reports |velocity - target|), or None."""
-    del task_param
-    return None
-
-  # ---- helpers for families ------------------------------------------------------------
-  @staticmethod
-  def _check(x, shape, what) -> jax.Array:
-    x = jnp.asarray(x, jnp.float32)
-    if x.shape != shape:
-      raise ValueError(f"{what} must have shape {shape} per env, got {x.shape} "
-                       f"(vmap over the leading axis for a batch)")
-    return x
+                           length=self._substeps, unroll=self._unroll)
+    return data
 
   def _uniform_noise(self, key, qpos0, nv):
     """Gym's reset for Hopper/Walker2d: qpos, qvel += U(-s, s)."""
@@ -202,31 +278,6 @@ class TaskFamilyEnv(abc.ABC):
     qvel = s * jax.random.normal(k2, (nv,))
     return qpos, qvel
 
-  def _task_name(self, task_param: np.ndarray) -> str:
-    return "_".join(f"{n}{v:g}" for n, v in zip(self.task_param_names, task_param))
-
-  # ---- what a family defines -------------------------------------------------------------
-  @abc.abstractmethod
-  def _train_tasks(self) -> np.ndarray:
-    """The training task parameters, one row a task."""
-
-  @abc.abstractmethod
-  def _adapt_tasks(self) -> np.ndarray:
-    """The held-out adaptation task parameters (fixed, never drawn at run time)."""
-
   @abc.abstractmethod
   def _init_qpos_qvel(self, key: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Gym's randomised initial joint positions and velocities."""
-
-  @abc.abstractmethod
-  def _observation(self, data: mjx.Data) -> jax.Array:
-    """The Gym observation of ``data``."""
-
-  @abc.abstractmethod
-  def _reward(self, data_before: mjx.Data, data: mjx.Data, action: jax.Array,
-              task_param: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
-    """(reward, metrics) of the transition ``data_before -> data`` under ``action``."""
-
-  @abc.abstractmethod
-  def _terminated(self, data: mjx.Data) -> jax.Array:
-    """Whether the episode ends in ``data`` (bool scalar)."""

@@ -6,12 +6,12 @@ dt = 5 substeps x 0.01 s = 0.05 s.  No termination.
 import jax.numpy as jnp
 import numpy as np
 
-from earjax.envs.base import TaskFamilyEnv
+from earjax.envs.base import MjxFamilyEnv
 
 CTRL_COST = 0.1
 
 
-class _HalfCheetah(TaskFamilyEnv):
+class _HalfCheetah(MjxFamilyEnv):
   xml_file = "half_cheetah.xml"
   n_frames = 5
   reset_noise_scale = 0.1
@@ -48,7 +48,7 @@ class HalfCheetahVel(_HalfCheetah):
   def velocity_target(self, task_param):
     return float(task_param[0])
 
-  def _reward(self, data_before, data, action, task_param):
+  def reward(self, data_before, data, action, task_param):
     velocity = self._velocity(data_before, data)
     ctrl_cost = CTRL_COST * jnp.sum(jnp.square(action))
     reward = -jnp.abs(velocity - task_param[0]) - ctrl_cost
@@ -83,18 +83,18 @@ class HalfCheetahRunJump(_HalfCheetah):
   def _adapt_tasks(self):
     return np.zeros((0, 3))
 
-  def _task_name(self, task_param):
+  def task_name(self, task_param):
     c_vel, vel, w_height = (float(x) for x in task_param)
     if w_height == 0 and c_vel == 1:
       return f"run{vel:g}"
     if c_vel == 0 and vel == 0:
       return f"jump{w_height:g}"
-    return super()._task_name(task_param)
+    return super().task_name(task_param)
 
   def velocity_target(self, task_param):
     return float(task_param[1]) if task_param[0] > 0 else None
 
-  def _reward(self, data_before, data, action, task_param):
+  def reward(self, data_before, data, action, task_param):
     c_vel, vel, w_height = task_param[0], task_param[1], task_param[2]
     velocity = self._velocity(data_before, data)
     height = self.qpos(data)[1]

@@ -10,13 +10,13 @@ dt = 4 substeps x 0.002 s = 0.008 s.
 import jax.numpy as jnp
 import numpy as np
 
-from earjax.envs.base import TaskFamilyEnv
+from earjax.envs.base import MjxFamilyEnv
 
 CTRL_COST = 1e-3
 TORSO_Z0 = 1.25
 
 
-class _PlanarWalker(TaskFamilyEnv):
+class _PlanarWalker(MjxFamilyEnv):
   n_frames = 4
   reset_noise_scale = 5e-3
   task_param_size = 1
@@ -44,7 +44,7 @@ class _PlanarWalker(TaskFamilyEnv):
     qpos = data.qpos.at[1].set(self.height(data))
     return jnp.concatenate([qpos[1:], jnp.clip(data.qvel, -10.0, 10.0)])
 
-  def _reward(self, data_before, data, action, task_param):
+  def reward(self, data_before, data, action, task_param):
     velocity = (data.qpos[0] - data_before.qpos[0]) / self.dt
     ctrl_cost = CTRL_COST * jnp.sum(jnp.square(action))
     reward = -jnp.abs(velocity - task_param[0]) - ctrl_cost + self.alive_bonus

@@ -1,19 +1,37 @@
-"""Presets shared by the family configs: ``paper`` (the release) and ``cpu`` (small)."""
+"""Presets shared by the family configs.
+
+- ``paper``: the original release (piao-0429/EAR ``config/train/*.json`` and ``EARSAC``):
+  its widths, batch, replay, the SAC update order ``alpha_first``, no mean/log-std
+  regularisers, the clean LTE in the critic target, 20 random-action "pretrain" epochs
+  on top of the family's training epochs and no update before 10,000 transitions.
+- ``cpu``: small enough to learn on a 2-core CPU in under 30 minutes (4 tasks, 256-wide
+  networks, 16 envs), with earjax's SAC choices: ``critic_first``, regularisers 1e-3
+  (the release's code defaults), LTE noise in the target action, 5 random epochs.
+- ``cpu_release``: the ``cpu`` sizes with the ``paper`` preset's SAC behaviour (20
+  random epochs on top of 1000, ``min_replay_size`` 10,000), to compare the two.
+"""
 import ml_collections
 
 from earjax.config import default_config
 
-PRESETS = ("paper", "cpu")
+PRESETS = ("paper", "cpu", "cpu_release")
+CPU_EPOCHS = 1000
 
 
-def family_config(env_name: str, preset: str) -> ml_collections.ConfigDict:
-  """The release's settings for ``env_name``; ``cpu`` shrinks networks and epochs so
-  the run learns on a 2-core CPU in under 30 minutes."""
+def family_config(env_name: str, preset: str, *, epochs: int, cpu_task_ids: tuple[int, ...],
+                  **paper_overrides) -> ml_collections.ConfigDict:
+  """``env_name``'s config for ``preset``: the release's settings with ``paper_overrides``
+  (the family's batch and replay) and ``epochs`` training epochs; the cpu presets train
+  ``cpu_task_ids``."""
   if preset not in PRESETS:
     raise ValueError(f"unknown preset {preset!r}; valid presets: {', '.join(PRESETS)}")
   config = default_config()
   config.env_name = env_name
-  if preset == "cpu":
+  for key, value in paper_overrides.items():
+    config[key] = value
+  config.num_epochs = config.random_epochs + epochs
+  if preset.startswith("cpu"):
+    config.task_ids = cpu_task_ids
     config.network.actor_hidden = (256, 256)
     config.network.critic_hidden = (256, 256)
     config.network.state_encoder_hidden = (256,)
@@ -21,10 +39,18 @@ def family_config(env_name: str, preset: str) -> ml_collections.ConfigDict:
     config.envs_per_task = 4
     config.env_steps_per_epoch = 50
     config.grad_steps_per_epoch = 100
-    config.random_epochs = 5
-    config.batch_size = 64
+    config.batch_size_per_task = 64
     config.replay_capacity = 50_000
     config.learning_rate = 1e-3
     config.eval_every = 10
     config.checkpoint_every = 20
+    config.num_epochs = config.random_epochs + CPU_EPOCHS
+  if preset == "cpu":
+    config.random_epochs = 5
+    config.min_replay_size = 0
+    config.num_epochs = CPU_EPOCHS
+    config.sac.update_order = "critic_first"
+    config.sac.policy_mean_reg = 1e-3
+    config.sac.policy_std_reg = 1e-3
+    config.sac.target_lte_noise = True
   return config

@@ -1,4 +1,5 @@
-"""Tests of earjax.losses against a NumPy recomputation on a tiny EAR network.
+"""Multi-task SAC (earjax.agents.sac): the losses against a NumPy recomputation on a
+tiny EAR network, and the update's two orders against the same steps written out.
 
 The NumPy reference uses the same Gaussian draws as the losses: each policy sample
 splits its key into (action_key, noise_key), eps ~ N(0, 1) from action_key, LTE noise
@@ -7,14 +8,19 @@ n ~ N(0, 1) from noise_key.
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
-from earjax import losses, networks
+from earjax.agents.sac import learner
+from earjax.agents.sac import losses
+from tiny import tiny_networks
 
 OBS, ACT, TASKS, BATCH, LTE = 3, 2, 2, 4, 3
 NOISE_STD, GAMMA, REWARD_SCALE, REG = 0.5, 0.9, 2.0, 1e-3
 TINY = dict(actor_hidden=(3,), critic_hidden=(3,), state_encoder_hidden=(3,),
             task_encoder_hidden=(3,), lse_dim=2, lte_dim=LTE, lte_noise_std=NOISE_STD)
+LOSS_OPTIONS = dict(gamma=GAMMA, reward_scale=REWARD_SCALE, policy_mean_reg=REG,
+                    policy_std_reg=REG, target_lte_noise=True)
 KEY = jax.random.PRNGKey(42)
 
 
@@ -26,10 +32,10 @@ def randomized(params, key, scale=0.7):
                             for k, x in zip(keys, leaves)])
 
 
-def make(**overrides):
-  nets = networks.make_networks("ear", OBS, ACT, TASKS, **{**TINY, **overrides})
-  sac = losses.make_losses(nets.actor_apply, nets.critic_apply, ACT, TASKS, gamma=GAMMA,
-                           reward_scale=REWARD_SCALE)
+def make(target_lte_noise=True, **overrides):
+  nets = tiny_networks("ear_sac", OBS, ACT, TASKS, **{**TINY, **overrides})
+  sac = losses.make_losses(nets.actor_apply, nets.critic_apply, ACT, TASKS,
+                           **{**LOSS_OPTIONS, "target_lte_noise": target_lte_noise})
   return nets, sac
 
 
@@ -104,6 +110,7 @@ def np_alpha_loss(actor, log_alpha, batch, noisy):
 
 
 def np_critic_loss(params, log_alpha, batch, noisy):
+  """``noisy``: LTE noise in the target action a' (``target_lte_noise``)."""
   p = as_np(params)
   next_action, next_log_prob, _, _ = np_policy(p["actor"], batch["next_obs"],
                                                batch["task"], KEY, noisy)
@@ -116,14 +123,14 @@ def np_critic_loss(params, log_alpha, batch, noisy):
   return np.mean((q[0] - target)**2) + np.mean((q[1] - target)**2)
 
 
-def np_actor_loss(params, log_alpha, batch, noisy):
+def np_actor_loss(params, log_alpha, batch, noisy, reg=REG):
   p = as_np(params)
   action, log_prob, mean, log_std = np_policy(p["actor"], batch["obs"], batch["task"],
                                               KEY, noisy)
   q = np_q(p["critic"], batch["obs"], action, batch["task"]).min(0)
   alpha = np.exp(np.broadcast_to(log_alpha, (TASKS,))[np.asarray(batch["task"])])
-  return (np.mean(alpha * log_prob - q) + REG * np.mean(mean**2)
-          + REG * np.mean(log_std**2))
+  return (np.mean(alpha * log_prob - q) + reg * np.mean(mean**2)
+          + reg * np.mean(log_std**2))
 
 
 # ----- tests -----
@@ -145,6 +152,27 @@ def test_losses_match_numpy(setup, log_alpha):
   np.testing.assert_allclose(
       sac.actor_loss(params["actor"], params["critic"], log_alpha, batch, KEY),
       np_actor_loss(params, np.asarray(log_alpha), batch, True), rtol=1e-4)
+
+
+def test_target_lte_noise_switch(setup):
+  _, _, params, batch = setup
+  _, clean_target = make(target_lte_noise=False)
+  log_alpha = jnp.float32(0.3)
+  loss = clean_target.critic_loss(params["critic"], params["actor"], params["target"],
+                                  log_alpha, batch, KEY)
+  np.testing.assert_allclose(loss, np_critic_loss(params, 0.3, batch, noisy=False),
+                             rtol=1e-4)
+  assert abs(float(loss) - np_critic_loss(params, 0.3, batch, noisy=True)) > 1e-3
+
+
+def test_regularisers_are_the_weights_given(setup):
+  nets, _, params, batch = setup
+  unregularised = losses.make_losses(nets.actor_apply, nets.critic_apply, ACT, TASKS,
+                                     **{**LOSS_OPTIONS, "policy_mean_reg": 0.0,
+                                        "policy_std_reg": 0.0})
+  np.testing.assert_allclose(
+      unregularised.actor_loss(params["actor"], params["critic"], 0.3, batch, KEY),
+      np_actor_loss(params, 0.3, batch, True, reg=0.0), rtol=1e-4)
 
 
 def test_release_mode_drops_the_noise(setup):
@@ -196,3 +224,65 @@ def test_gradients_reach_only_the_differentiated_argument(setup):
   assert nonzero(critic_grads[0])
   assert not nonzero(critic_grads[1:])  # target y held fixed
   assert nonzero(alpha_grads[0]) and not nonzero(alpha_grads[1])  # policy held fixed
+
+
+# ----- the update: each order equals its steps written out -----
+
+LR, TAU, CLIP = 0.05, 0.1, 10.0
+
+
+def apply(optimizer, params, opt_state, grads):
+  updates, opt_state = optimizer.update(grads, opt_state, params)
+  return optax.apply_updates(params, updates), opt_state
+
+
+@pytest.mark.parametrize("order", learner.UPDATE_ORDERS)
+def test_update_order_is_the_one_written_out(setup, order):
+  """alpha_first (the release): alpha first, the new alpha in both losses, the actor
+  against the critics before the step; critic_first: critics, then the actor against
+  the new critics with the old alpha, then alpha."""
+  nets, sac, params, batch = setup
+  optimizer = optax.adam(LR)
+  state = learner.from_params(params["actor"], params["critic"], jnp.float32(0.3), optimizer)
+  state = state.replace(target_critic_params=params["target"])
+  key = jax.random.PRNGKey(9)
+  update, seen = learner.make_update(sac, optimizer, TAU, CLIP, order), []
+
+  def traced(state, batch, key):  # records the order the step computes its quantities
+    new, metrics = update(state, batch, key)
+    seen.append(tuple(metrics["finite"]))
+    return new, metrics
+
+  new, metrics = jax.jit(traced)(state, batch, key)
+
+  critic_key, actor_key = jax.random.split(key)
+  clip = learner.clip_per_network
+  alpha_grad = jax.grad(sac.alpha_loss)(state.log_alpha, state.actor_params, batch,
+                                        actor_key)
+  log_alpha, _ = apply(optimizer, state.log_alpha, state.alpha_opt, alpha_grad)
+  critic_alpha = log_alpha if order == "alpha_first" else state.log_alpha
+  critic_grads = clip(jax.grad(sac.critic_loss)(
+      state.critic_params, state.actor_params, state.target_critic_params, critic_alpha,
+      batch, critic_key), CLIP, ensemble_axis=True)
+  critic_params, _ = apply(optimizer, state.critic_params, state.critic_opt, critic_grads)
+  actor_critics = state.critic_params if order == "alpha_first" else critic_params
+  actor_grads = clip(jax.grad(sac.actor_loss)(state.actor_params, actor_critics,
+                                              critic_alpha, batch, actor_key),
+                     CLIP, ensemble_axis=False)
+  actor_params, _ = apply(optimizer, state.actor_params, state.actor_opt, actor_grads)
+
+  for got, want in ((new.log_alpha, log_alpha), (new.critic_params, critic_params),
+                    (new.actor_params, actor_params),
+                    (new.target_critic_params, optax.incremental_update(
+                        critic_params, state.target_critic_params, TAU))):
+    jax.tree.map(lambda g, w: np.testing.assert_allclose(g, w, rtol=2e-5, atol=1e-7),
+                 got, want)
+  # The health flags follow the order of the step.
+  assert seen[0][0] == ("alpha_loss" if order == "alpha_first" else "critic_loss")
+  assert all(bool(v) for v in metrics["finite"].values())
+
+
+def test_unknown_update_order_is_refused(setup):
+  _, sac, _, _ = setup
+  with pytest.raises(ValueError, match="update order must be one of alpha_first"):
+    learner.make_update(sac, optax.adam(LR), TAU, CLIP, "actor_first")

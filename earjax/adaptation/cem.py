@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from earjax import lte as lte_lib
+from earjax.adaptation import lte as lte_lib
 from earjax.envs import TaskFamilyEnv
 from earjax.networks import l2_normalize
 from earjax.policy import FrozenPolicy
@@ -32,7 +32,7 @@ class CEMConfig:
   num_elites: int = struct.field(pytree_node=False, default=6)
   samples_per_elite: int = struct.field(pytree_node=False, default=15)  # elite + 14 noisy
   std: float = struct.field(pytree_node=False, default=0.5)
-  epochs: int = struct.field(pytree_node=False, default=10)
+  generations: int = struct.field(pytree_node=False, default=10)
 
   @property
   def population(self) -> int:
@@ -48,7 +48,7 @@ class ESConfig:
   sigma: float = struct.field(pytree_node=False, default=0.15)
   step_size: float = struct.field(pytree_node=False, default=0.3)
   decay: float = struct.field(pytree_node=False, default=0.8)
-  epochs: int = struct.field(pytree_node=False, default=10)
+  generations: int = struct.field(pytree_node=False, default=10)
 
 
 def random_sphere(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
@@ -71,7 +71,7 @@ def top_k(candidates: jax.Array, scores: jax.Array, k: int):
   return jnp.take_along_axis(candidates, index[..., None], axis=-2), best
 
 
-def cem_epoch(score_fn: ScoreFn, elites: jax.Array, key: jax.Array, config: CEMConfig):
+def cem_generation(score_fn: ScoreFn, elites: jax.Array, key: jax.Array, config: CEMConfig):
   """One CEM generation for every task at once: (new elites, elite scores, aux of all
   candidates, candidates)."""
   sample_key, score_key = jax.random.split(key)
@@ -83,21 +83,21 @@ def cem_epoch(score_fn: ScoreFn, elites: jax.Array, key: jax.Array, config: CEMC
 
 def cem(score_fn: ScoreFn, key: jax.Array, num_tasks: int, lte_dim: int,
         config: CEMConfig = CEMConfig()):
-  """Algorithm 2 for ``num_tasks`` tasks: ``epochs`` generations in one ``lax.scan`` from
+  """Algorithm 2 for ``num_tasks`` tasks: ``generations`` generations in one ``lax.scan`` from
   ``num_elites`` random unit vectors.  Returns (best LTE per task [T, d], history), the
-  history with per-generation ``best`` / ``elite_mean`` scores [E, T], the ``aux`` of
-  the best candidate [E, T] and the ``elites`` [E, T, m, d]."""
+  history with per-generation ``best`` / ``elite_mean`` scores [G, T], the ``aux`` of
+  the best candidate [G, T] and the ``elites`` [G, T, m, d]."""
   init_key, key = jax.random.split(key)
   elites = random_sphere(init_key, (num_tasks, config.num_elites, lte_dim))
 
   def generation(elites, key):
-    elites, elite_scores, aux, candidates, scores = cem_epoch(score_fn, elites, key, config)
+    elites, elite_scores, aux, candidates, scores = cem_generation(score_fn, elites, key, config)
     best = jnp.argmax(scores, -1)
     return elites, {"best": elite_scores[:, 0], "elite_mean": elite_scores.mean(-1),
                     "best_aux": jax.tree.map(lambda a: jnp.take_along_axis(
                         a, best[:, None], -1)[:, 0], aux), "elites": elites}
 
-  elites, history = jax.lax.scan(generation, elites, jax.random.split(key, config.epochs))
+  elites, history = jax.lax.scan(generation, elites, jax.random.split(key, config.generations))
   return elites[:, 0], history
 
 
@@ -155,8 +155,8 @@ def table_es(score_fn: ScoreFn, key: jax.Array, first_generation: jax.Array,
              num_tasks: int, config: ESConfig = ESConfig()):
   """Beyond the paper: generation 0 scores ``first_generation`` [population, d] (Eq. 1
   interpolations between training LTEs, ``pair_interpolations``) on every task; the
-  best becomes the centre of ``epochs - 1`` ES generations.  Same budget as CEM for the
-  same ``population`` and ``epochs``.  Returns (best LTE seen per task [T, d], history
+  best becomes the centre of ``generations - 1`` ES generations.  Same budget as CEM for the
+  same ``population`` and ``generations``.  Returns (best LTE seen per task [T, d], history
   as ``cem``'s, with the top-6 mean as ``elite_mean``)."""
   if config.population % 2 or first_generation.shape[0] != config.population:
     raise ValueError(f"need an even population equal to the first generation's size, got "
@@ -188,8 +188,8 @@ def table_es(score_fn: ScoreFn, key: jax.Array, first_generation: jax.Array,
 
   (_, best, _), history = jax.lax.scan(
       generation, (best, best, best_score),
-      (jax.random.split(key, config.epochs - 1),
-       jnp.arange(config.epochs - 1, dtype=jnp.float32)))
+      (jax.random.split(key, config.generations - 1),
+       jnp.arange(config.generations - 1, dtype=jnp.float32)))
   return best, jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]), first, history)
 
 
@@ -210,6 +210,6 @@ def rollout_score_fn(env: TaskFamilyEnv, policy: FrozenPolicy, task_params: jax.
   return score
 
 
-def env_steps_per_epoch(num_candidates: int, env: TaskFamilyEnv) -> int:
+def env_steps_per_generation(num_candidates: int, env: TaskFamilyEnv) -> int:
   """Env steps one generation spends per task: one full episode per candidate."""
   return num_candidates * env.episode_length

@@ -1,0 +1,111 @@
+"""The paper's adaptation baseline: an OHE-SAC policy fine-tuned with SAC on a new task.
+
+The new task gets no new input: it reuses the one-hot slot of a source training task
+(the one whose policy scores best on the new task, found by rollouts counted in the
+budget), and actor and critics, with the run's temperature, continue SAC from the
+source run's best checkpoint on the new task's rewards.  ``Finetuner`` is the generic
+``Trainer`` over one env group that acts with task index 0 of the source's
+``ohe_sac`` agent (K one-hot inputs); moving the chosen source's weights into slot 0
+(``move_slot_to_front``) lets every new task share one compiled epoch, since the task
+parameter travels in the env state.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from earjax import acting
+from earjax import agents
+from earjax import checkpoint
+from earjax.agents.sac import learner as sac_learner
+from earjax.training.trainer import Trainer, TrainingState, agent_spec, make_env, task_ids
+
+
+def move_slot_to_front(params, slot: int, num_tasks: int):
+  """Swaps one-hot input rows 0 and ``slot`` of the first layer of every MLP in
+  ``params`` (the one-hot is the last ``num_tasks`` inputs), so that one-hot 0 then acts
+  as one-hot ``slot`` did."""
+  order = np.arange(num_tasks)
+  order[[0, slot]] = order[[slot, 0]]
+
+  def swap(path, x):
+    if jax.tree_util.keystr(path).endswith("['Dense_0']['kernel']"):
+      rows = x.shape[-2] - num_tasks + order
+      return jnp.concatenate([x[..., :x.shape[-2] - num_tasks, :],
+                              jnp.take(x, jnp.asarray(rows), axis=-2)], axis=-2)
+    return x
+
+  return jax.tree_util.tree_map_with_path(swap, params)
+
+
+@dataclasses.dataclass(frozen=True)
+class Finetuner:
+  """The source run's OHE-SAC agent and a ``Trainer`` of one env group on task slot 0."""
+  source_config: ml_collections.ConfigDict
+  trainer: Trainer
+  source_names: tuple[str, ...]
+
+  @property
+  def num_source_tasks(self) -> int:
+    return len(self.source_names)
+
+  def start(self, actor_params, critic_params, log_alpha, task_param,
+            key: jax.Array) -> TrainingState:
+    """A fine-tuning run of ``task_param`` [p] from given (slot-0) parameters: fresh Adam
+    states, empty replay."""
+    learner = sac_learner.from_params(actor_params, critic_params, log_alpha,
+                                      optax.adam(self.trainer.config.learning_rate))
+    return self.trainer.start(learner, key, jnp.asarray(task_param)[None])
+
+  def evaluate(self, actor_params, task_param, key):
+    """Deterministic return, velocity and length of slot 0 on ``task_param``."""
+    return self.trainer.evaluate(actor_params, key, jnp.asarray(task_param)[None])
+
+  @functools.partial(jax.jit, static_argnums=(0, 4))
+  def score_sources(self, actor_params, task_param, key, episodes: int) -> jax.Array:
+    """Each source one-hot's deterministic return on the new task [num_source_tasks]."""
+    tasks = jnp.broadcast_to(task_param, (self.num_source_tasks,) + task_param.shape)
+    return acting.evaluate(self.trainer.env, self.trainer.act_on_task(actor_params),
+                           jnp.arange(self.num_source_tasks), tasks, key, episodes)["return"]
+
+  def __hash__(self):   # static argument of score_sources: one compile per Finetuner
+    return id(self)
+
+
+def make_finetuner(source_config: ml_collections.ConfigDict, envs_per_task: int,
+                   eval_episodes: int) -> Finetuner:
+  """The source run's agent with ``envs_per_task`` envs on one new task, no random-action
+  epochs and no replay minimum, ``eval_episodes`` per evaluation."""
+  if source_config.agent != "ohe_sac":
+    raise ValueError(f"fine-tuning is the OHE-SAC baseline; got a {source_config.agent!r} run")
+  if source_config.sac.per_task_alpha:
+    raise ValueError("fine-tuning continues one shared temperature; the run has per-task ones")
+  config = ml_collections.ConfigDict(source_config.to_dict())
+  config.envs_per_task, config.random_epochs, config.min_replay_size = envs_per_task, 0, 0
+  config.eval_episodes = eval_episodes
+  env = make_env(config)
+  ids = task_ids(config, env)
+  agent = agents.get(config.agent).make_agent(config, agent_spec(env, len(ids)))
+  return Finetuner(source_config=source_config,
+                   trainer=Trainer(config, env, agent, task_index=[0]),
+                   source_names=tuple(env.task_names[i] for i in ids))
+
+
+def load_source(workdir: str, finetuner: Finetuner):
+  """(actor, critic, log_alpha) of the OHE run's best checkpoint."""
+  agent = finetuner.trainer.agent
+  items = checkpoint.abstract(jax.eval_shape(
+      agent.best_items, jax.eval_shape(agent.init, jax.random.PRNGKey(0))))
+  ckpt = checkpoint.Checkpointer(workdir, finetuner.source_config.checkpoints_to_keep,
+                                 tuple(items))
+  try:
+    best = ckpt.restore_best(items)
+  finally:
+    ckpt.close()
+  return best["policy"], best["critic"], best["temperature"]

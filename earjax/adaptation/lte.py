@@ -1,0 +1,105 @@
+"""The LTE space as an interface to behaviour: Eq. 1 and rollouts with given LTEs.
+
+``interpolate`` is Eq. 1 of Hua, Chen & Xu (ICLR 2023), Z' = normalize(beta Z_i +
+(1 - beta) Z_j).  ``rollout`` runs one episode of the frozen policy for each of a batch of
+(LTE, task parameter, key) through ``acting.rollout`` (the episode runner evaluation uses
+too), so all interpolated LTEs, or all CEM candidates of all tasks (Algorithm 2), step in
+one compiled call.
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from earjax import acting
+from earjax.envs import TaskFamilyEnv
+from earjax.networks import l2_normalize
+from earjax.policy import FrozenPolicy
+
+
+def check_betas(betas: Sequence[float]) -> np.ndarray:
+  """The betas as an array, refusing any outside [0, 1] (Eq. 1 mixes, never extrapolates)."""
+  betas = np.asarray(betas, np.float32).reshape(-1)
+  bad = [float(b) for b in betas if not 0.0 <= b <= 1.0]
+  if bad or betas.size == 0:
+    raise ValueError(f"beta must lie in [0, 1], got {bad or 'none'}")
+  return betas
+
+
+def check_lte(lte, lte_dim: int) -> jax.Array:
+  """``lte`` as a [..., lte_dim] float array, refusing another last dimension."""
+  lte = jnp.asarray(lte, jnp.float32)
+  if lte.ndim == 0 or lte.shape[-1] != lte_dim:
+    raise ValueError(f"an LTE of this policy has dimension {lte_dim}, got shape "
+                     f"{tuple(lte.shape)}")
+  return lte
+
+
+def interpolate(lte_i: jax.Array, lte_j: jax.Array, betas) -> jax.Array:
+  """Eq. 1: Z' = normalize(beta Z_i + (1 - beta) Z_j), one row per beta ([len(betas), d]).
+
+  beta = 1 gives Z_i and beta = 0 gives Z_j (both unit vectors already).
+  """
+  betas = jnp.asarray(check_betas(betas))[:, None]
+  lte_i = check_lte(lte_i, np.shape(lte_j)[-1])
+  return l2_normalize(betas * lte_i + (1.0 - betas) * jnp.asarray(lte_j))
+
+
+def rollout(env: TaskFamilyEnv, policy: FrozenPolicy, ltes: jax.Array,
+            task_params: jax.Array, keys: jax.Array, stochastic=False, *,
+            score_params: Optional[jax.Array] = None, keep_states: bool = False,
+            length: Optional[int] = None) -> acting.Episode:
+  """One episode per row of ``ltes`` [B, d] on the task ``task_params`` [B, p] (see
+  ``acting.rollout`` for ``keys``, ``stochastic``, ``score_params``, ``keep_states``)."""
+  return acting.rollout(env, policy.act, jnp.asarray(ltes, jnp.float32), task_params, keys,
+                        stochastic, score_params=score_params, keep_states=keep_states,
+                        length=length)
+
+
+def make_rollout(env: TaskFamilyEnv, **static):
+  """``rollout`` jitted for ``env`` and the static options (``keep_states``, ``length``):
+  ``f(policy, ltes, task_params, keys, stochastic=False, score_params=None)``."""
+  return jax.jit(lambda policy, ltes, task_params, keys, stochastic=False, score_params=None:
+                 rollout(env, policy, ltes, task_params, keys, stochastic,
+                         score_params=score_params, **static))
+
+
+def task_index(task_names: Sequence[str], task: str) -> int:
+  """The index of ``task`` (a name of ``task_names`` or an index into them)."""
+  if task in task_names:
+    return list(task_names).index(task)
+  if task.lstrip("-").isdigit() and 0 <= int(task) < len(task_names):
+    return int(task)
+  raise ValueError(f"unknown task {task!r}; this run's tasks are "
+                   + ", ".join(f"{i}={n}" for i, n in enumerate(task_names)))
+
+
+def parse_tasks(env: TaskFamilyEnv, spec: str) -> tuple[np.ndarray, tuple[str, ...]]:
+  """Task parameters [K, p] and names from ``spec``: "adapt" (the family's held-out
+  tasks), or a comma list of task names of the family (training or extra tasks) or of
+  parameters, one number per task or ``p1:p2:...`` for multi-parameter families."""
+  if spec == "adapt":
+    if len(env.adapt_tasks) == 0:
+      raise ValueError(f"{env.name} has no held-out adaptation tasks; give a list")
+    return env.adapt_tasks, env.adapt_task_names
+  known = dict(zip(env.task_names, env.train_tasks))
+  known.update(zip(getattr(env, "extra_task_names", ()), getattr(env, "extra_tasks", ())))
+  params = []
+  for item in (s.strip() for s in spec.split(",")):
+    if item in known:
+      params.append(np.asarray(known[item], np.float32))
+      continue
+    try:
+      values = [float(x) for x in item.split(":")]
+    except ValueError:
+      values = []
+    if len(values) != env.task_param_size:
+      raise ValueError(f"unknown task {item!r} for {env.name}: give a task name ("
+                       f"{', '.join(known)}) or {env.task_param_size} number(s) "
+                       f"{':'.join(env.task_param_names)}")
+    params.append(np.asarray(values, np.float32))
+  params = np.stack(params)
+  return params, tuple(env.task_name(p) for p in params)

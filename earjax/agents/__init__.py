@@ -1,0 +1,41 @@
+"""The methods earjax trains, found by name: ``get(name)``, ``names()``.
+
+Every subpackage of ``earjax.agents`` that exports ``METHODS`` is registered (see
+``base.py`` for the interface), so a new method is added by writing
+``earjax/agents/<method>/`` alone.  ``sac`` is the multi-task SAC the SAC-family agents
+(``ear_sac``, ``ohe_sac``, ``mhmt_sac``) share; it registers no agent of its own.
+"""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+from earjax.agents.base import Agent, AgentSpec, Method
+
+
+def _discover():
+  methods, sections = {}, {}
+  for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
+    if not info.ispkg:
+      continue
+    module = importlib.import_module(f"{__name__}.{info.name}")
+    methods.update(getattr(module, "METHODS", {}))
+    sections.update(getattr(module, "CONFIG_SECTIONS", {}))
+  return methods, sections
+
+
+_METHODS, CONFIG_SECTIONS = _discover()
+
+
+def names() -> tuple[str, ...]:
+  """The names ``config.agent`` accepts."""
+  return tuple(_METHODS)
+
+
+def get(name: str) -> Method:
+  if name not in _METHODS:
+    raise ValueError(f"unknown agent {name!r}; valid agents: {', '.join(names())}")
+  return _METHODS[name]
+
+
+__all__ = ["Agent", "AgentSpec", "CONFIG_SECTIONS", "Method", "get", "names"]

@@ -1,0 +1,68 @@
+"""The agent interface: what a method gives the generic trainer (``earjax.training``).
+
+A method is a package ``earjax/agents/<method>/`` that exports ``METHODS``, a dict from
+the name a config selects (``config.agent``) to a ``Method``: its ``make_networks(config,
+spec)`` and ``make_agent(config, spec)``.  Optionally it exports ``CONFIG_SECTIONS``, the
+config sections it reads (``{section: (defaults() -> ConfigDict, validate(section) ->
+[problem lines])}``), which ``earjax.config.default_config`` then carries, so a method's
+settings are ordinary ``--config.<section>.<key>`` flags.  Nothing else in earjax names a
+method: the trainer, the job, checkpoints and evaluation work with any ``Agent``.
+
+The generic epoch (``training.Trainer``) collects with ``agent.act``, stores the
+transitions in the task-partitioned replay, and runs ``grad_steps_per_epoch`` calls of
+``agent.update`` on task-balanced batches in a ``lax.scan``; evaluation acts with
+``agent.act(..., deterministic=True)``.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, NamedTuple
+
+import jax
+
+LearnerState = Any   # a pytree of arrays (flax.struct dataclass): parameters, optimisers
+Params = Any
+Batch = dict[str, jax.Array]
+
+
+@dataclasses.dataclass(frozen=True)
+class AgentSpec:
+  """What a method needs to know of the env and the run to build its networks."""
+  observation_size: int
+  action_size: int
+  num_tasks: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Agent:
+  """A method as pure functions over its ``LearnerState``.
+
+  - ``init(key) -> LearnerState``: fresh parameters and optimiser states.
+  - ``act(policy_params, obs [B, o], task_index [B] int, key, deterministic) -> [B, a]``:
+    actions in [-1, 1]; ``deterministic`` is a Python bool (evaluation) .
+  - ``policy_params(state)``: what ``act`` needs (what evaluation and the best
+    checkpoint's ``"policy"`` item hold).
+  - ``update(state, batch, key) -> (state, metrics)``: one gradient step on a batch of
+    replay fields (``obs``, ``action``, ``reward``, ``next_obs``, ``discount``, ``task``;
+    [B, ...]).  ``metrics`` are scalars plus ``"finite"``: {quantity: bool}, in the order
+    the step computes them, which the trainer reports on a non-finite value.
+  - ``best_items(state)``: the items of the best checkpoint, ``{"policy": ...}`` and
+    whatever else adaptation baselines need (SAC: the critics).
+  - ``parameter_health(state) -> {name: bool}``: every network's parameters finite.
+  - ``networks``: the method's networks (read by tools that use its parts, e.g. the LTE
+    functions of EAR).
+  """
+  name: str
+  networks: Any
+  init: Callable[[jax.Array], LearnerState]
+  act: Callable[..., jax.Array]
+  policy_params: Callable[[LearnerState], Params]
+  update: Callable[[LearnerState, Batch, jax.Array], tuple[LearnerState, dict]]
+  best_items: Callable[[LearnerState], dict[str, Params]]
+  parameter_health: Callable[[LearnerState], dict[str, jax.Array]]
+
+
+class Method(NamedTuple):
+  """A registered method: ``make_networks(config, spec)``, ``make_agent(config, spec)``."""
+  make_networks: Callable[..., Any]
+  make_agent: Callable[..., Agent]

@@ -1,0 +1,384 @@
+"""The training job around the trainer: ``train_and_evaluate(config, workdir)``.
+
+Validation, resume from the latest checkpoint, periodic evaluation into
+``metrics.jsonl`` and TensorBoard, the best policy kept apart, a progress bar; and what
+keeps a long job safe: SIGTERM/SIGINT stop it after the current epoch with a checkpoint,
+a non-finite value stops it or rolls it back (``on_nonfinite``), and a watchdog ends an
+epoch that makes no progress.
+
+Each epoch runs (dispatch and the wait for its health flags) in a worker thread while the
+main thread waits in short slices, so signals are handled even while an epoch is stuck
+inside XLA (a blocked main thread would never run Python's signal handlers):
+- an epoch taking longer than ``watchdog_factor`` times the median of the earlier epochs
+  of its kind (random-action or training; at least ``watchdog_min_s``), or the first of
+  its kind longer than ``watchdog_first_epoch_s`` (it compiles), prints one line and
+  exits with code 3;
+- after SIGTERM/SIGINT the epoch has ``stop_grace_s`` to end, else the process exits at
+  once (code 128 + signal); a second signal exits at once.
+Checkpoints are written only between epochs, so a forced exit leaves the last one intact.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from tensorboardX import SummaryWriter
+import tqdm
+
+from earjax import checkpoint
+from earjax import config as config_lib
+from earjax.training.trainer import ConfigError, Trainer, TrainingState, trainer_for
+
+WATCHDOG_EXIT_CODE = 3
+
+
+def _read_metrics(path: str, max_epoch: int) -> list[dict]:
+  """The metrics lines of epochs <= ``max_epoch``; a torn last line is dropped."""
+  if not os.path.exists(path):
+    return []
+  rows = []
+  with open(path) as f:
+    for line in f:
+      try:
+        row = json.loads(line)
+      except json.JSONDecodeError:
+        continue
+      if row.get("epoch", max_epoch + 1) <= max_epoch:
+        rows.append(row)
+  return rows
+
+
+def _write_metrics(path: str, rows: list[dict]) -> None:
+  tmp = path + ".tmp"
+  with open(tmp, "w") as f:
+    f.writelines(json.dumps(row) + "\n" for row in rows)
+  os.replace(tmp, path)
+
+
+def load_config(workdir: str) -> ml_collections.ConfigDict:
+  """The run's ``config.json`` (renamed keys moved, keys it predates at their defaults)."""
+  path = os.path.join(workdir, "config.json")
+  if not os.path.exists(path):
+    raise checkpoint.CheckpointError(f"{workdir!r} holds no training run (no config.json)")
+  try:
+    with open(path) as f:
+      saved = json.load(f)
+  except json.JSONDecodeError as e:
+    raise ConfigError(f"{path} is not valid JSON; not touching this workdir") from e
+  return config_lib.from_saved(saved)
+
+
+def prepare_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:
+  """Creates ``workdir``, refusing an unwritable one or a run of another shape."""
+  try:
+    os.makedirs(workdir, exist_ok=True)
+    probe = os.path.join(workdir, ".write_test")
+    with open(probe, "w") as f:
+      f.write("ok")
+    os.remove(probe)
+  except OSError as e:
+    raise ConfigError(f"workdir {workdir!r} is not writable: {e.strerror}") from e
+  if not os.path.exists(os.path.join(workdir, "config.json")):
+    return
+  saved = load_config(workdir)
+
+  def shape_values(c):
+    flat = config_lib.flatten(c)
+    flat["backend"] = config_lib.resolved_backend(c)
+    return {k: json.dumps(flat.get(k)) for k in config_lib.SHAPE_KEYS}
+
+  have, want = shape_values(saved), shape_values(config)
+  differ = [k for k in config_lib.SHAPE_KEYS if have[k] != want[k]]
+  if "env_name" in differ:   # another family: its backend and task set differ with it
+    differ = [k for k in differ if k not in ("backend", "task_ids")]
+  if differ:
+    raise ConfigError("\n".join(
+        f"workdir {workdir!r} holds a run with {k}={have[k]}, this config has {want[k]}; "
+        f"use another workdir" for k in differ))
+
+
+def _write_config(config: ml_collections.ConfigDict, workdir: str) -> None:
+  path = os.path.join(workdir, "config.json")
+  with open(path + ".tmp", "w") as f:
+    f.write(config.to_json(indent=1))
+  os.replace(path + ".tmp", path)
+
+
+_GROUPS = ("start/", "env/", "update/", "end/")
+
+
+def describe_nonfinite(health: dict[str, int], epoch: int) -> str | None:
+  """One line naming what went non-finite in ``epoch`` and where, earliest first; None
+  when everything was finite.  ``health`` is the epoch's ``metrics["health"]`` on host:
+  ``start/<kind>/<network>`` and ``end/...`` (parameters), ``env/<field>`` (env steps)
+  and ``update/<i>/<quantity>``, the i-th quantity the agent's update computes; earliest
+  first means: the start, the env steps, then by gradient step and i, the end."""
+  def where(name, step):
+    group, rest = name.split("/", 1)
+    if group == "update":
+      rest = rest.split("/", 1)[1]
+    if group in ("start", "end"):
+      kind, network = rest.split("/")
+      return f"{kind} parameters of {network} at the epoch's {group}"
+    if group == "env":
+      return f"env {rest} at env step {step}"
+    if "_grad/" in rest:
+      return f"gradient of {rest.split('/')[1]} at gradient step {step}"
+    return f"{rest} at gradient step {step}"
+
+  def order(item):
+    name, step = item
+    group = next(i for i, prefix in enumerate(_GROUPS) if name.startswith(prefix))
+    if _GROUPS[group] == "update/":
+      return (group, step, int(name.split("/")[1]))
+    return (group, 0, 0)
+
+  bad = sorted(((k, int(v)) for k, v in health.items() if int(v) >= 0), key=order)
+  if not bad:
+    return None
+  line = f"epoch {epoch}: non-finite {where(*bad[0])}"
+  if len(bad) > 1:
+    line += "; then also " + ", ".join(where(*b) for b in bad[1:])
+  return line
+
+
+class NonFiniteError(RuntimeError):
+  """Training produced a non-finite value; the message says where, and which checkpoint
+  is the last good one."""
+
+
+def _forced_exit(line: str, code: int) -> None:
+  """Ends the process at once (an epoch stuck inside XLA cannot be interrupted); the line
+  goes on a line of its own below the progress bar."""
+  tqdm.tqdm.write(line, file=sys.stderr)
+  sys.stderr.flush()
+  os._exit(code)  # pylint: disable=protected-access
+
+
+class _StopOnSignal:
+  """SIGTERM / SIGINT ask the loop to stop after the current epoch; a second signal
+  ends the process at once.  Only the main thread can install handlers; elsewhere a
+  no-op."""
+
+  def __init__(self, describe_checkpoint):
+    self.signal = None
+    self.signum = 0
+    self.since = None
+    self._describe_checkpoint = describe_checkpoint
+    self._previous = {}
+
+  def _handle(self, signum, frame):
+    del frame
+    if self.signal is not None:
+      _forced_exit(f"second {signal.Signals(signum).name}: exiting at once; "
+                   f"{self._describe_checkpoint()}", 128 + signum)
+    self.signal, self.signum = signal.Signals(signum).name, signum
+    self.since = time.monotonic()
+
+  def __enter__(self):
+    if threading.current_thread() is threading.main_thread():
+      for sig in (signal.SIGTERM, signal.SIGINT):
+        self._previous[sig] = signal.signal(sig, self._handle)
+    return self
+
+  def __exit__(self, *exc):
+    for sig, handler in self._previous.items():
+      signal.signal(sig, handler)
+
+
+class _Watchdog:
+  """The time an epoch may take: a multiple of the median of the earlier epochs of its
+  kind (random-action or training) in this launch, or the first-epoch allowance."""
+
+  def __init__(self, config: ml_collections.ConfigDict):
+    self.config = config
+    self.seconds = {True: [], False: []}
+
+  def allowance(self, training: bool) -> float:
+    earlier = self.seconds[training]
+    if not earlier:
+      return float(self.config.watchdog_first_epoch_s)
+    return max(float(self.config.watchdog_min_s),
+               self.config.watchdog_factor * float(np.median(earlier)))
+
+  def record(self, training: bool, seconds: float) -> None:
+    self.seconds[training].append(seconds)
+
+
+def poison_policy(trainer: Trainer, state: TrainingState) -> TrainingState:
+  """The ``poison_epoch`` test hook: the first leaf of the learner state (for SAC agents
+  a weight of the actor) becomes NaN."""
+  leaves, treedef = jax.tree.flatten(state.learner)
+  leaves[0] = leaves[0].at[(0,) * leaves[0].ndim].set(jnp.nan)
+  del trainer
+  return state.replace(learner=jax.tree.unflatten(treedef, leaves))
+
+
+def _start(trainer: Trainer, ckpt: checkpoint.Checkpointer, metrics_path: str,
+           key: jax.Array, rollback: int = 0):
+  """(state, epoch, metrics rows) to continue from: the latest checkpoint or a fresh
+  init.  Lines and best checkpoints of later epochs are dropped (the run redoes them);
+  a rollback draws a new RNG key."""
+  epoch = ckpt.latest_epoch()
+  if epoch is None:
+    state = trainer.init(key if not rollback else jax.random.fold_in(key, rollback),
+                         trainer.task_params)
+    epoch = 0
+  else:
+    state = ckpt.restore(checkpoint.abstract(jax.eval_shape(trainer.init, key,
+                                                            trainer.task_params)), epoch)
+    if rollback:
+      state = state.replace(rng=jax.random.fold_in(state.rng, rollback))
+  rows = _read_metrics(metrics_path, epoch)
+  _write_metrics(metrics_path, rows)
+  ckpt.drop_best_after(epoch)
+  return state, epoch, rows
+
+
+def _run_epoch(trainer: Trainer, state: TrainingState, epoch: int, stop: _StopOnSignal,
+               watchdog: _Watchdog, describe_checkpoint):
+  """(state, metrics, health on host) of one epoch, waited for in slices (see module
+  docstring); never returns if the watchdog or a signal's grace period ends the
+  process."""
+  config = trainer.config
+  training = epoch >= config.random_epochs
+
+  def work():
+    if epoch + 1 == config.stall_epoch:   # test hook: the epoch's results never arrive
+      threading.Event().wait()
+    new_state, metrics = trainer.epoch(state)
+    return new_state, metrics, jax.device_get(metrics.pop("health"))
+
+  pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="earjax-epoch")
+  future = pool.submit(work)
+  start, allowed = time.monotonic(), watchdog.allowance(training)
+  try:
+    while True:
+      try:
+        result = future.result(timeout=0.2)
+        break
+      except concurrent.futures.TimeoutError:
+        pass
+      now = time.monotonic()
+      if stop.signal and now - stop.since > config.stop_grace_s:
+        _forced_exit(f"{stop.signal}: epoch {epoch + 1} did not end within stop_grace_s="
+                     f"{config.stop_grace_s:g} s; exiting at once; {describe_checkpoint()}",
+                     128 + stop.signum)
+      if now - start > allowed:
+        _forced_exit(
+            f"watchdog: epoch {epoch + 1} made no progress in {now - start:.0f} s (allowed "
+            f"{allowed:.0f} s; {trainer.num_envs} envs = {trainer.num_tasks} tasks x "
+            f"{config.envs_per_task}, batch {config.batch_size_per_task} per task); likely "
+            f"a deadlock of XLA's CPU runtime at this batch size (WORKSPACE.md, 'Large "
+            f"batches'); {describe_checkpoint()}", WATCHDOG_EXIT_CODE)
+  finally:
+    pool.shutdown(wait=False)
+  watchdog.record(training, time.monotonic() - start)
+  return result
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
+  """Trains (or resumes, or extends) the run in ``workdir``; returns the last evaluation.
+
+  SIGTERM/SIGINT: the current epoch ends, a checkpoint is written, the function returns.
+  A non-finite loss, gradient or parameter raises ``NonFiniteError`` (``on_nonfinite:
+  stop``) or restarts from the last checkpoint with a new RNG key (``rollback``, at most
+  ``max_rollbacks`` times); no checkpoint of a non-finite state is ever written.
+  """
+  problems = config_lib.validate(config)
+  if problems:
+    raise ConfigError("\n".join(problems))
+  trainer = trainer_for(config)
+  prepare_workdir(config, workdir)
+  best_items = tuple(jax.eval_shape(trainer.agent.best_items, jax.eval_shape(
+      trainer.agent.init, jax.random.PRNGKey(0))))
+  ckpt = checkpoint.Checkpointer(workdir, config.checkpoints_to_keep, best_items)
+  key = jax.random.PRNGKey(config.seed)
+  metrics_path = os.path.join(workdir, "metrics.jsonl")
+  try:
+    state, epoch, rows = _start(trainer, ckpt, metrics_path, key)
+  except BaseException:
+    ckpt.close()
+    raise
+  _write_config(config, workdir)   # only once the workdir's checkpoint fits this config
+
+  def describe_checkpoint():
+    good = ckpt.latest_epoch()
+    if good is None:
+      return "no checkpoint yet"
+    return f"last checkpoint {ckpt.state_path(good)} (intact); run the same command to resume"
+
+  writer = SummaryWriter(logdir=workdir)
+  steps_per_epoch = trainer.num_envs * config.env_steps_per_epoch
+  bar = tqdm.tqdm(total=config.num_epochs * steps_per_epoch, unit="env-step",
+                  unit_scale=True, dynamic_ncols=True, desc=config.env_name)
+  rollbacks, poisoned = 0, False
+  watchdog = _Watchdog(config)
+  try:
+    restarted = True
+    with _StopOnSignal(describe_checkpoint) as stop:
+      while epoch < config.num_epochs:
+        if restarted:  # after the launch or a rollback
+          bar.n, restarted = epoch * steps_per_epoch, False
+          best = max((r["eval/return_mean"] for r in rows), default=-np.inf)
+          wall_offset, start = (rows[-1]["wall_time"] if rows else 0.0), time.time()
+        if epoch + 1 == config.poison_epoch and not poisoned:
+          state, poisoned = poison_policy(trainer, state), True
+        state, train_metrics, health = _run_epoch(trainer, state, epoch, stop, watchdog,
+                                                  describe_checkpoint)
+        epoch += 1
+        problem = describe_nonfinite(health, epoch)
+        if problem:
+          good = ckpt.latest_epoch()
+          problem += (f"; last good checkpoint: {ckpt.state_path(good)} (intact)"
+                      if good is not None else "; no checkpoint yet")
+          if config.on_nonfinite == "stop" or rollbacks == config.max_rollbacks:
+            raise NonFiniteError(problem)
+          rollbacks += 1
+          print(f"warning: {problem}; rolling back with a new RNG key "
+                f"({rollbacks} of {config.max_rollbacks})", file=sys.stderr)
+          state, epoch, rows = _start(trainer, ckpt, metrics_path, key, rollbacks)
+          restarted = True
+          continue
+        bar.update(steps_per_epoch)
+        final = epoch == config.num_epochs
+        policy_params = trainer.agent.policy_params(state.learner)
+        if epoch % config.eval_every == 0 or final:
+          row = {"epoch": epoch, "env_steps": int(state.env_steps),
+                 "grad_steps": int(state.grad_steps),
+                 "wall_time": wall_offset + time.time() - start}
+          row.update({k: float(v) for k, v in jax.device_get(train_metrics).items()})
+          row.update(trainer.eval_metrics(policy_params, epoch))
+          with open(metrics_path, "a") as f:
+            f.write(json.dumps(row) + "\n")
+          rows.append(row)
+          for k, v in row.items():
+            if k not in ("epoch", "env_steps"):
+              writer.add_scalar(k, v, row["env_steps"])
+          writer.flush()
+          if row["eval/return_mean"] > best:
+            best = row["eval/return_mean"]
+            ckpt.save_best(epoch, trainer.agent.best_items(state.learner))
+          bar.set_postfix(ret=f"{row['eval/return_mean']:.1f}", refresh=False)
+        if epoch % config.checkpoint_every == 0 or final or stop.signal:
+          ckpt.save(epoch, state, policy_params)
+        if stop.signal and not final:
+          bar.close()
+          print(f"stopped by {stop.signal} after epoch {epoch}; checkpoint "
+                f"{ckpt.state_path(epoch)}; run the same command to resume", file=sys.stderr)
+          break
+  finally:
+    bar.close()
+    writer.close()
+    ckpt.close()
+  return rows[-1] if rows else {}

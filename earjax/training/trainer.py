@@ -1,0 +1,249 @@
+"""The generic, jitted training epoch of an off-policy agent (EAR-SAC's Algorithm 1).
+
+``Trainer`` holds what is static (env, agent, tasks) and three compiled functions:
+``init(key, task_params)``; ``epoch(state) -> (state, metrics)``, one ``jax.jit`` with
+the state donated, in which every task's envs step together for ``env_steps_per_epoch``
+steps (``acting.collect``), the transitions enter the per-task replay, and
+``grad_steps_per_epoch`` calls of ``agent.update`` on task-balanced batches run in a
+``lax.scan``; and ``evaluate(policy_params, key)``, deterministic episodes of every task.
+No host round-trip happens inside an epoch.  Nothing here is specific to a method: the
+agent (``earjax.agents``) brings its networks, losses and update.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, Sequence
+
+from flax import struct
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from earjax import acting
+from earjax import agents
+from earjax import config as config_lib
+from earjax import envs
+from earjax import replay
+
+
+class ConfigError(ValueError):
+  """A config or workdir this job cannot run with; the message has one line per problem."""
+
+
+@struct.dataclass
+class TrainingState:
+  """Everything that evolves during training; a checkpoint saves all of it."""
+  learner: Any            # the agent's LearnerState
+  replay: replay.ReplayState
+  env_state: envs.State
+  rng: jax.Array
+  epoch: jax.Array        # epochs completed
+  env_steps: jax.Array    # env steps taken, all envs together
+  grad_steps: jax.Array
+
+
+def make_env(config: ml_collections.ConfigDict) -> envs.TaskFamilyEnv:
+  try:
+    return envs.make(config.env_name, **config_lib.env_options(config))
+  except ValueError as e:
+    raise ConfigError(str(e)) from e
+
+
+def task_ids(config: ml_collections.ConfigDict, env: envs.TaskFamilyEnv) -> list[int]:
+  """The run's training tasks, as indices into ``env.train_tasks``."""
+  ids = list(config.task_ids) or list(range(env.num_tasks))
+  problems = config_lib.check_task_ids(ids, env.num_tasks, config.env_name)
+  if problems:
+    raise ConfigError("\n".join(problems))
+  return ids
+
+
+def agent_spec(env: envs.TaskFamilyEnv, num_tasks: int) -> agents.AgentSpec:
+  return agents.AgentSpec(observation_size=env.observation_size,
+                          action_size=env.action_size, num_tasks=num_tasks)
+
+
+class Trainer:
+  """The static parts of a run and its compiled functions.
+
+  One replay partition and one group of ``config.envs_per_task`` envs per entry of
+  ``task_index``; env group k acts as the agent's task ``task_index[k]`` on the task
+  parameters given to ``init``/``start``/``evaluate``, by default the run's
+  ``task_params`` (named ``task_names``).  The fine-tuning baseline gives none: it
+  passes each new task's parameter.
+  """
+
+  def __init__(self, config: ml_collections.ConfigDict, env: envs.TaskFamilyEnv,
+               agent: agents.Agent, task_index: Sequence[int],
+               task_params: np.ndarray | None = None,
+               task_names: Sequence[str] | None = None):
+    self.config = config
+    self.env = env
+    self.agent = agent
+    self.task_index = jnp.asarray(list(task_index), jnp.int32)
+    self.num_tasks = len(self.task_index)
+    self.task_params = None if task_params is None else jnp.asarray(task_params, jnp.float32)
+    self.task_names = None if task_names is None else list(task_names)
+    self.velocity_targets = (None if task_params is None else
+                             [env.velocity_target(p) for p in np.asarray(task_params)])
+    self.num_envs = self.num_tasks * config.envs_per_task
+    self.batch_env = envs.AutoResetBatch(env)
+    # Envs are task-major: env i runs task i // envs_per_task.
+    self.env_task_index = jnp.repeat(self.task_index, config.envs_per_task)
+    self.epoch_traces = 0
+    self.init = jax.jit(self._init)
+    self.start = jax.jit(self._start)
+    self.epoch = jax.jit(self._epoch, donate_argnums=0)
+    self.evaluate = jax.jit(self._evaluate)
+
+  @classmethod
+  def from_config(cls, config: ml_collections.ConfigDict) -> "Trainer":
+    """The run ``config`` describes: its env, its tasks and its agent."""
+    env = make_env(config)
+    ids = task_ids(config, env)
+    agent = agents.get(config.agent).make_agent(config, agent_spec(env, len(ids)))
+    return cls(config, env, agent, task_index=range(len(ids)),
+               task_params=env.train_tasks[ids], task_names=[env.task_names[i] for i in ids])
+
+  def _init(self, key: jax.Array, task_params: jax.Array) -> TrainingState:
+    """A fresh run on ``task_params`` [num_tasks, p]: new parameters, empty replay,
+    reset envs (jitted, so that no two leaves share a buffer and the state can be
+    donated)."""
+    learner_key, key = jax.random.split(key)
+    return self._start(self.agent.init(learner_key), key, task_params)
+
+  def _start(self, learner_state, key: jax.Array, task_params: jax.Array) -> TrainingState:
+    """A run from a given learner state: empty replay, reset envs, counters at 0."""
+    env_key, rng = jax.random.split(key)
+    c = self.config
+    return TrainingState(
+        learner=learner_state,
+        replay=replay.init(self.num_tasks, c.replay_capacity, self.env.observation_size,
+                           self.env.action_size),
+        env_state=self.batch_env.reset(jax.random.split(env_key, self.num_envs),
+                                       jnp.repeat(task_params, c.envs_per_task, axis=0)),
+        rng=rng, epoch=jnp.zeros((), jnp.int32), env_steps=jnp.zeros((), jnp.int32),
+        grad_steps=jnp.zeros((), jnp.int32))
+
+  def _epoch(self, state: TrainingState):
+    """Algorithm 1, one epoch: collect with every task's envs, then the updates.
+
+    Updates run once the random-action epochs are over and the replay holds
+    ``min_replay_size`` transitions (all tasks together)."""
+    self.epoch_traces += 1
+    c = self.config
+    rng, collect_key, update_key = jax.random.split(state.rng, 3)
+    random_phase = state.epoch < c.random_epochs
+    policy_params = self.agent.policy_params(state.learner)
+    act = lambda obs, task_index, key: self.agent.act(policy_params, obs, task_index, key,
+                                                      deterministic=False)
+    env_state, transitions = acting.collect(
+        self.batch_env, act, state.env_state, self.env_task_index, self.num_tasks,
+        collect_key, c.env_steps_per_epoch, random_phase)
+    replay_state = replay.insert(state.replay, transitions)
+    train = ~random_phase & (replay_state.size * self.num_tasks >= c.min_replay_size)
+
+    def one(learner_state, key):
+      sample_key, step_key = jax.random.split(key)
+      batch = replay.flatten_batch(replay.sample(replay_state, sample_key,
+                                                 c.batch_size_per_task))
+      learner_state, metrics = self.agent.update(learner_state, batch, step_key)
+      # The order the update computes its quantities in (a traced dict comes back with
+      # sorted keys), for the non-finite report.
+      self.update_order = tuple(metrics["finite"])
+      return learner_state, metrics
+
+    keys = jax.random.split(update_key, c.grad_steps_per_epoch)
+    # The metrics' structure, traced once more but never run: a skipped epoch reports
+    # zeros and every finiteness flag true.
+    metric_shapes = jax.eval_shape(lambda s, k: one(s, k[0])[1], state.learner, keys)
+    skipped = lambda learner_state: (learner_state, jax.tree.map(
+        lambda s: jnp.full((c.grad_steps_per_epoch,) + s.shape, s.dtype == jnp.bool_,
+                           s.dtype), metric_shapes))
+    learner_state, update_metrics = jax.lax.cond(
+        train, lambda s: jax.lax.scan(one, s, keys), skipped, state.learner)
+    finite = update_metrics.pop("finite")
+    metrics = {f"train/{k}": v.mean() for k, v in update_metrics.items()}
+    metrics["train/reward"] = transitions["reward"].mean()
+    metrics["health"] = self._health(state.learner, transitions, finite, learner_state)
+    grad_steps = jnp.where(train, c.grad_steps_per_epoch, 0)
+    return TrainingState(
+        learner=learner_state, replay=replay_state, env_state=env_state, rng=rng,
+        epoch=state.epoch + 1,
+        env_steps=state.env_steps + self.num_envs * c.env_steps_per_epoch,
+        grad_steps=state.grad_steps + grad_steps), metrics
+
+  def _health(self, start, transitions, finite, end) -> dict[str, jax.Array]:
+    """``{quantity: first env or gradient step where it is non-finite, or -1}``, in the
+    order things happen in the epoch (parameters at the start, env steps, the update's
+    quantities, numbered in the order the update computes them, parameters at the end);
+    read by ``job.describe_nonfinite``."""
+    def first_bad(ok):  # ok: bool[steps]
+      return jnp.where(ok.all(), -1, jnp.argmin(ok)).astype(jnp.int32)
+
+    def per_env_step(x):  # task-major [tasks, envs_per_task * T, ...] -> [T]
+      x = x.reshape((self.num_tasks, self.config.envs_per_task, -1) + x.shape[2:])
+      return jnp.isfinite(jnp.moveaxis(x, 2, 0)).reshape(x.shape[2], -1).all(1)
+
+    health = {f"start/{k}": first_bad(ok[None])
+              for k, ok in self.agent.parameter_health(start).items()}
+    health.update({f"env/{k}": first_bad(per_env_step(transitions[k]))
+                   for k in ("next_obs", "reward")})
+    health.update({f"update/{self.update_order.index(k)}/{k}": first_bad(v)
+                   for k, v in finite.items()})
+    health.update({f"end/{k}": first_bad(ok[None])
+                   for k, ok in self.agent.parameter_health(end).items()})
+    return health
+
+  def act_on_task(self, policy_params):
+    """The deterministic policy as ``acting.ActFn`` of a task index (one env)."""
+    return lambda task_index, obs, key, stochastic: self.agent.act(
+        policy_params, obs[None], task_index[None], key, deterministic=True)[0]
+
+  def _evaluate(self, policy_params, key, task_params=None, task_index=None):
+    """Per task (default: the run's) mean deterministic return, velocity and length."""
+    return acting.evaluate(
+        self.env, self.act_on_task(policy_params),
+        self.task_index if task_index is None else task_index,
+        self.task_params if task_params is None else task_params, key,
+        self.config.eval_episodes)
+
+  def eval_metrics(self, policy_params, epoch: int) -> dict[str, float]:
+    """Per-task evaluation: return, episode length, velocity (mean over the steps alive),
+    and |velocity - target| where the task has a target; keyed by (seed, epoch), so it
+    never touches the training RNG."""
+    key = jax.random.fold_in(jax.random.PRNGKey(self.config.seed + 1), epoch)
+    result = jax.device_get(self.evaluate(policy_params, key))
+    out, errors = {}, []
+    for i, name in enumerate(self.task_names):
+      out[f"eval/return/{name}"] = float(result["return"][i])
+      out[f"eval/velocity/{name}"] = float(result["velocity"][i])
+      out[f"eval/length/{name}"] = float(result["length"][i])
+      if self.velocity_targets[i] is not None:
+        errors.append(abs(float(result["velocity"][i]) - self.velocity_targets[i]))
+        out[f"eval/velocity_error/{name}"] = errors[-1]
+    out["eval/return_mean"] = float(np.mean(result["return"]))
+    if errors:
+      out["eval/velocity_error_mean"] = float(np.mean(errors))
+    return out
+
+
+# Keys only the job loop reads: configs that differ in nothing else share a Trainer.
+HOST_ONLY_KEYS = ("num_epochs", "eval_every", "checkpoint_every", "checkpoints_to_keep",
+                  "on_nonfinite", "max_rollbacks", "poison_epoch", "watchdog_factor",
+                  "watchdog_min_s", "watchdog_first_epoch_s", "stop_grace_s", "stall_epoch")
+_TRAINERS: dict[str, Trainer] = {}
+
+
+def trainer_for(config: ml_collections.ConfigDict) -> Trainer:
+  """The process's Trainer for ``config`` (same compiled functions for every config that
+  differs only in ``HOST_ONLY_KEYS``), so repeated jobs in one process (an extension, a
+  sweep, the tests) trace and compile once."""
+  key = json.dumps({k: v for k, v in config_lib.flatten(config).items()
+                    if k not in HOST_ONLY_KEYS}, sort_keys=True, default=str)
+  if key not in _TRAINERS:
+    if len(_TRAINERS) >= 4:
+      _TRAINERS.pop(next(iter(_TRAINERS)))
+    _TRAINERS[key] = Trainer.from_config(config)
+  return _TRAINERS[key]

@@ -1,0 +1,34 @@
+"""The CPU build of JAX that earjax pins computes right and does not hang.
+
+- jax-ml/jax#39103: jaxlib 0.10.2 miscompiles a vmapped mat-vec reduction on CPU once the
+  batch passes 32,768 rows (the last row's sum of squares comes out 1,065,369,600
+  instead of 2^30 = 1,073,741,824; eager is right).  earjax is made of vmapped mat-vecs
+  and reductions, so the pinned version must get it right.
+- The deadlock of XLA's CPU runtime at large env batches (earjax/xla_flags.py): the
+  workaround is in effect in every process that imports earjax, and the reproducer
+  finishes in a subprocess with it and hangs without it.
+"""
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import earjax
+from earjax import xla_flags
+
+
+def test_vmapped_matvec_reduction_is_right_past_32768_rows():
+  rows = 32_769
+  x = np.zeros((rows, 3), np.float32)
+  x[:, 0] = np.arange(rows)        # row i: (i, 0, 0), so the sum of squares is i^2
+  f = jax.jit(lambda x: jax.vmap(lambda r: jnp.sum((jnp.eye(3) @ r) ** 2))(x))
+  got = np.asarray(f(jnp.asarray(x)))
+  want = np.arange(rows, dtype=np.float64) ** 2
+  assert got[-1] == 2.0**30, f"jax {jax.__version__}: last row {got[-1]:.0f}, want 2^30"
+  np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_deadlock_workaround_is_in_effect():
+  assert earjax.XLA_FLAGS_STATUS in ("applied", "user")
+  assert xla_flags.CPU_SCHEDULER_FLAG in os.environ["XLA_FLAGS"]
