@@ -11,6 +11,8 @@ import jax
 import jax.numpy as jnp
 from jax import monitoring
 
+from benchmarks.machine_load import background_load  # noqa: F401  (re-exported)
+
 _CACHE_HITS = [0]
 monitoring.register_event_listener(
     lambda event, **kwargs: _CACHE_HITS.__setitem__(
@@ -87,37 +89,6 @@ def random_action_throughput(step, state, batch_size: int, action_size: int, ste
   return median_rate(call, batch_size * steps, repeats), first_call, cache
 
 
-def _cpu_ticks() -> dict[int, tuple[int, str]]:
-  """{pid: (user + system clock ticks, command)} of every process."""
-  ticks = {}
-  for pid in filter(str.isdigit, os.listdir("/proc")):
-    try:
-      with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-      with open(f"/proc/{pid}/cmdline", "rb") as f:
-        command = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
-    except OSError:
-      continue
-    ticks[int(pid)] = (int(fields[11]) + int(fields[12]), command[:100])
-  return ticks
-
-
-def background_load(seconds: float = 2.0) -> dict:
-  """CPU use of the other processes over ``seconds`` (a shared machine: measurements
-  taken while other jobs run are slower), {"cpu_percent": total, "busy": [commands]}."""
-  before = _cpu_ticks()
-  time.sleep(seconds)
-  after = _cpu_ticks()
-  hz = os.sysconf("SC_CLK_TCK")
-  busy = {}
-  for pid, (ticks, command) in after.items():
-    if pid != os.getpid() and pid in before:
-      percent = 100 * (ticks - before[pid][0]) / hz / seconds
-      if percent >= 5:
-        busy[f"{command} (pid {pid})"] = round(percent)
-  return {"cpu_percent": sum(busy.values()), "busy": busy}
-
-
 def environment() -> dict:
   """jax/device/git facts stored with every record."""
   try:
@@ -129,7 +100,7 @@ def environment() -> dict:
   return {"jax": jax.__version__, "backend": jax.default_backend(),
           "device": device.device_kind, "num_devices": jax.device_count(),
           "cpu_count": os.cpu_count(), "machine": platform.machine(), "git_commit": commit,
-          "load_avg_1m": os.getloadavg()[0]}
+          "load_avg_1m": os.getloadavg()[0], "xla_flags": os.environ.get("XLA_FLAGS", "")}
 
 
 def record(name: str, value: float, unit: str, **settings) -> dict:

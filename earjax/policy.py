@@ -16,7 +16,6 @@ optimiser or replay is built or read.
 from __future__ import annotations
 
 import dataclasses
-import functools
 from typing import Any, Callable
 
 from flax import struct
@@ -123,7 +122,7 @@ def load_policy(workdir: str, which: str = "best") -> tuple[Callable, jax.Array]
   _require_ear(workdir)
   _, _, _, networks, params, _ = restore_policy(workdir, which)
 
-  @functools.partial(jax.jit)
+  @jax.jit
   def policy(obs: jax.Array, lte: jax.Array) -> jax.Array:
     return deterministic_action(networks.decode(params, obs, lte)[0])
 

@@ -9,6 +9,8 @@
   finishes in a subprocess with it and hangs without it.
 """
 import os
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -32,3 +34,15 @@ def test_vmapped_matvec_reduction_is_right_past_32768_rows():
 def test_deadlock_workaround_is_in_effect():
   assert earjax.XLA_FLAGS_STATUS in ("applied", "user")
   assert xla_flags.CPU_SCHEDULER_FLAG in os.environ["XLA_FLAGS"]
+
+
+def test_deadlock_reproducer_finishes_with_the_workaround():
+  """The smallest known reproducer of the CPU runtime's deadlock (tests/
+  xla_cpu_deadlock.py, pure JAX) runs in a child that inherits this process's XLA_FLAGS,
+  which ``import earjax`` extended: it must finish.  Without the workaround it never
+  returns (the child is killed at the timeout and the test fails)."""
+  script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "xla_cpu_deadlock.py")
+  result = subprocess.run([sys.executable, script], capture_output=True, text=True,
+                          timeout=60, env=dict(os.environ, JAX_PLATFORMS="cpu"))
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert "ok: ran in" in result.stdout

@@ -3,7 +3,7 @@
 Runs in the peers venv (``.venv-peers``, jax 0.9.2 + brax 0.14.2; see README.md), never in
 earjax's venv, and imports nothing from earjax:
 
-  .venv-peers/bin/python benchmarks/peers/brax_sac.py --out=runs/peers/brax_sac.json
+  .venv-peers/bin/python -m benchmarks.peers.brax_sac --out=runs/peers/brax_sac.json
 
 What runs: ``brax.training.agents.sac.train.train`` unchanged, on
 ``brax.envs.get_environment("halfcheetah", backend="mjx")`` (brax's asset and solver
@@ -66,6 +66,8 @@ import statistics
 import sys
 import time
 
+from benchmarks.machine_load import background_load
+
 NAME = "brax_sac/halfcheetah_mjx/env_steps_per_s"
 
 
@@ -111,43 +113,6 @@ def _version(dist: str) -> str | None:
     return None
 
 
-def _cpu_ticks() -> dict[int, tuple[int, str]]:
-  """{pid: (user + system clock ticks, command line)} of every readable process."""
-  out = {}
-  for entry in os.listdir("/proc"):
-    if not entry.isdigit():
-      continue
-    try:
-      with open(f"/proc/{entry}/stat") as f:
-        fields = f.read().rpartition(")")[2].split()
-      with open(f"/proc/{entry}/cmdline", "rb") as f:
-        cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
-    except OSError:
-      continue
-    # After the ")" that closes the command name: state is field 0, utime 11, stime 12.
-    out[int(entry)] = (int(fields[11]) + int(fields[12]), cmd[:100])
-  return out
-
-
-def other_cpu_load(seconds: float = 2.0) -> dict:
-  """CPU use of the other processes over ``seconds``, in percent of one core (so up to
-  100 x cores), and the commands using at least 5 %."""
-  if not os.path.isdir("/proc"):
-    return {"cpu_percent": None, "busy": {}}
-  before = _cpu_ticks()
-  time.sleep(seconds)
-  after = _cpu_ticks()
-  hz = os.sysconf("SC_CLK_TCK")
-  busy = {}
-  for pid, (ticks, cmd) in after.items():
-    if pid == os.getpid() or pid not in before:
-      continue
-    percent = 100.0 * (ticks - before[pid][0]) / hz / seconds
-    if percent >= 5:
-      busy[f"{cmd} (pid {pid})"] = round(percent)
-  return {"cpu_percent": sum(busy.values()), "busy": busy}
-
-
 def epochs_from_progress(points: list[dict]) -> list[dict]:
   """One row per training epoch from the progress points (the step-0 point, if any, is
   the initial evaluation): env steps, brax-timed epoch seconds, eval seconds and the
@@ -187,7 +152,7 @@ def summarise(points: list[dict], skip_epochs: int) -> dict:
 
 def main(argv: list[str]) -> int:
   args = parse_args(argv)
-  load = other_cpu_load()
+  load = background_load()
   load_before = os.getloadavg()[0]
   started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 

@@ -1,6 +1,6 @@
 """brax's SAC and earjax's training epoch side by side: a 3-line table and one JSON file.
 
-  python benchmarks/peers/compare.py --brax=runs/peers/brax_sac.json \\
+  .venv/bin/python -m benchmarks.peers.compare --brax=runs/peers/brax_sac.json \\
       --earjax=runs/peers/earjax_brax_matched.json --out=runs/peers/side_by_side.json
 
 Reads the record that ``brax_sac.py`` wrote (one JSON object) and the JSON list that

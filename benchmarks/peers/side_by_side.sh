@@ -47,7 +47,7 @@ read -r -a brax_args <<< "${PEERS_BRAX_ARGS:-}"
 # (b) brax's SAC in its venv.
 echo "== brax SAC ($PEERS_VENV)"
 brax_started="$(now)"
-"$PEERS_VENV/bin/python" benchmarks/peers/brax_sac.py --out="$OUT_DIR/brax_sac.json" \
+"$PEERS_VENV/bin/python" -m benchmarks.peers.brax_sac --out="$OUT_DIR/brax_sac.json" \
   ${brax_args[@]+"${brax_args[@]}"}
 brax_finished="$(now)"
 
@@ -60,7 +60,7 @@ earjax_finished="$(now)"
 
 # (d) the two side by side.
 echo "== side by side"
-.venv/bin/python benchmarks/peers/compare.py \
+.venv/bin/python -m benchmarks.peers.compare \
   --brax="$OUT_DIR/brax_sac.json" --earjax="$OUT_DIR/earjax_brax_matched.json" \
   --out="$OUT_DIR/side_by_side.json" \
   --brax_started="$brax_started" --brax_finished="$brax_finished" \

@@ -215,12 +215,11 @@ class _Watchdog:
     self.seconds[training].append(seconds)
 
 
-def poison_policy(trainer: Trainer, state: TrainingState) -> TrainingState:
+def poison_learner(state: TrainingState) -> TrainingState:
   """The ``poison_epoch`` test hook: the first leaf of the learner state (for SAC agents
   a weight of the actor) becomes NaN."""
   leaves, treedef = jax.tree.flatten(state.learner)
   leaves[0] = leaves[0].at[(0,) * leaves[0].ndim].set(jnp.nan)
-  del trainer
   return state.replace(learner=jax.tree.unflatten(treedef, leaves))
 
 
@@ -333,7 +332,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
           best = max((r["eval/return_mean"] for r in rows), default=-np.inf)
           wall_offset, start = (rows[-1]["wall_time"] if rows else 0.0), time.time()
         if epoch + 1 == config.poison_epoch and not poisoned:
-          state, poisoned = poison_policy(trainer, state), True
+          state, poisoned = poison_learner(state), True
         state, train_metrics, health = _run_epoch(trainer, state, epoch, stop, watchdog,
                                                   describe_checkpoint)
         epoch += 1

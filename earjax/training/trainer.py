@@ -16,6 +16,7 @@ from typing import Any, Sequence
 
 from flax import struct
 import jax
+from jax.extend import core as jax_core
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
@@ -144,7 +145,7 @@ class Trainer:
     replay_state = replay.insert(state.replay, transitions)
     train = ~random_phase & (replay_state.size * self.num_tasks >= c.min_replay_size)
 
-    def one(learner_state, key):
+    def one(learner_state, replay_state, key):
       sample_key, step_key = jax.random.split(key)
       batch = replay.flatten_batch(replay.sample(replay_state, sample_key,
                                                  c.batch_size_per_task))
@@ -154,15 +155,22 @@ class Trainer:
       self.update_order = tuple(metrics["finite"])
       return learner_state, metrics
 
+    # The update is traced once: its jaxpr serves the scan, and its output shapes the
+    # skipped branch (zero metrics, every finiteness flag true).
     keys = jax.random.split(update_key, c.grad_steps_per_epoch)
-    # The metrics' structure, traced once more but never run: a skipped epoch reports
-    # zeros and every finiteness flag true.
-    metric_shapes = jax.eval_shape(lambda s, k: one(s, k[0])[1], state.learner, keys)
+    update_jaxpr, out_shapes = jax.make_jaxpr(one, return_shape=True)(
+        state.learner, replay_state, keys[0])
+    out_tree = jax.tree.structure(out_shapes)
+
+    def traced_one(learner_state, key):
+      flat = jax.tree.leaves((learner_state, replay_state, key))
+      return jax.tree.unflatten(out_tree, jax_core.jaxpr_as_fun(update_jaxpr)(*flat))
+
     skipped = lambda learner_state: (learner_state, jax.tree.map(
         lambda s: jnp.full((c.grad_steps_per_epoch,) + s.shape, s.dtype == jnp.bool_,
-                           s.dtype), metric_shapes))
+                           s.dtype), out_shapes[1]))
     learner_state, update_metrics = jax.lax.cond(
-        train, lambda s: jax.lax.scan(one, s, keys), skipped, state.learner)
+        train, lambda s: jax.lax.scan(traced_one, s, keys), skipped, state.learner)
     finite = update_metrics.pop("finite")
     metrics = {f"train/{k}": v.mean() for k, v in update_metrics.items()}
     metrics["train/reward"] = transitions["reward"].mean()
