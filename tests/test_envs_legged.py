@@ -2,8 +2,8 @@
 Hopper-Vel, Walker-Vel): rewards recomputed by hand from the simulator state, the
 reference's terminations, mixed-task batches, auto-reset.
 
-Each family compiles exactly one function (mjx_rollouts.rollout), shared by the tests of
-this file.
+Each family compiles exactly one function (mjx_rollouts.rollout), used by one test (the
+suite distributes tests over two workers).
 """
 import numpy as np
 import pytest
@@ -17,31 +17,25 @@ LEGGED = ("ant_dir", "hopper_vel", "walker_vel")
 
 
 @pytest.mark.parametrize("name", LEGGED)
-def test_reward_matches_reference_for_every_task_of_a_mixed_batch(name):
+def test_reward_auto_reset_and_termination_of_the_reference(name):
+  """The reward of every task of a mixed batch, finite rollouts whose auto-reset keeps
+  each env's task, and done iff the reference's healthy condition fails (read off the
+  terminal observation)."""
   check_reward(name)
-
-
-@pytest.mark.parametrize("name", LEGGED)
-def test_random_rollout_stays_finite_and_auto_reset_keeps_the_task(name):
   check_rollout_and_auto_reset(name)
-
-
-def test_termination_rules_of_the_reference():
-  """Done iff the reference's healthy condition fails, read off the terminal obs."""
-  for name in ("hopper_vel", "walker_vel", "ant_dir"):
-    _, out = rollout(name)
-    obs = out["terminal_obs"]
-    if name == "hopper_vel":
-      healthy = (obs[..., 0] > 0.7) & (np.abs(obs[..., 1]) < 0.2) & (
-          np.abs(obs[..., 1:]) < 100).all(-1)
-    elif name == "walker_vel":
-      healthy = (obs[..., 0] > 0.8) & (obs[..., 0] < 2.0) & (np.abs(obs[..., 1]) < 1.0)
-    else:
-      healthy = (obs[..., 0] >= 0.2) & (obs[..., 0] <= 1.0)
-    terminated = (out["done"] > 0) & (out["truncation"] == 0)
-    np.testing.assert_array_equal(terminated, ~healthy, err_msg=name)
-    if name != "ant_dir":  # random actions topple the walkers well within 200 steps
-      assert terminated.any(), name
+  _, out = rollout(name)
+  obs = out["terminal_obs"]
+  if name == "hopper_vel":
+    healthy = (obs[..., 0] > 0.7) & (np.abs(obs[..., 1]) < 0.2) & (
+        np.abs(obs[..., 1:]) < 100).all(-1)
+  elif name == "walker_vel":
+    healthy = (obs[..., 0] > 0.8) & (obs[..., 0] < 2.0) & (np.abs(obs[..., 1]) < 1.0)
+  else:
+    healthy = (obs[..., 0] >= 0.2) & (obs[..., 0] <= 1.0)
+  terminated = (out["done"] > 0) & (out["truncation"] == 0)
+  np.testing.assert_array_equal(terminated, ~healthy, err_msg=name)
+  if name != "ant_dir":  # random actions topple the walkers well within 200 steps
+    assert terminated.any(), name
 
 
 def test_ant_termination_on_crafted_heights():
