@@ -25,7 +25,7 @@ import re
 import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DOCUMENTS = ("experiments/RESULTS.md", "benchmarks/README.md")
+DOCUMENTS = ("experiments/RESULTS.md", "benchmarks/README.md", "WORKSPACE.md")
 FIGURE = re.compile(r"([−+-]?[\d,]*\.?\d+)(k?)\s*<!--\s*fig\s+(\S+)\s+(.+?)\s*-->")
 NUMBER = re.compile(r"(?<![\w/.])[−+-]?\d[\d,]*\.?\d*k?(?![\w/])")
 
