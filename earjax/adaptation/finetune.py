@@ -23,6 +23,7 @@ import optax
 from earjax import acting
 from earjax import agents
 from earjax import checkpoint
+from earjax.agents.base import abstract_best_items
 from earjax.agents.sac import learner as sac_learner
 from earjax.training.trainer import Trainer, TrainingState, agent_spec, make_env, task_ids
 
@@ -100,8 +101,7 @@ def make_finetuner(source_config: ml_collections.ConfigDict, envs_per_task: int,
 def load_source(workdir: str, finetuner: Finetuner):
   """(actor, critic, log_alpha) of the OHE run's best checkpoint."""
   agent = finetuner.trainer.agent
-  items = checkpoint.abstract(jax.eval_shape(
-      agent.best_items, jax.eval_shape(agent.init, jax.random.PRNGKey(0))))
+  items = checkpoint.abstract(abstract_best_items(agent))
   ckpt = checkpoint.Checkpointer(workdir, finetuner.source_config.checkpoints_to_keep,
                                  tuple(items))
   try:

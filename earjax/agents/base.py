@@ -62,6 +62,12 @@ class Agent:
   parameter_health: Callable[[LearnerState], dict[str, jax.Array]]
 
 
+def abstract_best_items(agent: Agent) -> dict[str, Params]:
+  """The shapes of ``agent.best_items`` (restore targets of the best checkpoint), traced
+  without creating any parameter."""
+  return jax.eval_shape(agent.best_items, jax.eval_shape(agent.init, jax.random.PRNGKey(0)))
+
+
 class Method(NamedTuple):
   """A registered method: ``make_networks(config, spec)``, ``make_agent(config, spec)``."""
   make_networks: Callable[..., Any]

@@ -36,6 +36,7 @@ from tensorboardX import SummaryWriter
 import tqdm
 
 from earjax import checkpoint
+from earjax.agents.base import abstract_best_items
 from earjax import config as config_lib
 from earjax.training.trainer import ConfigError, Trainer, TrainingState, trainer_for
 
@@ -299,8 +300,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     raise ConfigError("\n".join(problems))
   trainer = trainer_for(config)
   prepare_workdir(config, workdir)
-  best_items = tuple(jax.eval_shape(trainer.agent.best_items, jax.eval_shape(
-      trainer.agent.init, jax.random.PRNGKey(0))))
+  best_items = tuple(abstract_best_items(trainer.agent))
   ckpt = checkpoint.Checkpointer(workdir, config.checkpoints_to_keep, best_items)
   key = jax.random.PRNGKey(config.seed)
   metrics_path = os.path.join(workdir, "metrics.jsonl")
