@@ -2,8 +2,10 @@
 
 The child (``benchmarks.first_epoch``) runs twice with ``$EARJAX_CACHE_DIR`` pointing at
 a new empty directory: the first run compiles everything cold, the second is a relaunch
-that finds the persistent cache warm.  The relaunch figure is the child's whole wall
-time, spawn to exit, imports included.
+that finds the compilation and program caches warm.  The relaunch figure is the child's
+whole wall time, spawn to exit, imports included.  ``measure_cli`` does the same with
+the user's command, ``experiments.train`` of one epoch into a new workdir (the job's
+evaluation, checkpoint and metrics included).
 """
 from __future__ import annotations
 
@@ -27,6 +29,28 @@ def run_child(setting: str, cache_dir: str, timeout_s: float) -> tuple[dict, flo
                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
   wall = time.perf_counter() - start
   return json.loads(done.stdout.strip().splitlines()[-1]), wall
+
+
+CLI_PRESET = "experiments/configs/halfcheetah_vel.py:cpu"
+
+
+def measure_cli(preset: str = CLI_PRESET, timeout_s: float = 900) -> list[dict]:
+  """``compile/cli/{cold,warm}/process_s``: ``experiments.train --config=<preset>
+  --config.num_epochs=1`` spawn to exit, into a new workdir, empty caches, then warm."""
+  repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  walls = []
+  with tempfile.TemporaryDirectory(prefix="earjax_cli_") as tmp:
+    env = dict(os.environ, EARJAX_CACHE_DIR=os.path.join(tmp, "cache"))
+    for run in ("cold", "warm"):
+      start = time.perf_counter()
+      subprocess.run([sys.executable, "-m", "experiments.train", f"--config={preset}",
+                      "--config.num_epochs=1", f"--workdir={os.path.join(tmp, run)}"],
+                     capture_output=True, text=True, env=env, timeout=timeout_s,
+                     check=True, cwd=repo)
+      walls.append(time.perf_counter() - start)
+  return [common.record(f"compile/cli/{run}/process_s", wall, "s", preset=preset,
+                        num_epochs=1)
+          for run, wall in zip(("cold", "warm"), walls)]
 
 
 def measure(setting: str, timeout_s: float = 600) -> list[dict]:

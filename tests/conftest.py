@@ -1,8 +1,25 @@
-"""Test-suite set-up: the persistent compilation cache (outside the repo), CPU only."""
+"""Test-suite set-up: the persistent compilation and program caches (outside the repo),
+CPU only; the ``programs`` fixture."""
 import os
+
+import pytest
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
+from earjax import program_cache  # noqa: E402
 from earjax.compilation_cache import enable_compilation_cache  # noqa: E402
 
 enable_compilation_cache()
+
+
+@pytest.fixture
+def programs(tmp_path):
+  """A fresh, empty program cache for one test (its functions are traced, whatever the
+  suite's cache holds); the suite's is put back after."""
+  before = program_cache.directory()
+  path = program_cache.enable(str(tmp_path / "programs"))
+  yield path
+  if before is None:
+    program_cache.disable()
+  else:
+    program_cache.enable(before)

@@ -17,12 +17,13 @@ import pytest
 
 from earjax import agents
 from earjax import load_policy
-from earjax.training import train_and_evaluate, trainer_for
+from earjax.training import Trainer, train_and_evaluate, trainer_for
 from tiny import REPO, cli, leaves, restored_state, tiny_config, tiny_flags
 
 
-def test_epoch_is_traced_once_and_counts_steps():
-  trainer = trainer_for(tiny_config())
+def test_epoch_is_traced_once_and_counts_steps(programs):
+  del programs   # empty: this process traces the epoch (once), whatever ran before
+  trainer = Trainer.from_config(tiny_config())
   state = trainer.init(jax.random.PRNGKey(0), trainer.task_params)
   for _ in range(3):
     state, metrics = trainer.epoch(state)

@@ -71,8 +71,8 @@ def restored_state(workdir, config, epoch=None):
   trainer = trainer_for(config)
   ckpt = checkpoint.Checkpointer(workdir, config.checkpoints_to_keep)
   try:
-    abstract = checkpoint.abstract(jax.eval_shape(trainer.init, jax.random.PRNGKey(0),
-                                                  trainer.task_params))
+    abstract = checkpoint.abstract(trainer.init.eval_shape(jax.random.PRNGKey(0),
+                                                           trainer.task_params))
     return trainer, ckpt.restore(abstract, epoch)
   finally:
     ckpt.close()

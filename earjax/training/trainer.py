@@ -25,6 +25,7 @@ from earjax import acting
 from earjax import agents
 from earjax import config as config_lib
 from earjax import envs
+from earjax import program_cache
 from earjax import replay
 
 
@@ -93,10 +94,23 @@ class Trainer:
     # Envs are task-major: env i runs task i // envs_per_task.
     self.env_task_index = jnp.repeat(self.task_index, config.envs_per_task)
     self.epoch_traces = 0
-    self.init = jax.jit(self._init)
-    self.start = jax.jit(self._start)
-    self.epoch = jax.jit(self._epoch, donate_argnums=0)
-    self.evaluate = jax.jit(self._evaluate)
+    fingerprint = self.fingerprint(agent)
+    self.init = program_cache.CachedProgram(self._init, "init", fingerprint)
+    self.start = program_cache.CachedProgram(self._start, "start", fingerprint)
+    self.epoch = program_cache.CachedProgram(self._epoch, "epoch", fingerprint,
+                                             donate_argnums=(0,))
+    self.evaluate = program_cache.CachedProgram(self._evaluate, "evaluate", fingerprint)
+
+  def fingerprint(self, agent: agents.Agent) -> str:
+    """What the compiled functions close over, as the program cache's key: the config
+    (but ``HOST_ONLY_KEYS``), the agent's name, the tasks and their parameters.  The env
+    and the agent's networks are those the config names (both constructors build them
+    from it)."""
+    return json.dumps({
+        "config": traced_config_key(self.config),
+        "agent": agent.name, "task_index": self.task_index.tolist(),
+        "task_params": None if self.task_params is None else
+                       np.asarray(self.task_params).tolist()}, sort_keys=True, default=str)
 
   @classmethod
   def from_config(cls, config: ml_collections.ConfigDict) -> "Trainer":
@@ -244,12 +258,17 @@ HOST_ONLY_KEYS = ("num_epochs", "eval_every", "checkpoint_every", "checkpoints_t
 _TRAINERS: dict[str, Trainer] = {}
 
 
+def traced_config_key(config: ml_collections.ConfigDict) -> str:
+  """``config`` but ``HOST_ONLY_KEYS``, as JSON: what the compiled functions depend on."""
+  return json.dumps({k: v for k, v in config_lib.flatten(config).items()
+                     if k not in HOST_ONLY_KEYS}, sort_keys=True, default=str)
+
+
 def trainer_for(config: ml_collections.ConfigDict) -> Trainer:
   """The process's Trainer for ``config`` (same compiled functions for every config that
   differs only in ``HOST_ONLY_KEYS``), so repeated jobs in one process (an extension, a
   sweep, the tests) trace and compile once."""
-  key = json.dumps({k: v for k, v in config_lib.flatten(config).items()
-                    if k not in HOST_ONLY_KEYS}, sort_keys=True, default=str)
+  key = traced_config_key(config)
   if key not in _TRAINERS:
     if len(_TRAINERS) >= 4:
       _TRAINERS.pop(next(iter(_TRAINERS)))
