@@ -64,6 +64,8 @@ class Episode:
   velocity: jax.Array        # mean forward velocity over the steps alive
   length: jax.Array          # steps alive
   alive: jax.Array           # [T, B], 1 while the episode has not terminated
+  success: Optional[jax.Array]  # [B] if asked: 1 if the goal held ``success_window``
+                                # consecutive steps alive (the env's ``success`` metric)
   metrics: dict              # name -> [T, B]: the env's metrics and ``min_contact``
   obs: Optional[jax.Array]   # [T + 1, B, obs_size] if asked (LSE plots, rendering)
   qpos: Optional[jax.Array]  # [T + 1, B, nq] if asked (rendering)
@@ -81,7 +83,8 @@ def min_contact_distance(data) -> jax.Array:
 def rollout(env: envs.TaskFamilyEnv, act: ActFn, policy_inputs: Any,
             task_params: jax.Array, keys: jax.Array, stochastic=False, *,
             score_params: Optional[jax.Array] = None, keep_states: bool = False,
-            length: Optional[int] = None) -> Episode:
+            length: Optional[int] = None,
+            success_window: Optional[int] = None) -> Episode:
   """One episode per entry b of ``policy_inputs`` (a pytree with leading axis B: task
   indices, LTEs, ...) on the task ``task_params[b]`` [B, p].
 
@@ -90,7 +93,8 @@ def rollout(env: envs.TaskFamilyEnv, act: ActFn, policy_inputs: Any,
   Entry b depends on its own inputs alone, so a batch gives the same episodes as one
   rollout per entry.  ``score_params`` [S, p] also scores every step under other tasks
   (``env.reward``; e.g. both sources of an interpolation).  Rewards stop accumulating at
-  termination.  Jit it with ``env``, ``act``, ``keep_states`` and ``length`` static.
+  termination.  ``success_window``: also ``Episode.success`` (``episode_success``).  Jit
+  it with ``env``, ``act``, ``keep_states``, ``length`` and ``success_window`` static.
   """
   steps = int(length or env.episode_length)
   score_params = (jnp.zeros((0, env.task_param_size)) if score_params is None
@@ -128,14 +132,31 @@ def rollout(env: envs.TaskFamilyEnv, act: ActFn, policy_inputs: Any,
       ret=out["reward"].sum(1), scores=out["scores"].sum(1),
       velocity=(alive * velocity).sum(0) / alive.sum(0), length=alive.sum(0),
       alive=alive, metrics={k: time_major(v) for k, v in out["metrics"].items()},
+      success=(None if success_window is None else episode_success(
+          time_major(out["metrics"]["success"]) * alive, success_window)),
       obs=time_major(out["obs"]) if keep_states else None,
       qpos=time_major(out["qpos"]) if keep_states else None)
 
 
+def episode_success(success: jax.Array, window: int) -> jax.Array:
+  """1.0 where some ``window`` consecutive steps all succeeded, per episode.
+
+  ``success`` [T, B] is the per-step indicator (0 after termination).  Meta-World counts
+  an episode a success if any step is (``window`` = 1); a velocity must also be held
+  (earjax's default ``success_window`` = 10 steps, ``config.py``).
+  """
+  def longest(run, s):
+    run = (run + 1.0) * s           # consecutive successes ending at this step
+    return run, run
+  _, runs = jax.lax.scan(longest, jnp.zeros(success.shape[1:]), success)
+  return (runs.max(0) >= window).astype(jnp.float32)
+
+
 def evaluate(env: envs.TaskFamilyEnv, act: ActFn, task_inputs: Any, task_params: jax.Array,
-             key: jax.Array, episodes: int) -> dict[str, jax.Array]:
+             key: jax.Array, episodes: int, success_window: int) -> dict[str, jax.Array]:
   """Deterministic episodes of every task, ``episodes`` each, in one ``rollout``: per task
-  mean ``return``, ``velocity`` (mean over the steps alive) and ``length``.
+  mean ``return``, ``velocity`` (mean over the steps alive), ``length`` and ``success``
+  (the fraction of episodes that met the goal, ``episode_success``).
 
   ``task_inputs`` (leading axis K) is the policy input of task k (its index for an agent),
   ``task_params`` [K, p] its parameter.
@@ -143,7 +164,8 @@ def evaluate(env: envs.TaskFamilyEnv, act: ActFn, task_inputs: Any, task_params:
   num_tasks = task_params.shape[0]
   repeat = lambda x: jnp.repeat(x, episodes, axis=0)
   episode = rollout(env, act, jax.tree.map(repeat, task_inputs), repeat(task_params),
-                    jax.random.split(key, num_tasks * episodes))
+                    jax.random.split(key, num_tasks * episodes),
+                    success_window=success_window)
   per_task = lambda x: x.reshape(num_tasks, episodes).mean(1)
   return {"return": per_task(episode.ret), "velocity": per_task(episode.velocity),
-          "length": per_task(episode.length)}
+          "length": per_task(episode.length), "success": per_task(episode.success)}

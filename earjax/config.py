@@ -56,6 +56,9 @@ def default_config() -> ml_collections.ConfigDict:
 
   c.eval_every = 1              # epochs
   c.eval_episodes = 3           # deterministic episodes per task
+  # An evaluation episode met its goal if the env's per-step ``success`` held this many
+  # consecutive steps (earjax's choice; ``acting.episode_success``; 1 = Meta-World's).
+  c.success_window = 10
   c.checkpoint_every = 10       # epochs; the last epoch is always saved
   c.checkpoints_to_keep = 2
 
@@ -89,9 +92,9 @@ RENAMED = {"network.kind": ("agent", lambda kind: f"{kind}_sac"),
 
 _POSITIVE_INTS = ("envs_per_task", "num_epochs", "env_steps_per_epoch",
                   "grad_steps_per_epoch", "batch_size_per_task", "replay_capacity",
-                  "eval_every", "eval_episodes", "checkpoint_every", "checkpoints_to_keep",
-                  "solver_iterations", "ls_iterations", "network.lse_dim",
-                  "network.lte_dim")
+                  "eval_every", "eval_episodes", "success_window", "checkpoint_every",
+                  "checkpoints_to_keep", "solver_iterations", "ls_iterations",
+                  "network.lse_dim", "network.lte_dim")
 _NON_NEGATIVE_INTS = ("random_epochs", "min_replay_size", "seed", "max_rollbacks",
                       "poison_epoch", "stall_epoch")
 _POSITIVE_FLOATS = ("learning_rate", "reward_scale", "max_grad_norm", "watchdog_factor",

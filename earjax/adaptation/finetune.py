@@ -73,7 +73,8 @@ class Finetuner:
     """Each source one-hot's deterministic return on the new task [num_source_tasks]."""
     tasks = jnp.broadcast_to(task_param, (self.num_source_tasks,) + task_param.shape)
     return acting.evaluate(self.trainer.env, self.trainer.act_on_task(actor_params),
-                           jnp.arange(self.num_source_tasks), tasks, key, episodes)["return"]
+                           jnp.arange(self.num_source_tasks), tasks, key, episodes,
+                           self.trainer.config.success_window)["return"]
 
   def __hash__(self):   # static argument of score_sources: one compile per Finetuner
     return id(self)

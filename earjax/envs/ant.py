@@ -7,7 +7,8 @@ Gym's Ant-v2 also appends the 84 clipped external contact forces ``cfrc_ext`` to
 observation and charges 0.5e-3 * sum(clip(cfrc_ext, -1, 1)^2) in the reward.  MJX does
 not compute ``cfrc_ext`` (it stays zero: MJX has no ``mj_rnePostConstraint``), so both
 the 84 entries and the contact cost are dropped rather than faked with zeros.
-dt = 5 substeps x 0.01 s = 0.05 s.
+dt = 5 substeps x 0.01 s = 0.05 s.  Success on a step (earjax's choice): a speed of at
+least ``SUCCESS_SPEED`` along p and a heading within ``SUCCESS_HEADING_DEG`` of p.
 """
 import jax.numpy as jnp
 import numpy as np
@@ -17,6 +18,8 @@ from earjax.envs.base import MjxFamilyEnv
 CTRL_COST = 0.5
 HEALTHY_REWARD = 1.0
 HEALTHY_Z = (0.2, 1.0)
+SUCCESS_SPEED = 0.5          # m/s along the task's direction
+SUCCESS_HEADING_DEG = 15.0   # largest angle between the velocity and the direction
 
 
 class AntDir(MjxFamilyEnv):
@@ -48,8 +51,12 @@ class AntDir(MjxFamilyEnv):
     velocity = velocity_xy[0] * jnp.cos(angle) + velocity_xy[1] * jnp.sin(angle)
     ctrl_cost = CTRL_COST * jnp.sum(jnp.square(action))
     reward = velocity - ctrl_cost + HEALTHY_REWARD
+    lateral = -velocity_xy[0] * jnp.sin(angle) + velocity_xy[1] * jnp.cos(angle)
+    success = ((velocity >= SUCCESS_SPEED)
+               & (jnp.abs(lateral) <= jnp.tan(jnp.deg2rad(SUCCESS_HEADING_DEG)) * velocity))
     return reward, {"velocity": velocity, "x_velocity": velocity_xy[0],
-                    "y_velocity": velocity_xy[1], "ctrl_cost": ctrl_cost}
+                    "y_velocity": velocity_xy[1], "ctrl_cost": ctrl_cost,
+                    "success": success.astype(jnp.float32)}
 
   def _terminated(self, data):
     z = data.qpos[2]

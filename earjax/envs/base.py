@@ -55,6 +55,19 @@ def _load_model(xml_file: str) -> mujoco.MjModel:
   return model
 
 
+# Goal-oriented success, earjax's choice (the EAR paper reports returns; TSAC's sparse
+# reward and the success rates every agent reports are defined here): a velocity task is
+# met on a step whose velocity is within 10 % of its target (at least 0.1 m/s).  Each
+# family's ``reward`` returns the step's indicator as the metric ``success`` (0 or 1).
+SUCCESS_VELOCITY_FRACTION = 0.1
+
+
+def velocity_success(velocity: jax.Array, target: jax.Array) -> jax.Array:
+  """1.0 where |velocity - target| <= 0.1 max(1, |target|), else 0.0."""
+  tolerance = SUCCESS_VELOCITY_FRACTION * jnp.maximum(1.0, jnp.abs(target))
+  return (jnp.abs(velocity - target) <= tolerance).astype(jnp.float32)
+
+
 @struct.dataclass
 class State:
   """One env's state; every field gets a leading axis under ``vmap``.  ``data`` is the
@@ -123,7 +136,8 @@ class TaskFamilyEnv(abc.ABC):
                          done=done, metrics=metrics)
 
   def metric_names(self) -> tuple[str, ...]:
-    """Names of ``state.metrics``; ``velocity`` is the one the reward tracks."""
+    """Names of ``state.metrics``; ``velocity`` is the one the reward tracks, ``success``
+    the step's goal indicator (0 or 1)."""
     data = jax.eval_shape(self._physics_reset, jax.random.PRNGKey(0))
     out = jax.eval_shape(lambda d: self.reward(d, d, jnp.zeros(self.action_size),
                                                jnp.zeros(self.task_param_size))[1], data)
@@ -143,7 +157,8 @@ class TaskFamilyEnv(abc.ABC):
              task_param: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
     """(reward, metrics) of the transition ``data_before -> data`` under ``action`` for
     the task ``task_param``: any task, not only the env's own (interpolation scores a
-    rollout under both source tasks)."""
+    rollout under both source tasks).  ``metrics`` has at least ``velocity`` and
+    ``success`` (the goal-oriented indicator of the step, 0 or 1)."""
 
   @staticmethod
   def qpos(data) -> jax.Array:

@@ -6,9 +6,12 @@ dt = 5 substeps x 0.01 s = 0.05 s.  No termination.
 import jax.numpy as jnp
 import numpy as np
 
-from earjax.envs.base import MjxFamilyEnv
+from earjax.envs.base import MjxFamilyEnv, velocity_success
 
 CTRL_COST = 0.1
+# Run-Jump's jump tasks succeed on a step whose torso is this far above its start
+# (rootz = qpos[1], 0 at rest; earjax's choice, like every success indicator).
+JUMP_SUCCESS_HEIGHT = 0.4
 
 
 class _HalfCheetah(MjxFamilyEnv):
@@ -52,7 +55,8 @@ class HalfCheetahVel(_HalfCheetah):
     velocity = self._velocity(data_before, data)
     ctrl_cost = CTRL_COST * jnp.sum(jnp.square(action))
     reward = -jnp.abs(velocity - task_param[0]) - ctrl_cost
-    return reward, {"velocity": velocity, "ctrl_cost": ctrl_cost}
+    return reward, {"velocity": velocity, "ctrl_cost": ctrl_cost,
+                    "success": velocity_success(velocity, task_param[0])}
 
 
 class HalfCheetahRunJump(_HalfCheetah):
@@ -64,6 +68,8 @@ class HalfCheetahRunJump(_HalfCheetah):
   - walk (extra): (1, 0.5, 0)  -- a slow run target
   - stand (extra): (1, 0, 1)   -- keep still (v_x = 0) with the torso held high
   Walk and stand are offered in ``extra_tasks``; the 10 training tasks are the paper's.
+  Success on a step: every term the task weighs is met -- the velocity within 10 % of
+  ``vel`` (at least 0.1 m/s) if c_vel > 0, rootz >= ``JUMP_SUCCESS_HEIGHT`` if w_height > 0.
   There are no held-out adaptation tasks: the family is used for composition.
   """
   name = "halfcheetah_run_jump"
@@ -100,4 +106,8 @@ class HalfCheetahRunJump(_HalfCheetah):
     height = self.qpos(data)[1]
     ctrl_cost = CTRL_COST * jnp.sum(jnp.square(action))
     reward = -c_vel * jnp.abs(velocity - vel) + w_height * height - ctrl_cost
-    return reward, {"velocity": velocity, "height": height, "ctrl_cost": ctrl_cost}
+    ran = jnp.where(c_vel > 0, velocity_success(velocity, vel), 1.0)
+    jumped = jnp.where(w_height > 0, (height >= JUMP_SUCCESS_HEIGHT).astype(jnp.float32),
+                       1.0)
+    return reward, {"velocity": velocity, "height": height, "ctrl_cost": ctrl_cost,
+                    "success": ran * jumped}

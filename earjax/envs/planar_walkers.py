@@ -1,7 +1,8 @@
 """Hopper-Vel and Walker-Vel: track a forward velocity p (EAR reference table).
 
 r = -|v_x - p| - 1e-3 * sum(a^2) + alive_bonus (Hopper 1.05, Walker 1.0), with Gym's
-terminations.  Observation: Gym's ``qpos[1:]`` and ``clip(qvel, -10, 10)`` (Hopper 11,
+terminations; success: v_x within 10 % of p, at least 0.1 m/s
+(``envs.base.velocity_success``).  Observation: Gym's ``qpos[1:]`` and ``clip(qvel, -10, 10)`` (Hopper 11,
 Walker 17).  brax's MJCF moved the root joints to the torso (no joint ``ref``), so
 ``qpos[1]`` starts at 0 there; the torso height ``1.25 + qpos[1]`` is used wherever Gym
 uses its ``qpos[1]`` (observation and termination), which makes both exactly Gym's.
@@ -10,7 +11,7 @@ dt = 4 substeps x 0.002 s = 0.008 s.
 import jax.numpy as jnp
 import numpy as np
 
-from earjax.envs.base import MjxFamilyEnv
+from earjax.envs.base import MjxFamilyEnv, velocity_success
 
 CTRL_COST = 1e-3
 TORSO_Z0 = 1.25
@@ -48,7 +49,8 @@ class _PlanarWalker(MjxFamilyEnv):
     velocity = (data.qpos[0] - data_before.qpos[0]) / self.dt
     ctrl_cost = CTRL_COST * jnp.sum(jnp.square(action))
     reward = -jnp.abs(velocity - task_param[0]) - ctrl_cost + self.alive_bonus
-    return reward, {"velocity": velocity, "ctrl_cost": ctrl_cost}
+    return reward, {"velocity": velocity, "ctrl_cost": ctrl_cost,
+                    "success": velocity_success(velocity, task_param[0])}
 
 
 class HopperVel(_PlanarWalker):

@@ -9,7 +9,8 @@ and then holds it against the damping.
 
 Physics (semi-implicit Euler, dt = 0.1 s): v' = v + dt (GAIN a - DAMPING v),
 x' = x + dt v'; action a in [-1, 1]; the top speed is GAIN / DAMPING = 2.
-Observation (2): (x, v).  Reward: -|v' - p| - 0.1 a^2, the HalfCheetah-Vel form.
+Observation (2): (x, v).  Reward: -|v' - p| - 0.1 a^2, the HalfCheetah-Vel form;
+success: |v' - p| within 10 % of p, at least 0.1 (``envs.base.velocity_success``).
 Termination: the point leaves the track |x| <= 20, which the fast tasks reach within the
 200-step episode (so both ends of an episode, termination and truncation, occur).
 Reset: x, v ~ U(-0.1, 0.1).  Tasks: p in {-1.5, -0.5, 0.5, 1.5}; held out -1, 0, 1.
@@ -19,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from earjax.envs.base import TaskFamilyEnv
+from earjax.envs.base import TaskFamilyEnv, velocity_success
 
 DT = 0.1
 GAIN = 2.0
@@ -68,8 +69,9 @@ class PointVel(TaskFamilyEnv):
     del data_before
     velocity = data.qvel[0]
     ctrl_cost = CTRL_COST * jnp.sum(jnp.square(action))
-    return -jnp.abs(velocity - task_param[0]) - ctrl_cost, {"velocity": velocity,
-                                                           "ctrl_cost": ctrl_cost}
+    return -jnp.abs(velocity - task_param[0]) - ctrl_cost, {
+        "velocity": velocity, "ctrl_cost": ctrl_cost,
+        "success": velocity_success(velocity, task_param[0])}
 
   def _terminated(self, data):
     return jnp.abs(data.qpos[0]) > TRACK_HALF_LENGTH

@@ -224,17 +224,19 @@ class Trainer:
         policy_params, obs[None], task_index[None], key, deterministic=True)[0]
 
   def _evaluate(self, policy_params, key, task_params=None, task_index=None):
-    """Per task (default: the run's) mean deterministic return, velocity and length."""
+    """Per task (default: the run's) mean deterministic return, velocity, length and
+    success rate."""
     return acting.evaluate(
         self.env, self.act_on_task(policy_params),
         self.task_index if task_index is None else task_index,
         self.task_params if task_params is None else task_params, key,
-        self.config.eval_episodes)
+        self.config.eval_episodes, self.config.success_window)
 
   def eval_metrics(self, policy_params, epoch: int) -> dict[str, float]:
     """Per-task evaluation: return, episode length, velocity (mean over the steps alive),
-    and |velocity - target| where the task has a target; keyed by (seed, epoch), so it
-    never touches the training RNG."""
+    success rate (``acting.episode_success``) and |velocity - target| where the task has
+    a target, and their means over the tasks; keyed by (seed, epoch), so it never
+    touches the training RNG."""
     key = jax.random.fold_in(jax.random.PRNGKey(self.config.seed + 1), epoch)
     result = jax.device_get(self.evaluate(policy_params, key))
     out, errors = {}, []
@@ -242,10 +244,12 @@ class Trainer:
       out[f"eval/return/{name}"] = float(result["return"][i])
       out[f"eval/velocity/{name}"] = float(result["velocity"][i])
       out[f"eval/length/{name}"] = float(result["length"][i])
+      out[f"eval/success/{name}"] = float(result["success"][i])
       if self.velocity_targets[i] is not None:
         errors.append(abs(float(result["velocity"][i]) - self.velocity_targets[i]))
         out[f"eval/velocity_error/{name}"] = errors[-1]
     out["eval/return_mean"] = float(np.mean(result["return"]))
+    out["eval/success_rate"] = float(np.mean(result["success"]))
     if errors:
       out["eval/velocity_error_mean"] = float(np.mean(errors))
     return out

@@ -1,0 +1,109 @@
+"""The goal-oriented success of every family (the ``success`` metric of ``env.reward``),
+on hand-made states, and the episode success of evaluation (``acting.episode_success``).
+
+Success thresholds are earjax's choice (WORKSPACE.md, "Success"): a velocity within 10 %
+of its target (at least 0.1 m/s); Ant-Dir at least 0.5 m/s along the direction, heading
+within 15 degrees; Run-Jump's jump tasks the torso 0.4 m above its start.  Only the
+positions a reward reads are set (nothing here is compiled, so no MJX program is built).
+"""
+import types
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from earjax import acting
+from earjax import envs
+from earjax.envs import point
+
+
+def success(env, qpos_before, qpos, task_param):
+  before = types.SimpleNamespace(qpos=jnp.asarray(qpos_before, jnp.float32),
+                                 qvel=jnp.zeros(1))
+  after = types.SimpleNamespace(qpos=jnp.asarray(qpos, jnp.float32), qvel=jnp.zeros(1))
+  action = jnp.zeros(env.action_size)
+  return float(env.reward(before, after, action, jnp.asarray(task_param, jnp.float32))[1]
+               ["success"])
+
+
+def forward(env, velocity, nq, height=0.0):
+  """(qpos before, qpos after) of a step at ``velocity`` along x (and rootz ``height``
+  after it, for HalfCheetah)."""
+  before = np.zeros(nq)
+  after = np.zeros(nq)
+  after[0] = velocity * env.dt
+  after[1] = height
+  return before, after
+
+
+@pytest.mark.parametrize("name, nq", [("halfcheetah_vel", 9), ("hopper_vel", 6),
+                                      ("walker_vel", 9)])
+def test_a_velocity_within_ten_percent_of_its_target_succeeds(name, nq):
+  env = envs.make(name)
+  # target 2: tolerance 0.2; target 0.5: tolerance 0.1 (at least 0.1 m/s).
+  for target, velocity, want in [(2.0, 2.19, 1.0), (2.0, 1.81, 1.0), (2.0, 2.21, 0.0),
+                                 (2.0, 1.79, 0.0), (0.5, 0.59, 1.0), (0.5, 0.61, 0.0)]:
+    before, after = forward(env, velocity, nq)
+    assert success(env, before, after, [target]) == want, (target, velocity)
+
+
+def test_point_vel_success_reads_the_velocity_after_the_step():
+  env = envs.make("point_vel")
+  before = types.SimpleNamespace(qpos=jnp.zeros(1), qvel=jnp.zeros(1))
+  for velocity, want in [(-1.6, 1.0), (-1.4, 1.0), (-1.7, 0.0), (-1.3, 0.0)]:
+    after = types.SimpleNamespace(qpos=jnp.zeros(1), qvel=jnp.asarray([velocity]))
+    metrics = env.reward(before, after, jnp.zeros(1), jnp.asarray([-1.5]))[1]
+    assert float(metrics["success"]) == want, velocity
+
+
+def test_run_jump_success_needs_every_weighted_term():
+  env = envs.make("halfcheetah_run_jump")
+  run3, jump5, stand = [1.0, 3.0, 0.0], [0.0, 0.0, 5.0], [1.0, 0.0, 1.0]
+  cases = [(run3, 3.2, 0.0, 1.0), (run3, 3.4, 0.0, 0.0), (run3, 3.0, 0.5, 1.0),
+           (jump5, 0.0, 0.45, 1.0), (jump5, 8.0, 0.45, 1.0), (jump5, 0.0, 0.35, 0.0),
+           (stand, 0.05, 0.5, 1.0), (stand, 0.05, 0.2, 0.0), (stand, 0.3, 0.5, 0.0)]
+  for task, velocity, height, want in cases:
+    before, after = forward(env, velocity, 9, height)
+    assert success(env, before, after, task) == want, (task, velocity, height)
+
+
+def test_ant_dir_success_is_speed_along_the_direction_and_heading():
+  env = envs.make("ant_dir")
+  # Direction 90 degrees (+y); (x, y) velocities: 0.2 lateral over 1.0 is 11.3 degrees
+  # off, 0.3 over 1.0 is 16.7 degrees off; 0.4 along +y is below 0.5 m/s.
+  for vx, vy, want in [(0.0, 1.0, 1.0), (0.2, 1.0, 1.0), (-0.2, 1.0, 1.0),
+                       (0.3, 1.0, 0.0), (0.0, 0.4, 0.0), (0.0, -1.0, 0.0), (1.0, 0.0, 0.0)]:
+    before, after = np.zeros(15), np.zeros(15)
+    after[:2] = np.array([vx, vy]) * env.dt
+    assert success(env, before, after, [90.0]) == want, (vx, vy)
+
+
+def test_episode_success_is_a_run_of_window_consecutive_steps():
+  # [T, B]: episode 0 holds 3 steps in a row, episode 1 at most 2, episode 2 never.
+  steps = jnp.asarray([[1, 1, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0], [1, 0, 0]], jnp.float32)
+  np.testing.assert_array_equal(acting.episode_success(steps, 3), [1.0, 0.0, 0.0])
+  np.testing.assert_array_equal(acting.episode_success(steps, 2), [1.0, 1.0, 0.0])
+  np.testing.assert_array_equal(acting.episode_success(steps, 1), [1.0, 1.0, 0.0])
+
+
+def test_evaluation_reports_each_tasks_success_rate():
+  """Point-Vel's hand-written controller (test_point_vel.py) holds every target: every
+  episode succeeds; zero thrust meets none of the targets."""
+  env = envs.make("point_vel")
+  targets = jnp.asarray(env.train_tasks)
+
+  def holding(task_index, obs, key, stochastic):
+    del key, stochastic
+    p = targets[task_index]
+    return jnp.clip(p * point.DAMPING / point.GAIN + 5.0 * (p - obs[1:]), -1.0, 1.0)
+
+  def idle(task_index, obs, key, stochastic):
+    del task_index, obs, key, stochastic
+    return jnp.zeros(1)
+
+  for act, want in [(holding, 1.0), (idle, 0.0)]:
+    result = jax.jit(lambda key, act=act: acting.evaluate(
+        env, act, jnp.arange(4), targets, key, episodes=2, success_window=10))(
+            jax.random.PRNGKey(0))
+    np.testing.assert_array_equal(result["success"], [want] * 4)
