@@ -28,13 +28,14 @@ ActFn = Callable[[Any, jax.Array, jax.Array, jax.Array], jax.Array]
 
 def collect(batch_env: envs.AutoResetBatch, act: Callable, env_state: envs.State,
             env_task_index: jax.Array, num_tasks: int, key: jax.Array, num_steps: int,
-            random_actions: jax.Array):
+            random_actions: jax.Array, metrics: tuple[str, ...] = ()):
   """``num_steps`` steps of every env; uniform actions where ``random_actions`` (bool).
 
   ``act(obs [B, o], task_index [B], key) -> actions [B, a]`` is the behaviour policy;
   ``env_task_index`` [B] with the envs ordered task-major (env i runs task
-  i // envs_per_task).  Returns (env_state, transitions) with replay's fields, each
-  [num_tasks, envs_per_task * num_steps, ...].
+  i // envs_per_task).  Returns (env_state, transitions) with replay's fields and the
+  env ``metrics`` named (of the step's end state), each [num_tasks, envs_per_task *
+  num_steps, ...].
   """
   def step(env_state, key):
     policy_key, uniform_key = jax.random.split(key)
@@ -45,7 +46,8 @@ def collect(batch_env: envs.AutoResetBatch, act: Callable, env_state: envs.State
     terminated = next_state.done * (1.0 - next_state.info["truncation"])
     transition = {"obs": env_state.obs, "action": action, "reward": next_state.reward,
                   "next_obs": next_state.info["terminal_obs"],
-                  "discount": 1.0 - terminated}
+                  "discount": 1.0 - terminated,
+                  **{name: next_state.metrics[name] for name in metrics}}
     return next_state, transition
 
   env_state, transitions = jax.lax.scan(step, env_state, jax.random.split(key, num_steps))

@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-FIELDS = ("obs", "action", "reward", "next_obs", "discount")
+FIELDS = ("obs", "action", "reward", "next_obs", "discount")   # and any ``extra_fields``
 
 
 @struct.dataclass
@@ -35,9 +35,11 @@ class ReplayState:
     return self.data["reward"].shape[0]
 
 
-def init(num_tasks: int, capacity_per_task: int, obs_size: int,
-         action_size: int) -> ReplayState:
-  """An empty buffer of ``capacity_per_task`` transitions for each of ``num_tasks``."""
+def init(num_tasks: int, capacity_per_task: int, obs_size: int, action_size: int,
+         extra_fields: tuple[str, ...] = ()) -> ReplayState:
+  """An empty buffer of ``capacity_per_task`` transitions for each of ``num_tasks``;
+  ``extra_fields`` are scalars per transition kept beside ``FIELDS`` (an agent's
+  ``replay_metrics``)."""
   if not isinstance(capacity_per_task, (int, np.integer)) or capacity_per_task <= 0:
     raise ValueError(f"capacity_per_task must be a positive int, got {capacity_per_task!r}")
   if num_tasks <= 0:
@@ -48,6 +50,10 @@ def init(num_tasks: int, capacity_per_task: int, obs_size: int,
           "reward": jnp.zeros(shape),
           "next_obs": jnp.zeros(shape + (obs_size,)),
           "discount": jnp.zeros(shape)}
+  clash = set(extra_fields) & set(data)
+  if clash:
+    raise ValueError(f"extra_fields {sorted(clash)} clash with the replay's own fields")
+  data.update({field: jnp.zeros(shape) for field in extra_fields})
   return ReplayState(data=data, insert_pos=jnp.zeros((), jnp.int32),
                      size=jnp.zeros((), jnp.int32))
 
@@ -56,9 +62,9 @@ def insert(state: ReplayState, transitions: dict[str, jax.Array]) -> ReplayState
   """Writes ``transitions[field]`` of shape [num_tasks, envs_per_task, ...] at the ring
   position of every partition at once, wrapping past the end (slot (pos + i) % capacity).
   """
-  if set(transitions) != set(FIELDS):
-    raise ValueError(f"transitions must have exactly the fields {FIELDS}, "
-                     f"got {tuple(sorted(transitions))}")
+  if set(transitions) != set(state.data):
+    raise ValueError(f"transitions must have exactly the fields "
+                     f"{tuple(sorted(state.data))}, got {tuple(sorted(transitions))}")
   chunk = transitions["reward"].shape[1]
   if transitions["reward"].shape[0] != state.num_tasks:
     raise ValueError(f"transitions hold {transitions['reward'].shape[0]} tasks, "
@@ -69,7 +75,7 @@ def insert(state: ReplayState, transitions: dict[str, jax.Array]) -> ReplayState
   slots = (state.insert_pos + jnp.arange(chunk)) % state.capacity
   data = {field: state.data[field].at[:, slots].set(
       transitions[field].astype(state.data[field].dtype), unique_indices=True)
-          for field in FIELDS}
+          for field in state.data}
   return ReplayState(data=data,
                      insert_pos=(state.insert_pos + chunk) % state.capacity,
                      size=jnp.minimum(state.size + chunk, state.capacity))
@@ -82,7 +88,7 @@ def sample(state: ReplayState, key: jax.Array, batch_per_task: int) -> dict[str,
   slots = jax.random.randint(key, (state.num_tasks, batch_per_task), 0, state.size)
   task = jnp.broadcast_to(jnp.arange(state.num_tasks, dtype=jnp.int32)[:, None],
                           slots.shape)
-  batch = {field: state.data[field][task, slots] for field in FIELDS}
+  batch = {field: value[task, slots] for field, value in state.data.items()}
   batch["task"] = task
   return batch
 

@@ -29,8 +29,8 @@ def ear():
   return nets, nets.actor_init(jax.random.PRNGKey(0))
 
 
-@pytest.mark.parametrize("agent", agents.names())
-def test_shapes_of_every_agent(agent):
+@pytest.mark.parametrize("agent", ("ear_sac", "ohe_sac", "mhmt_sac"))
+def test_shapes_of_every_sac_agent(agent):
   nets = tiny(agent)
   actor_params = nets.actor_init(jax.random.PRNGKey(0))
   critic_params = nets.critic_init(jax.random.PRNGKey(1))

@@ -51,6 +51,9 @@ class Agent:
   - ``parameter_health(state) -> {name: bool}``: every network's parameters finite.
   - ``networks``: the method's networks (read by tools that use its parts, e.g. the LTE
     functions of EAR).
+  - ``replay_metrics``: env metrics of each step (``State.metrics``, e.g. ``"success"``,
+    TSAC's sparse reward) the replay keeps beside the transition; they reach ``update``
+    as batch fields of the same names.
   """
   name: str
   networks: Any
@@ -60,6 +63,7 @@ class Agent:
   update: Callable[[LearnerState, Batch, jax.Array], tuple[LearnerState, dict]]
   best_items: Callable[[LearnerState], dict[str, Params]]
   parameter_health: Callable[[LearnerState], dict[str, jax.Array]]
+  replay_metrics: tuple[str, ...] = ()
 
 
 def abstract_best_items(agent: Agent) -> dict[str, Params]:

@@ -135,7 +135,7 @@ class Trainer:
     return TrainingState(
         learner=learner_state,
         replay=replay.init(self.num_tasks, c.replay_capacity, self.env.observation_size,
-                           self.env.action_size),
+                           self.env.action_size, self.agent.replay_metrics),
         env_state=self.batch_env.reset(jax.random.split(env_key, self.num_envs),
                                        jnp.repeat(task_params, c.envs_per_task, axis=0)),
         rng=rng, epoch=jnp.zeros((), jnp.int32), env_steps=jnp.zeros((), jnp.int32),
@@ -155,7 +155,7 @@ class Trainer:
                                                       deterministic=False)
     env_state, transitions = acting.collect(
         self.batch_env, act, state.env_state, self.env_task_index, self.num_tasks,
-        collect_key, c.env_steps_per_epoch, random_phase)
+        collect_key, c.env_steps_per_epoch, random_phase, self.agent.replay_metrics)
     replay_state = replay.insert(state.replay, transitions)
     train = ~random_phase & (replay_state.size * self.num_tasks >= c.min_replay_size)
 

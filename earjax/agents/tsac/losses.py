@@ -1,0 +1,89 @@
+"""TSAC's losses (T3-T6 of ``earjax.agents.tsac``), brax-style: ``make_losses`` closes over
+the networks and returns pure losses whose first argument is the one differentiated;
+everything else enters through ``stop_gradient``.  A batch has the replay's fields plus
+``success`` (the sparse reward r_s) and ``task``."""
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from earjax.networks import sample_tanh_gaussian
+
+Batch = dict[str, jax.Array]
+sg = jax.lax.stop_gradient
+
+
+class TSACLosses(NamedTuple):
+  """``critic_loss(critic_params, target_params, policy, log_alphas, batch, key, which)``
+  (which: "dense" or "sparse"); ``sp_loss(sp_params, policy, dense_params, log_alpha_sp,
+  batch, key) -> (loss, log pi_sp)``; ``acp_loss(acp_params, policy, dense_params,
+  sparse_params, log_alpha_acp, lagrange, batch, key) -> (loss, (mean min Q_s, log
+  pi_acp))``; ``alpha_loss(log_alpha, log_prob)``."""
+  critic_loss: Callable[..., jax.Array]
+  sp_loss: Callable[..., jax.Array]
+  acp_loss: Callable[..., tuple[jax.Array, jax.Array]]
+  alpha_loss: Callable[..., jax.Array]
+
+
+def make_losses(networks, final_action: Callable, num_tasks: int, action_size: int, *,
+                gamma: float, reward_scale: float) -> TSACLosses:
+  target_entropy = -float(action_size)
+
+  def onehot(batch):
+    return jax.nn.one_hot(batch["task"], num_tasks)
+
+  def critic_loss(critic_params, target_params, policy, log_alphas, batch, key,
+                  which: str):
+    """T3 (``which="dense"``: reward, SP's entropy) or T4 (``"sparse"``: success, ACP's
+    entropy): the sum over the twins of E[(Q_i(s, a) - y)^2], y held fixed."""
+    k = onehot(batch)
+    next_action, _, sp_log_prob, acp_log_prob = final_action(
+        networks, sg(policy), batch["next_obs"], k, key, False)
+    if which == "dense":
+      reward, alpha, log_prob = reward_scale * batch["reward"], log_alphas[0], sp_log_prob
+    else:
+      reward, alpha, log_prob = batch["success"], log_alphas[1], acp_log_prob
+    next_q = networks.critic_apply(sg(target_params), batch["next_obs"], next_action,
+                                   k).min(axis=0)
+    target = sg(reward + gamma * batch["discount"]
+                * (next_q - jnp.exp(sg(alpha)) * log_prob))
+    q = networks.critic_apply(critic_params, batch["obs"], batch["action"], k)
+    return jnp.sum(jnp.mean(jnp.square(q - target), axis=-1))
+
+  def sp_loss(sp_params, policy, dense_params, log_alpha_sp, batch, key):
+    """T5: E[alpha_sp log pi_sp(a_sp | s) - min Q_d(s, a_sp)], the SP alone."""
+    k = onehot(batch)
+    mean, log_std = networks.sp_apply(sp_params, batch["obs"], k)
+    a_sp, log_prob = sample_tanh_gaussian(mean, log_std, key)
+    q = networks.critic_apply(sg(dense_params), batch["obs"], a_sp, k).min(axis=0)
+    return jnp.mean(jnp.exp(sg(log_alpha_sp)) * log_prob - q), log_prob
+
+  def acp_loss(acp_params, policy, dense_params, sparse_params, log_alpha_acp, lagrange,
+               batch, key):
+    """T6: E[alpha_acp log pi_acp(d | .) - (min Q_d(s, a) + lambda min Q_s(s, a)) /
+    (1 + lambda)] over the final action a, the SP held fixed; also E[min Q_s(s, a)] (T7's
+    estimate of the sparse return) and log pi_acp."""
+    k = onehot(batch)
+    params = {"sp": sg(policy["sp"]), "acp": acp_params}
+    action, _, _, log_prob = final_action(networks, params, batch["obs"], k, key, False)
+    q_d = networks.critic_apply(sg(dense_params), batch["obs"], action, k).min(axis=0)
+    q_s = networks.critic_apply(sg(sparse_params), batch["obs"], action, k).min(axis=0)
+    lam = sg(lagrange)
+    loss = jnp.mean(jnp.exp(sg(log_alpha_acp)) * log_prob - (q_d + lam * q_s) / (1.0 + lam))
+    return loss, (sg(jnp.mean(q_s)), log_prob)
+
+  def alpha_loss(log_alpha, log_prob):
+    """-E[log alpha (log pi + target entropy)], the policy held fixed (SAC's)."""
+    return -jnp.mean(log_alpha * sg(log_prob + target_entropy))
+
+  return TSACLosses(critic_loss=critic_loss, sp_loss=sp_loss, acp_loss=acp_loss,
+                    alpha_loss=alpha_loss)
+
+
+def dual_step(lagrange: jax.Array, sparse_return: jax.Array, budget: float,
+              lagrange_lr: float) -> jax.Array:
+  """T7: lambda <- max(0, lambda + eta (b - J_s)): rises while the sparse return misses the
+  budget, falls (to 0 at most) while it exceeds it."""
+  return jnp.maximum(0.0, lagrange + lagrange_lr * (budget - sparse_return))

@@ -1,0 +1,133 @@
+"""TSAC (``earjax.agents.tsac``, T1-T7 of its docstring) on the tiny family: the action
+correction, the dual step by hand, the update's multiplier, the sparse reward in the
+replay, bad config values."""
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from earjax import agents
+from earjax import replay
+from earjax.agents import tsac
+from earjax.agents.tsac import losses as tsac_losses
+from earjax.config import validate
+from earjax.training import Trainer, train_and_evaluate
+from tiny import leaves, restored_state, tiny_config
+
+OBS, ACT, TASKS, BATCH = 5, 2, 3, 4
+
+
+def tiny_tsac(**tsac_keys):
+  config = tiny_config(agent="tsac", **{f"tsac.{k}": v for k, v in tsac_keys.items()})
+  return config, agents.get("tsac").make_agent(config, agents.AgentSpec(OBS, ACT, TASKS))
+
+
+def test_the_final_action_is_the_shared_action_plus_the_scaled_clipped_correction():
+  """T2: a = clip(a_sp + beta tanh(mean_acp(s, k, a_sp)), -1, 1) (deterministic), with
+  beta large enough that the clip acts."""
+  _, agent = tiny_tsac(correction_scale=2.0)
+  nets = agent.networks
+  params = tsac.learner.policy_params(agent.init(jax.random.PRNGKey(0)))
+  obs = 3.0 * jax.random.normal(jax.random.PRNGKey(1), (BATCH, OBS))
+  task = jnp.array([0, 1, 2, 1])
+  onehot = jax.nn.one_hot(task, TASKS)
+  a_sp = np.tanh(nets.sp_apply(params["sp"], obs, onehot)[0])
+  correction = np.tanh(nets.acp_apply(params["acp"], obs, onehot, a_sp)[0])
+  want = np.clip(a_sp + 2.0 * correction, -1.0, 1.0)
+  got = agent.act(params, obs, task, None, deterministic=True)
+  np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+  assert not np.allclose(got, a_sp)       # the correction changes the action
+  chex.assert_shape(got, (BATCH, ACT))
+  sampled = agent.act(params, obs, task, jax.random.PRNGKey(2), deterministic=False)
+  assert np.all(np.abs(sampled) <= 1.0)
+
+
+@pytest.mark.parametrize("lagrange, sparse_return, want", [
+    (1.0, 30.0, 1.2),    # budget 50 missed by 20: lambda rises by eta * 20
+    (1.0, 70.0, 0.8),    # budget exceeded by 20: lambda falls
+    (0.1, 70.0, 0.0),    # ... but never below 0
+    (0.0, 50.0, 0.0)])   # met exactly: unchanged
+def test_dual_step_by_hand(lagrange, sparse_return, want):
+  got = tsac_losses.dual_step(jnp.float32(lagrange), jnp.float32(sparse_return),
+                              budget=50.0, lagrange_lr=0.01)
+  np.testing.assert_allclose(got, want, atol=1e-6)
+
+
+@pytest.mark.parametrize("budget_fraction", [1.0, 0.0])
+def test_the_update_moves_lambda_by_the_budget_gap(budget_fraction):
+  """T7 inside the update: lambda' = max(0, lambda + eta (b - J_s)), J_s the step's own
+  estimate (``sparse_return``), b = budget_fraction / (1 - gamma): a budget of every step
+  succeeding is missed (lambda rises by about eta b); a zero budget is met."""
+  config, agent = tiny_tsac(budget_fraction=budget_fraction, lagrange_init=0.5,
+                            lagrange_lr=1e-3)
+  state = agent.init(jax.random.PRNGKey(0))
+  keys = jax.random.split(jax.random.PRNGKey(1), 6)
+  batch = {"obs": jax.random.normal(keys[0], (BATCH, OBS)),
+           "action": jax.random.uniform(keys[1], (BATCH, ACT), minval=-1, maxval=1),
+           "reward": jax.random.normal(keys[2], (BATCH,)),
+           "next_obs": jax.random.normal(keys[3], (BATCH, OBS)),
+           "discount": jnp.ones(BATCH), "success": jnp.array([0.0, 1.0, 0.0, 1.0]),
+           "task": jnp.array([0, 1, 2, 0])}
+  new, metrics = jax.jit(agent.update)(state, batch, keys[4])
+  budget = budget_fraction / (1.0 - config.gamma)
+  want = max(0.0, 0.5 + 1e-3 * (budget - float(metrics["sparse_return"])))
+  np.testing.assert_allclose(float(new.lagrange), want, rtol=1e-6)
+  if budget_fraction == 1.0:
+    assert float(new.lagrange) > 0.5 + 0.09
+  assert all(bool(v) for v in metrics["finite"].values())
+
+
+def test_the_replay_keeps_the_sparse_reward_the_agent_asks_for():
+  _, agent = tiny_tsac()
+  assert agent.replay_metrics == ("success",)
+  trainer = Trainer.from_config(tiny_config(agent="tsac"))
+  state = trainer.init(jax.random.PRNGKey(0), trainer.task_params)
+  state, _ = trainer.epoch(state)
+  stored = np.asarray(state.replay.data["success"])[:, :int(state.replay.size)]
+  assert set(np.unique(stored)) <= {0.0, 1.0}
+
+
+def test_replay_extra_fields_are_stored_and_sampled():
+  state = replay.init(2, 4, 3, 1, extra_fields=("success",))
+  transitions = {"obs": jnp.zeros((2, 2, 3)), "action": jnp.zeros((2, 2, 1)),
+                 "reward": jnp.zeros((2, 2)), "next_obs": jnp.zeros((2, 2, 3)),
+                 "discount": jnp.ones((2, 2)), "success": jnp.array([[1.0, 1.0], [0.0, 0.0]])}
+  state = replay.insert(state, transitions)
+  batch = replay.sample(state, jax.random.PRNGKey(0), 3)
+  np.testing.assert_array_equal(batch["success"], [[1.0] * 3, [0.0] * 3])
+  with pytest.raises(ValueError, match="exactly the fields"):
+    replay.insert(state, {k: v for k, v in transitions.items() if k != "success"})
+  with pytest.raises(ValueError, match="clash"):
+    replay.init(2, 4, 3, 1, extra_fields=("reward",))
+
+
+@pytest.mark.parametrize("key, value, line", [
+    ("correction_scale", 0.0, "tsac.correction_scale must be a number in (0, 2], got 0.0"),
+    ("budget_fraction", 1.5, "tsac.budget_fraction must be a number in [0, 1], got 1.5"),
+    ("lagrange_lr", -1.0, "tsac.lagrange_lr must be a number > 0, got -1.0"),
+    ("lagrange_init", -0.1, "tsac.lagrange_init must be a number >= 0, got -0.1")])
+def test_bad_tsac_values_are_refused_in_one_line(key, value, line):
+  assert line in validate(tiny_config(agent="tsac", **{f"tsac.{key}": value}))
+
+
+def test_the_epoch_is_traced_once(programs):
+  del programs   # an empty program cache: this process traces
+  trainer = Trainer.from_config(tiny_config(agent="tsac"))
+  state = trainer.init(jax.random.PRNGKey(0), trainer.task_params)
+  for _ in range(3):
+    state, metrics = trainer.epoch(state)
+  assert trainer.epoch_traces == 1 and int(state.grad_steps) == 2 * 3
+  assert np.isfinite(float(metrics["train/lagrange"]))
+
+
+def test_a_resumed_tsac_run_equals_a_straight_one_bitwise(tmp_path):
+  extended, straight = str(tmp_path / "extended"), str(tmp_path / "straight")
+  train_and_evaluate(tiny_config(agent="tsac", num_epochs=2), extended)
+  train_and_evaluate(tiny_config(agent="tsac", num_epochs=4), extended)
+  train_and_evaluate(tiny_config(agent="tsac", num_epochs=4), straight)
+  _, a = restored_state(extended, tiny_config(agent="tsac", num_epochs=4))
+  _, b = restored_state(straight, tiny_config(agent="tsac", num_epochs=4))
+  assert int(a.epoch) == 4
+  for x, y in zip(leaves(a), leaves(b)):
+    np.testing.assert_array_equal(x, y)
