@@ -27,15 +27,19 @@ def print_table(result: dict) -> None:
   tasks = [k.split("/", 2)[2] for k in result if k.startswith("eval/return/")]
   print(f"\nepoch {result['epoch']}, {result['env_steps']} env steps, "
         f"{result['wall_time']:.0f} s")
-  print(f"{'task':<12}{'return':>10}{'length':>8}{'velocity':>10}{'|v - target|':>14}")
+  print(f"{'task':<12}{'return':>10}{'length':>8}{'velocity':>10}{'|v - target|':>14}"
+        f"{'success':>9}")
   for task in tasks:
     error = result.get(f"eval/velocity_error/{task}")
     print(f"{task:<12}{result[f'eval/return/{task}']:>10.1f}"
           f"{result.get(f'eval/length/{task}', float('nan')):>8.0f}"
           f"{result[f'eval/velocity/{task}']:>10.2f}"
-          f"{'' if error is None else f'{error:.2f}':>14}")
+          f"{'' if error is None else f'{error:.2f}':>14}"
+          f"{result.get(f'eval/success/{task}', float('nan')):>9.2f}")
   if "eval/velocity_error_mean" in result:
     print(f"mean |velocity - target|: {result['eval/velocity_error_mean']:.3f}")
+  if "eval/success_rate" in result:
+    print(f"success rate: {result['eval/success_rate']:.2f}")
 
 
 def main(argv):
