@@ -29,7 +29,7 @@ critics, SP, ACP (against the updated critics), temperatures, lambda, Polyak tar
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Sequence
 
 import flax.linen as nn
 import jax
@@ -39,10 +39,11 @@ import optax
 
 from earjax.agents.base import Agent, AgentSpec, Method
 from earjax.agents.ohe_sac import OHEActor
+from earjax.agents.sac import network_functions
 from earjax.agents.tsac import learner
 from earjax.agents.tsac.learner import TSACNetworks
-from earjax.networks import MLP, TwinCritic, deterministic_action, gaussian_head
-from earjax.networks import sample_tanh_gaussian
+from earjax.agents.tsac.losses import final_action
+from earjax.networks import MLP, TwinCritic, gaussian_head
 
 
 class CorrectionActor(nn.Module):
@@ -59,42 +60,22 @@ class CorrectionActor(nn.Module):
 
 
 def make_networks(config, spec: AgentSpec) -> TSACNetworks:
+  """The SP actor and the (dense, sparse) critics wrapped as the SAC agents' are
+  (``sac.network_functions``), and the correction actor."""
   n = config.network
+  sac = network_functions(OHEActor(spec.action_size, tuple(n.actor_hidden)),
+                          TwinCritic(tuple(n.critic_hidden)), spec)
+  acp = CorrectionActor(spec.action_size, tuple(n.actor_hidden))
   obs = jnp.zeros((1, spec.observation_size))
   action = jnp.zeros((1, spec.action_size))
   task = jnp.zeros((1, spec.num_tasks))
-  sp = OHEActor(spec.action_size, tuple(n.actor_hidden))
-  acp = CorrectionActor(spec.action_size, tuple(n.actor_hidden))
-  critic = TwinCritic(tuple(n.critic_hidden))
   return TSACNetworks(
-      sp_init=lambda key: sp.init(key, obs, task)["params"],
-      sp_apply=lambda params, obs, onehot: sp.apply({"params": params}, obs, onehot),
+      sp_init=sac["actor_init"], sp_apply=sac["actor_apply"],
       acp_init=lambda key: acp.init(key, obs, task, action)["params"],
       acp_apply=lambda params, obs, onehot, a_sp: acp.apply({"params": params}, obs,
                                                             onehot, a_sp),
-      critic_init=lambda key: critic.init(key, obs, action, task)["params"],
-      critic_apply=lambda params, obs, action, onehot: critic.apply(
-          {"params": params}, obs, action, onehot),
+      critic_init=sac["critic_init"], critic_apply=sac["critic_apply"],
       correction_scale=float(config.tsac.correction_scale))
-
-
-def final_action(networks: TSACNetworks, policy_params, obs, onehot,
-                 key: Optional[jax.Array], deterministic: bool):
-  """(a, a_sp, log pi_sp(a_sp), log pi_acp(d)) of T1-T2; deterministic: tanh of the means
-  (log-probs 0)."""
-  mean, log_std = networks.sp_apply(policy_params["sp"], obs, onehot)
-  if deterministic:
-    a_sp, sp_log_prob = deterministic_action(mean), jnp.zeros(obs.shape[:1])
-  else:
-    sp_key, key = jax.random.split(key)
-    a_sp, sp_log_prob = sample_tanh_gaussian(mean, log_std, sp_key)
-  mean, log_std = networks.acp_apply(policy_params["acp"], obs, onehot, a_sp)
-  if deterministic:
-    correction, acp_log_prob = deterministic_action(mean), jnp.zeros(obs.shape[:1])
-  else:
-    correction, acp_log_prob = sample_tanh_gaussian(mean, log_std, key)
-  action = jnp.clip(a_sp + networks.correction_scale * correction, -1.0, 1.0)
-  return action, a_sp, sp_log_prob, acp_log_prob
 
 
 def make_agent(config, spec: AgentSpec) -> Agent:
@@ -112,7 +93,7 @@ def make_agent(config, spec: AgentSpec) -> Agent:
       act=act,
       policy_params=learner.policy_params,
       update=learner.make_update(
-          networks, final_action, optimizer, spec, gamma=config.gamma, tau=config.tau,
+          networks, optimizer, spec, gamma=config.gamma, tau=config.tau,
           reward_scale=config.reward_scale, max_grad_norm=config.max_grad_norm,
           budget=float(t.budget_fraction) / (1.0 - config.gamma),
           lagrange_lr=float(t.lagrange_lr)),

@@ -79,13 +79,13 @@ def parameter_health(state: TSACState) -> dict[str, jax.Array]:
           **finite_by_network(state.sparse_params, "sparse")}
 
 
-def make_update(networks: TSACNetworks, final_action: Callable,
-                optimizer: optax.GradientTransformation, spec: AgentSpec, *, gamma: float,
+def make_update(networks: TSACNetworks, optimizer: optax.GradientTransformation,
+                spec: AgentSpec, *, gamma: float,
                 tau: float, reward_scale: float, max_grad_norm: float, budget: float,
                 lagrange_lr: float):
   """``update(state, batch, key) -> (state, metrics)``: one TSAC step."""
-  losses = make_losses(networks, final_action, spec.num_tasks, spec.action_size,
-                       gamma=gamma, reward_scale=reward_scale)
+  losses = make_losses(networks, spec.num_tasks, spec.action_size, gamma=gamma,
+                       reward_scale=reward_scale)
 
   def apply(params, opt_state, grads):
     updates, opt_state = optimizer.update(grads, opt_state, params)

@@ -1,15 +1,15 @@
-"""TSAC's losses (T3-T6 of ``earjax.agents.tsac``), brax-style: ``make_losses`` closes over
-the networks and returns pure losses whose first argument is the one differentiated;
-everything else enters through ``stop_gradient``.  A batch has the replay's fields plus
-``success`` (the sparse reward r_s) and ``task``."""
+"""TSAC's final action (T1-T2 of ``earjax.agents.tsac``) and losses (T3-T7), brax-style:
+``make_losses`` closes over the networks and returns pure losses whose first argument is
+the one differentiated; everything else enters through ``stop_gradient``.  A batch has
+the replay's fields plus ``success`` (the sparse reward r_s) and ``task``."""
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from typing import Callable, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
 
-from earjax.networks import sample_tanh_gaussian
+from earjax.networks import deterministic_action, sample_tanh_gaussian
 
 Batch = dict[str, jax.Array]
 sg = jax.lax.stop_gradient
@@ -27,8 +27,27 @@ class TSACLosses(NamedTuple):
   alpha_loss: Callable[..., jax.Array]
 
 
-def make_losses(networks, final_action: Callable, num_tasks: int, action_size: int, *,
-                gamma: float, reward_scale: float) -> TSACLosses:
+def final_action(networks, policy_params, obs, onehot,
+                 key: Optional[jax.Array], deterministic: bool):
+  """(a, a_sp, log pi_sp(a_sp), log pi_acp(d)) of T1-T2; deterministic: tanh of the means
+  (log-probs 0)."""
+  mean, log_std = networks.sp_apply(policy_params["sp"], obs, onehot)
+  if deterministic:
+    a_sp, sp_log_prob = deterministic_action(mean), jnp.zeros(obs.shape[:1])
+  else:
+    sp_key, key = jax.random.split(key)
+    a_sp, sp_log_prob = sample_tanh_gaussian(mean, log_std, sp_key)
+  mean, log_std = networks.acp_apply(policy_params["acp"], obs, onehot, a_sp)
+  if deterministic:
+    correction, acp_log_prob = deterministic_action(mean), jnp.zeros(obs.shape[:1])
+  else:
+    correction, acp_log_prob = sample_tanh_gaussian(mean, log_std, key)
+  action = jnp.clip(a_sp + networks.correction_scale * correction, -1.0, 1.0)
+  return action, a_sp, sp_log_prob, acp_log_prob
+
+
+def make_losses(networks, num_tasks: int, action_size: int, *, gamma: float,
+                reward_scale: float) -> TSACLosses:
   target_entropy = -float(action_size)
 
   def onehot(batch):
