@@ -94,21 +94,21 @@ class Trainer:
     # Envs are task-major: env i runs task i // envs_per_task.
     self.env_task_index = jnp.repeat(self.task_index, config.envs_per_task)
     self.epoch_traces = 0
-    fingerprint = self.fingerprint(agent)
+    fingerprint = self.fingerprint()
     self.init = program_cache.CachedProgram(self._init, "init", fingerprint)
     self.start = program_cache.CachedProgram(self._start, "start", fingerprint)
     self.epoch = program_cache.CachedProgram(self._epoch, "epoch", fingerprint,
                                              donate_argnums=(0,))
     self.evaluate = program_cache.CachedProgram(self._evaluate, "evaluate", fingerprint)
 
-  def fingerprint(self, agent: agents.Agent) -> str:
+  def fingerprint(self) -> str:
     """What the compiled functions close over, as the program cache's key: the config
     (but ``HOST_ONLY_KEYS``), the agent's name, the tasks and their parameters.  The env
     and the agent's networks are those the config names (both constructors build them
     from it)."""
     return json.dumps({
         "config": traced_config_key(self.config),
-        "agent": agent.name, "task_index": self.task_index.tolist(),
+        "agent": self.agent.name, "task_index": self.task_index.tolist(),
         "task_params": None if self.task_params is None else
                        np.asarray(self.task_params).tolist()}, sort_keys=True, default=str)
 
