@@ -81,7 +81,7 @@ def define_flags():
   imports this module, and absl flags are global)."""
   flags.DEFINE_integer("batch", 256, "Envs stepped together.")
   flags.DEFINE_integer("steps", 100, "Env steps per timed call.")
-  flags.DEFINE_list("envs", list(envs.names()), "Families to measure.")
+  flags.DEFINE_list("envs", list(envs.jax_names()), "Families to measure.")
   flags.DEFINE_string("backend", "default", "Physics backend (envs.make option).")
   flags.DEFINE_integer("repeats", 5, "Timed calls; the median is reported.")
   flags.DEFINE_string("out", None, "Write the records to this JSON file.")

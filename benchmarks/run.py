@@ -32,7 +32,7 @@ from earjax.config import default_config
 _QUICK = flags.DEFINE_bool("quick", False, "Smoke run: seconds, not measurements.")
 _SECTIONS = flags.DEFINE_list("sections", None,
                               "Sections to run (default: all); peak always runs.")
-_ENVS = flags.DEFINE_list("envs", list(envs.names()), "Families of the env section.")
+_ENVS = flags.DEFINE_list("envs", list(envs.jax_names()), "Families of the env section.")
 _BATCHES = flags.DEFINE_list("batches", ["64", "256", "1024", "4096"],
                              "Env batch sizes of the env section.")
 _ENV_STEPS = flags.DEFINE_integer("env_steps_per_call", 12_800,

@@ -171,3 +171,34 @@ def evaluate(env: envs.TaskFamilyEnv, act: ActFn, task_inputs: Any, task_params:
   per_task = lambda x: x.reshape(num_tasks, episodes).mean(1)
   return {"return": per_task(episode.ret), "velocity": per_task(episode.velocity),
           "length": per_task(episode.length), "success": per_task(episode.success)}
+
+
+def evaluate_batch(batch_env, act: Callable, task_inputs: jax.Array, task_params: jax.Array,
+                   key: jax.Array, episodes: int, success_window: int) -> dict[str, jax.Array]:
+  """``evaluate``'s per-task ``return``, ``length`` and ``success`` from an auto-reset
+  batch (``envs.HostBatch``: a host family has no per-env ``reset``/``step`` to vmap).
+
+  One env per episode, ``batch_env.episode_length`` steps from a fresh reset; steps
+  after an env's episode ended (the batch resets it) are masked out, as ``rollout``
+  stops accumulating.  ``act(obs [B, o], task_index [B], key) -> actions [B, a]`` is
+  the deterministic policy.
+  """
+  num_tasks = task_params.shape[0]
+  repeat = lambda x: jnp.repeat(x, episodes, axis=0)
+  reset_key, act_key = jax.random.split(key)
+  inputs = repeat(task_inputs)
+  state = batch_env.reset(jax.random.split(reset_key, num_tasks * episodes),
+                          repeat(jnp.asarray(task_params, jnp.float32)))
+
+  def step(carry, key):
+    state, alive = carry
+    nxt = batch_env.step(state, act(state.obs, inputs, key))
+    out = {"reward": alive * nxt.reward, "alive": alive,
+           "success": alive * nxt.metrics["success"]}
+    return (nxt, alive * (1.0 - nxt.done)), out
+
+  _, out = jax.lax.scan(step, (state, jnp.ones(inputs.shape[:1])),
+                        jax.random.split(act_key, batch_env.episode_length))
+  per_task = lambda x: x.reshape(num_tasks, episodes).mean(1)
+  return {"return": per_task(out["reward"].sum(0)), "length": per_task(out["alive"].sum(0)),
+          "success": per_task(episode_success(out["success"], success_window))}

@@ -100,10 +100,11 @@ class CachedProgram:
 
   Call it like the jitted function (positional and keyword arguments); ``eval_shape``
   and ``compile`` take the same arguments.  ``fingerprint`` must change whenever what
-  ``fn`` closes over changes.
+  ``fn`` closes over changes; None keeps nothing (``jax.jit`` alone: programs that call
+  back to the host cannot be exported).
   """
 
-  def __init__(self, fn: Callable, name: str, fingerprint: str,
+  def __init__(self, fn: Callable, name: str, fingerprint: str | None,
                donate_argnums: Sequence[int] = ()):
     self._fn = fn
     self._name = name
@@ -144,7 +145,7 @@ class CachedProgram:
     return self._entries[in_tree, avals], leaves
 
   def _new_entry(self, avals, args, kwargs, leaves, in_tree) -> _Entry:
-    if _directory is None or jax.process_count() > 1 or any(
+    if _directory is None or self._fingerprint is None or jax.process_count() > 1 or any(
         isinstance(x, jax.Array) and len(x.sharding.device_set) > 1 for x in leaves):
       return _Entry(call=self._jit)
     # The file's name holds no tree structure (its text names memory addresses: MJX

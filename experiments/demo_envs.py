@@ -11,7 +11,7 @@ import numpy as np
 from earjax import envs
 from earjax.compilation_cache import enable_compilation_cache
 
-_ENVS = flags.DEFINE_list("envs", list(envs.names()), "Families to step.")
+_ENVS = flags.DEFINE_list("envs", list(envs.jax_names()), "Families to step.")
 _SEED = flags.DEFINE_integer("seed", 0, "Random seed of resets and actions.")
 
 

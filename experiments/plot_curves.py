@@ -23,29 +23,36 @@ def read(workdir):
 
 def main(argv):
   del argv
-  has_error = any("eval/velocity_error_mean" in r for w in _WORKDIRS.value for r in read(w))
-  panels = 3 if has_error else 2
-  fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 3.6))
-  for workdir in _WORKDIRS.value:
-    rows = read(workdir)
+  runs = {os.path.basename(os.path.normpath(w)): read(w) for w in _WORKDIRS.value}
+  has = lambda key: any(key in r for rows in runs.values() for r in rows)
+  # Panels: the mean return, the success rate and the velocity error where the runs
+  # report them, then per task the velocity (velocity families) or the success rate.
+  panels = [("eval/return_mean", "mean evaluation return")]
+  if has("eval/success_rate"):
+    panels.append(("eval/success_rate", "success rate (mean over tasks)"))
+  if has("eval/velocity_error_mean"):
+    panels.append(("eval/velocity_error_mean", "mean |velocity - target| (m/s)"))
+  per_task = "velocity" if any(k.startswith("eval/velocity/") for rows in runs.values()
+                               for k in rows[-1]) else "success"
+  fig, axes = plt.subplots(1, len(panels) + 1, figsize=(5 * (len(panels) + 1), 3.6))
+  for label, rows in runs.items():
     steps = [r["env_steps"] / 1e6 for r in rows]
-    label = os.path.basename(os.path.normpath(workdir))
+    for ax, (key, _) in zip(axes, panels):
+      ax.plot(steps, [r.get(key, float("nan")) for r in rows], label=label)
     tasks = [k.split("/", 2)[2] for k in rows[-1] if k.startswith("eval/return/")]
-    axes[0].plot(steps, [r["eval/return_mean"] for r in rows], label=label)
-    if has_error:
-      axes[1].plot(steps, [r["eval/velocity_error_mean"] for r in rows], label=label)
     for task in tasks:
-      axes[-1].plot(steps, [r[f"eval/velocity/{task}"] for r in rows],
-                    label=f"{label} {task}" if len(_WORKDIRS.value) > 1 else task)
-  axes[0].set_ylabel("mean evaluation return")
-  if has_error:
-    axes[1].set_ylabel("mean |velocity - target| (m/s)")
-    axes[1].axhline(0.5, color="gray", ls="--", lw=0.8)
-  axes[-1].set_ylabel("evaluation velocity per task (m/s)")
+      axes[-1].plot(steps, [r.get(f"eval/{per_task}/{task}", float("nan")) for r in rows],
+                    label=f"{label} {task}" if len(runs) > 1 else task)
+  for ax, (key, ylabel) in zip(axes, panels):
+    ax.set_ylabel(ylabel)
+    if key == "eval/velocity_error_mean":
+      ax.axhline(0.5, color="gray", ls="--", lw=0.8)
+  axes[-1].set_ylabel(f"evaluation {per_task} per task" +
+                      (" (m/s)" if per_task == "velocity" else ""))
   for ax in axes:
     ax.set_xlabel("million env steps")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=6)
   fig.tight_layout()
   fig.savefig(_OUT.value, dpi=110)
   print(f"wrote {_OUT.value}")

@@ -27,13 +27,15 @@ def print_table(result: dict) -> None:
   tasks = [k.split("/", 2)[2] for k in result if k.startswith("eval/return/")]
   print(f"\nepoch {result['epoch']}, {result['env_steps']} env steps, "
         f"{result['wall_time']:.0f} s")
-  print(f"{'task':<12}{'return':>10}{'length':>8}{'velocity':>10}{'|v - target|':>14}"
+  width = max([12] + [len(t) + 2 for t in tasks])
+  print(f"{'task':<{width}}{'return':>10}{'length':>8}{'velocity':>10}{'|v - target|':>14}"
         f"{'success':>9}")
   for task in tasks:
     error = result.get(f"eval/velocity_error/{task}")
-    print(f"{task:<12}{result[f'eval/return/{task}']:>10.1f}"
+    velocity = result.get(f"eval/velocity/{task}")   # none on Meta-World
+    print(f"{task:<{width}}{result[f'eval/return/{task}']:>10.1f}"
           f"{result.get(f'eval/length/{task}', float('nan')):>8.0f}"
-          f"{result[f'eval/velocity/{task}']:>10.2f}"
+          f"{'' if velocity is None else f'{velocity:.2f}':>10}"
           f"{'' if error is None else f'{error:.2f}':>14}"
           f"{result.get(f'eval/success/{task}', float('nan')):>9.2f}")
   if "eval/velocity_error_mean" in result:

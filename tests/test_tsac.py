@@ -1,6 +1,8 @@
 """TSAC (``earjax.agents.tsac``, T1-T7 of its docstring) on the tiny family: the action
 correction, the dual step by hand, the update's multiplier, the sparse reward in the
 replay, bad config values."""
+import importlib
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -126,3 +128,22 @@ def test_a_resumed_run_equals_a_straight_one_bitwise_and_the_epoch_is_traced_onc
   # Three jobs (2 epochs, resumed to 4, a straight 4) differ in host-only keys: one trace
   # (seed 3: a Trainer no other test of this process shares).
   assert trainer_for(tiny_config(agent="tsac", seed=3)).epoch_traces == 1
+
+
+FAMILY_CONFIGS = ("halfcheetah_vel", "ant_dir", "hopper_vel", "walker_vel",
+                  "halfcheetah_run_jump", "point_vel", "metaworld_mt10")
+
+
+@pytest.mark.parametrize("family", FAMILY_CONFIGS)
+def test_every_preset_of_every_family_takes_every_agent(family):
+  """``--config=experiments/configs/<family>.py:<preset> --config.agent=<agent>`` is a
+  valid job for every registered agent (TSAC included) and both the ``paper`` and the
+  ``cpu`` preset; an unknown preset is refused in one line."""
+  module = importlib.import_module(f"experiments.configs.{family}")
+  for preset in ("paper", "cpu"):
+    for agent in agents.names():
+      config = module.get_config(preset)
+      config.agent = agent
+      assert validate(config) == [], (family, preset, agent)
+  with pytest.raises(ValueError, match="unknown preset 'gpu'; valid presets: paper, cpu"):
+    module.get_config("gpu")

@@ -1,21 +1,31 @@
 """The earjax task families: ``make(name, **overrides)``, ``names()``, ``options(name)``.
 
-Five MuJoCo XLA families of the EAR paper and the tiny pure-JAX ``point_vel``.
+Five MuJoCo XLA families of the EAR paper, the tiny pure-JAX ``point_vel``, and
+Meta-World MT10 stepped on the host (``metaworld_mt10``, envpool).  ``training_batch(env)``
+is the batch the Trainer steps: ``AutoResetBatch`` for the JAX families, the family's own
+for a host family.
 """
 from earjax.envs.ant import AntDir
 from earjax.envs.base import MjxFamilyEnv, State, TaskFamilyEnv
 from earjax.envs.halfcheetah import HalfCheetahRunJump, HalfCheetahVel
+from earjax.envs.metaworld import HostBatch, MetaWorldMT10
 from earjax.envs.planar_walkers import HopperVel, WalkerVel
 from earjax.envs.point import PointVel
 from earjax.envs.wrappers import AutoResetBatch
 
 _FAMILIES = {cls.name: cls for cls in
-             (HalfCheetahVel, AntDir, HopperVel, WalkerVel, HalfCheetahRunJump, PointVel)}
+             (HalfCheetahVel, AntDir, HopperVel, WalkerVel, HalfCheetahRunJump, PointVel,
+              MetaWorldMT10)}
 
 
 def names() -> tuple[str, ...]:
   """The names ``make`` accepts."""
   return tuple(_FAMILIES)
+
+
+def jax_names() -> tuple[str, ...]:
+  """The families whose envs are pure JAX (vmapped per env, rollouts, the LTE tools)."""
+  return tuple(n for n, cls in _FAMILIES.items() if not getattr(cls, "on_host", False))
 
 
 def options(name: str) -> tuple[str, ...]:
@@ -40,5 +50,15 @@ def make(name: str, **overrides) -> TaskFamilyEnv:
   return _FAMILIES[name](**overrides)
 
 
-__all__ = ["AutoResetBatch", "MjxFamilyEnv", "State", "TaskFamilyEnv", "backends", "make",
-           "names", "options"]
+def on_host(env) -> bool:
+  """Whether ``env`` steps on the host (batches only, through ``io_callback``)."""
+  return getattr(env, "on_host", False)
+
+
+def training_batch(env) -> AutoResetBatch | HostBatch:
+  """The auto-reset batch the Trainer steps ``env`` in."""
+  return env.batch() if on_host(env) else AutoResetBatch(env)
+
+
+__all__ = ["AutoResetBatch", "HostBatch", "MjxFamilyEnv", "State", "TaskFamilyEnv",
+           "backends", "jax_names", "make", "names", "on_host", "options", "training_batch"]

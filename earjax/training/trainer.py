@@ -90,11 +90,14 @@ class Trainer:
     self.velocity_targets = (None if task_params is None else
                              [env.velocity_target(p) for p in np.asarray(task_params)])
     self.num_envs = self.num_tasks * config.envs_per_task
-    self.batch_env = envs.AutoResetBatch(env)
+    self.batch_env = envs.training_batch(env)
+    # A host family evaluates in a batch of its own (one env per evaluation episode).
+    self.eval_batch = env.batch() if envs.on_host(env) else None
     # Envs are task-major: env i runs task i // envs_per_task.
     self.env_task_index = jnp.repeat(self.task_index, config.envs_per_task)
     self.epoch_traces = 0
-    fingerprint = self.fingerprint()
+    # Programs that call back to host envs cannot be exported: jax.jit alone.
+    fingerprint = None if envs.on_host(env) else self.fingerprint()
     self.init = program_cache.CachedProgram(self._init, "init", fingerprint)
     self.start = program_cache.CachedProgram(self._start, "start", fingerprint)
     self.epoch = program_cache.CachedProgram(self._epoch, "epoch", fingerprint,
@@ -223,9 +226,29 @@ class Trainer:
     return lambda task_index, obs, key, stochastic: self.agent.act(
         policy_params, obs[None], task_index[None], key, deterministic=True)[0]
 
+  def restored(self, state: TrainingState) -> TrainingState:
+    """``state`` as read from a checkpoint, ready to continue: a host family's envs live
+    outside the checkpoint, so their episodes restart (fresh resets from the state's
+    RNG); a JAX family's env state is in the checkpoint and is kept."""
+    if not envs.on_host(self.env):
+      return state
+    rng, env_key = jax.random.split(state.rng)
+    # Jitted, so that no two leaves share a buffer and the state can be donated.
+    reset = jax.jit(lambda key: self.batch_env.reset(
+        jax.random.split(key, self.num_envs),
+        jnp.repeat(self.task_params, self.config.envs_per_task, axis=0)))
+    return state.replace(rng=rng, env_state=reset(env_key))
+
   def _evaluate(self, policy_params, key, task_params=None, task_index=None):
     """Per task (default: the run's) mean deterministic return, velocity, length and
     success rate."""
+    if self.eval_batch is not None:
+      act = lambda obs, task_index, key: self.agent.act(policy_params, obs, task_index, key,
+                                                        deterministic=True)
+      return acting.evaluate_batch(
+          self.eval_batch, act, self.task_index if task_index is None else task_index,
+          self.task_params if task_params is None else task_params, key,
+          self.config.eval_episodes, self.config.success_window)
     return acting.evaluate(
         self.env, self.act_on_task(policy_params),
         self.task_index if task_index is None else task_index,
@@ -242,7 +265,8 @@ class Trainer:
     out, errors = {}, []
     for i, name in enumerate(self.task_names):
       out[f"eval/return/{name}"] = float(result["return"][i])
-      out[f"eval/velocity/{name}"] = float(result["velocity"][i])
+      if "velocity" in result:
+        out[f"eval/velocity/{name}"] = float(result["velocity"][i])
       out[f"eval/length/{name}"] = float(result["length"][i])
       out[f"eval/success/{name}"] = float(result["success"][i])
       if self.velocity_targets[i] is not None:
