@@ -29,7 +29,10 @@ def random_batch(trainer: Trainer, key: jax.Array) -> dict[str, jax.Array]:
           "next_obs": jax.random.normal(next_key, obs_shape),
           "discount": jnp.ones((size,)),
           "task": jnp.repeat(jnp.arange(trainer.num_tasks, dtype=jnp.int32),
-                             trainer.config.batch_size_per_task)}
+                             trainer.config.batch_size_per_task),
+          # env metrics the agent keeps (TSAC: ``success``, its sparse reward)
+          **{name: jax.random.bernoulli(jax.random.fold_in(key, i), 0.5, (size,)).astype(
+              jnp.float32) for i, name in enumerate(trainer.agent.replay_metrics)}}
 
 
 def update_flops(trainer: Trainer, state, batch) -> float:

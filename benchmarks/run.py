@@ -40,7 +40,8 @@ _ENV_STEPS = flags.DEFINE_integer("env_steps_per_call", 12_800,
 _ENV_TIMEOUT = flags.DEFINE_integer("env_timeout_s", 300,
                                     "Give up on one family and batch after this long.")
 _TRAIN = flags.DEFINE_list("train", ["brax_matched", "brax_matched_ear",
-                                     "brax_matched_spring", "cpu", "paper"],
+                                     "brax_matched_spring", "cpu", "cpu_ohe", "cpu_tsac",
+                                     "paper"],
                            "Settings of the train section.")
 _COMPILE = flags.DEFINE_list("compile", ["brax_matched"], "Settings of the compile section.")
 _REPEATS = flags.DEFINE_integer("repeats", 5, "Timed calls; medians are reported.")
@@ -69,6 +70,8 @@ TRAIN_SETTINGS = {
     "brax_matched_ear": lambda: settings_lib.brax_matched(agent="ear_sac"),
     "brax_matched_spring": lambda: settings_lib.brax_matched(backend="spring"),
     "cpu": lambda: settings_lib.preset("cpu"),
+    "cpu_ohe": lambda: settings_lib.preset("cpu", agent="ohe_sac"),
+    "cpu_tsac": lambda: settings_lib.preset("cpu", agent="tsac"),
     "paper": lambda: settings_lib.preset("paper"),
 }
 # At most this many timed epochs: a paper epoch (200 updates of 23 GFLOP each) takes

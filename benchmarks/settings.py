@@ -45,9 +45,10 @@ def brax_matched(agent: str = "ohe_sac", backend: str = "default",
   return c
 
 
-def preset(name: str) -> ml_collections.ConfigDict:
-  """HalfCheetah-Vel's ``cpu`` or ``paper`` preset, without random epochs."""
+def preset(name: str, agent: str = "ear_sac") -> ml_collections.ConfigDict:
+  """HalfCheetah-Vel's ``cpu`` or ``paper`` preset for ``agent``, without random epochs."""
   c = halfcheetah_vel.get_config(name)
+  c.agent = agent
   c.random_epochs = 0
   c.min_replay_size = 0
   return c
