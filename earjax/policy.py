@@ -26,6 +26,7 @@ import numpy as np
 
 from earjax import agents
 from earjax import checkpoint
+from earjax import envs
 from earjax.envs import TaskFamilyEnv
 from earjax.networks import deterministic_action, sample_tanh_gaussian
 from earjax.training import job
@@ -110,6 +111,7 @@ def load_run(workdir: str, which: str = "best") -> Run:
   """The EAR run in ``workdir`` with its ``which`` ("best" or "latest") actor."""
   _require_ear(workdir)
   config, env, ids, networks, params, epoch = restore_policy(workdir, which)
+  envs.require_per_env(env, "the LTE tools (interpolation, CEM, rendering)")
   return Run(workdir=workdir, config=config, env=env,
              policy=frozen_policy(networks, params), ltes=networks.lte_table(params),
              task_params=env.train_tasks[ids],

@@ -125,3 +125,11 @@ def test_mt10_trains_through_the_generic_job_and_resumes(tmp_path, programs):
   assert (row["epoch"], row["env_steps"], row["grad_steps"]) == (3, 60, 6)
   with open(os.path.join(workdir, "metrics.jsonl")) as f:
     assert [json.loads(line)["epoch"] for line in f] == [2, 3]
+
+
+def test_the_lte_tools_and_fine_tuning_refuse_a_host_family_in_one_line():
+  env = envs.make("metaworld_mt10")
+  with pytest.raises(ValueError, match=r"^fine-tuning needs per-env JAX rollouts; "
+                     r"metaworld_mt10 is stepped on the host .*halfcheetah_vel"):
+    envs.require_per_env(env, "fine-tuning")
+  envs.require_per_env(envs.make("point_vel"), "fine-tuning")   # a JAX family passes

@@ -23,6 +23,7 @@ import optax
 from earjax import acting
 from earjax import agents
 from earjax import checkpoint
+from earjax import envs
 from earjax.agents.base import abstract_best_items
 from earjax.agents.sac import learner as sac_learner
 from earjax.training.trainer import Trainer, TrainingState, agent_spec, make_env, task_ids
@@ -92,6 +93,7 @@ def make_finetuner(source_config: ml_collections.ConfigDict, envs_per_task: int,
   config.envs_per_task, config.random_epochs, config.min_replay_size = envs_per_task, 0, 0
   config.eval_episodes = eval_episodes
   env = make_env(config)
+  envs.require_per_env(env, "fine-tuning")
   ids = task_ids(config, env)
   agent = agents.get(config.agent).make_agent(config, agent_spec(env, len(ids)))
   return Finetuner(source_config=source_config,

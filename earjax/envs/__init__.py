@@ -55,10 +55,19 @@ def on_host(env) -> bool:
   return getattr(env, "on_host", False)
 
 
+def require_per_env(env, what: str) -> None:
+  """Raises a one-line ValueError where ``env`` is a host family: ``what`` (a tool that
+  vmaps per-env rollouts) needs a JAX family."""
+  if on_host(env):
+    raise ValueError(f"{what} needs per-env JAX rollouts; {env.name} is stepped on the "
+                     f"host (train and evaluate only); JAX families: {', '.join(jax_names())}")
+
+
 def training_batch(env) -> AutoResetBatch | HostBatch:
   """The auto-reset batch the Trainer steps ``env`` in."""
   return env.batch() if on_host(env) else AutoResetBatch(env)
 
 
 __all__ = ["AutoResetBatch", "HostBatch", "MjxFamilyEnv", "State", "TaskFamilyEnv",
-           "backends", "jax_names", "make", "names", "on_host", "options", "training_batch"]
+           "backends", "jax_names", "make", "names", "on_host", "options", "require_per_env",
+           "training_batch"]
