@@ -73,10 +73,14 @@ TRAIN_SETTINGS = {
     "cpu_ohe": lambda: settings_lib.preset("cpu", agent="ohe_sac"),
     "cpu_tsac": lambda: settings_lib.preset("cpu", agent="tsac"),
     "paper": lambda: settings_lib.preset("paper"),
+    # Meta-World MT10 on the host (envpool): MTSAC at the MT10 presets (not run by default)
+    "mt10_cpu": lambda: settings_lib.mt10("cpu"),
+    "mt10_cpu_tsac": lambda: settings_lib.mt10("cpu", agent="tsac"),
+    "mt10_paper": lambda: settings_lib.mt10("paper"),
 }
 # At most this many timed epochs: a paper epoch (200 updates of 23 GFLOP each) takes
 # about 40 s on the 2-core CPU.
-TRAIN_MAX_REPEATS = {"paper": 1}
+TRAIN_MAX_REPEATS = {"paper": 1, "mt10_paper": 1}
 
 
 def peak_section(opts: Options) -> list[dict]:

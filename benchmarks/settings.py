@@ -6,7 +6,7 @@ HalfCheetah-Vel task (10 m/s) with 64 envs, ``env_steps_per_epoch`` E and
 ``grad_steps_per_epoch`` 16 E, plain SAC MLPs (``agent="ohe_sac"``; ``"ear_sac"`` with
 every hidden layer 256 wide is recorded beside it), brax's SAC update order (critic,
 actor, alpha) and no policy regularisers.  ``preset``: the ``cpu`` and ``paper``
-presets of HalfCheetah-Vel.  ``tiny``: the smoke-test setting of ``--quick``.
+presets of HalfCheetah-Vel; ``mt10``: those of Meta-World MT10 (host-stepped).  ``tiny``: the smoke-test setting of ``--quick``.
 Random epochs and the replay minimum are 0 (but in ``tiny``): the timed epochs are
 training epochs.
 """
@@ -16,6 +16,7 @@ import ml_collections
 
 from earjax.config import default_config
 from experiments.configs import halfcheetah_vel
+from experiments.configs import metaworld_mt10
 
 BRAX_ENVS = 64
 BRAX_BATCH = 256
@@ -48,6 +49,16 @@ def brax_matched(agent: str = "ohe_sac", backend: str = "default",
 def preset(name: str, agent: str = "ear_sac") -> ml_collections.ConfigDict:
   """HalfCheetah-Vel's ``cpu`` or ``paper`` preset for ``agent``, without random epochs."""
   c = halfcheetah_vel.get_config(name)
+  c.agent = agent
+  c.random_epochs = 0
+  c.min_replay_size = 0
+  return c
+
+
+def mt10(name: str, agent: str = "ohe_sac") -> ml_collections.ConfigDict:
+  """Meta-World MT10's ``cpu`` or ``paper`` preset for ``agent``, without random epochs
+  (the timed epochs train)."""
+  c = metaworld_mt10.get_config(name)
   c.agent = agent
   c.random_epochs = 0
   c.min_replay_size = 0
