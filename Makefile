@@ -19,7 +19,7 @@ run: $(STAMP)
 	$(PY) -m experiments.train --config=experiments/configs/halfcheetah_vel.py:cpu --workdir=runs/halfcheetah_vel_cpu
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=15
 
 bench: $(STAMP)
 	mkdir -p runs/bench && $(PY) -m benchmarks.run --out=runs/bench/suite_cpu.json

@@ -83,18 +83,18 @@ def assert_equals_reference(workdir, reference):
   assert metrics_rows(workdir) == want_rows   # every eval epoch once, in order, identical
 
 
-def test_kill_9_at_six_random_moments_loses_nothing(tmp_path, reference):
+def test_kill_9_at_five_random_moments_loses_nothing(tmp_path, reference):
   workdir = str(tmp_path / "crash")
   rng = random.Random(0)
   kills = []
-  for _ in range(6):
+  for _ in range(5):
     proc = launch(workdir)
     wait_for_new_checkpoint(proc, workdir)
     time.sleep(rng.uniform(0.0, 1.5))   # inside an epoch, an evaluation or a save
     proc.send_signal(signal.SIGKILL)
     proc.communicate()
     kills.append((proc.returncode, max(state_epochs(workdir), default=0)))
-  assert sum(rc == -signal.SIGKILL for rc, _ in kills) >= 5, kills
+  assert sum(rc == -signal.SIGKILL for rc, _ in kills) >= 4, kills
   progress = [epoch for _, epoch in kills]
   assert progress == sorted(progress) and progress[-1] < LONG["num_epochs"], kills
   proc = launch(workdir)
@@ -217,7 +217,7 @@ CONFIG_CASES = [  # (changes to the tiny config, the one problem line)
     ({"seed": -3}, "seed must be a non-negative integer, got -3"),
     ({"agent": "mlp"}, "agent must be one of ear_sac, mhmt_sac, ohe_sac, tsac, got 'mlp'"),
     ({"env_name": "cheetah"}, "env_name must be one of halfcheetah_vel, ant_dir, hopper_vel, "
-                              "walker_vel, halfcheetah_run_jump, point_vel, got 'cheetah'"),
+                              "walker_vel, halfcheetah_run_jump, point_vel, metaworld_mt10, got 'cheetah'"),
     ({"sac.update_order": "actor_first"},
      "sac.update_order must be one of alpha_first, critic_first, got 'actor_first'"),
     ({"min_replay_size": -1}, "min_replay_size must be a non-negative integer, got -1"),
