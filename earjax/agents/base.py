@@ -66,6 +66,17 @@ class Agent:
   replay_metrics: tuple[str, ...] = ()
 
 
+def number_problems(section: str, values, checks: dict[str, tuple[Callable, str]]) -> list[str]:
+  """One line per key of ``checks`` (key -> (ok(value), what it must be)) whose value in
+  the config section ``values`` is not a number (bools are not) or fails ``ok``."""
+  problems = []
+  for key, (ok, what) in checks.items():
+    value = values[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not ok(value):
+      problems.append(f"{section}.{key} must be a number {what}, got {value!r}")
+  return problems
+
+
 def abstract_best_items(agent: Agent) -> dict[str, Params]:
   """The shapes of ``agent.best_items`` (restore targets of the best checkpoint), traced
   without creating any parameter."""

@@ -25,7 +25,7 @@ def names() -> tuple[str, ...]:
 
 def jax_names() -> tuple[str, ...]:
   """The families whose envs are pure JAX (vmapped per env, rollouts, the LTE tools)."""
-  return tuple(n for n, cls in _FAMILIES.items() if not getattr(cls, "on_host", False))
+  return tuple(n for n, cls in _FAMILIES.items() if not on_host(cls))
 
 
 def options(name: str) -> tuple[str, ...]:

@@ -139,10 +139,14 @@ class Trainer:
         learner=learner_state,
         replay=replay.init(self.num_tasks, c.replay_capacity, self.env.observation_size,
                            self.env.action_size, self.agent.replay_metrics),
-        env_state=self.batch_env.reset(jax.random.split(env_key, self.num_envs),
-                                       jnp.repeat(task_params, c.envs_per_task, axis=0)),
+        env_state=self._reset_envs(env_key, task_params),
         rng=rng, epoch=jnp.zeros((), jnp.int32), env_steps=jnp.zeros((), jnp.int32),
         grad_steps=jnp.zeros((), jnp.int32))
+
+  def _reset_envs(self, key: jax.Array, task_params: jax.Array) -> envs.State:
+    """Fresh episodes of every env, env group k on ``task_params[k]``."""
+    return self.batch_env.reset(jax.random.split(key, self.num_envs),
+                                jnp.repeat(task_params, self.config.envs_per_task, axis=0))
 
   def _epoch(self, state: TrainingState):
     """Algorithm 1, one epoch: collect with every task's envs, then the updates.
@@ -234,26 +238,22 @@ class Trainer:
       return state
     rng, env_key = jax.random.split(state.rng)
     # Jitted, so that no two leaves share a buffer and the state can be donated.
-    reset = jax.jit(lambda key: self.batch_env.reset(
-        jax.random.split(key, self.num_envs),
-        jnp.repeat(self.task_params, self.config.envs_per_task, axis=0)))
-    return state.replace(rng=rng, env_state=reset(env_key))
+    return state.replace(rng=rng, env_state=jax.jit(self._reset_envs)(env_key,
+                                                                      self.task_params))
 
   def _evaluate(self, policy_params, key, task_params=None, task_index=None):
     """Per task (default: the run's) mean deterministic return, velocity, length and
     success rate."""
+    task_index = self.task_index if task_index is None else task_index
+    task_params = self.task_params if task_params is None else task_params
+    c = self.config
     if self.eval_batch is not None:
       act = lambda obs, task_index, key: self.agent.act(policy_params, obs, task_index, key,
                                                         deterministic=True)
-      return acting.evaluate_batch(
-          self.eval_batch, act, self.task_index if task_index is None else task_index,
-          self.task_params if task_params is None else task_params, key,
-          self.config.eval_episodes, self.config.success_window)
-    return acting.evaluate(
-        self.env, self.act_on_task(policy_params),
-        self.task_index if task_index is None else task_index,
-        self.task_params if task_params is None else task_params, key,
-        self.config.eval_episodes, self.config.success_window)
+      return acting.evaluate_batch(self.eval_batch, act, task_index, task_params, key,
+                                   c.eval_episodes, c.success_window)
+    return acting.evaluate(self.env, self.act_on_task(policy_params), task_index,
+                           task_params, key, c.eval_episodes, c.success_window)
 
   def eval_metrics(self, policy_params, epoch: int) -> dict[str, float]:
     """Per-task evaluation: return, episode length, velocity (mean over the steps alive),

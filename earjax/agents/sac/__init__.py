@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from earjax.agents.base import Agent, AgentSpec
+from earjax.agents.base import Agent, AgentSpec, number_problems
 from earjax.agents.sac import learner
 from earjax.agents.sac.learner import UPDATE_ORDERS, SACState
 from earjax.agents.sac.losses import make_losses
@@ -108,10 +108,8 @@ def validate_section(s: ml_collections.ConfigDict) -> list[str]:
   if s.update_order not in UPDATE_ORDERS:
     problems.append(f"sac.update_order must be one of {', '.join(UPDATE_ORDERS)}, got "
                     f"{s.update_order!r}")
-  for key in ("policy_mean_reg", "policy_std_reg"):
-    value = s[key]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-      problems.append(f"sac.{key} must be a number >= 0, got {value!r}")
+  problems += number_problems("sac", s, {key: (lambda v: v >= 0, ">= 0")
+                                         for key in ("policy_mean_reg", "policy_std_reg")})
   for key in ("target_lte_noise", "per_task_alpha"):
     if not isinstance(s[key], bool):
       problems.append(f"sac.{key} must be true or false, got {s[key]!r}")

@@ -37,7 +37,7 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from earjax.agents.base import Agent, AgentSpec, Method
+from earjax.agents.base import Agent, AgentSpec, Method, number_problems
 from earjax.agents.ohe_sac import OHEActor
 from earjax.agents.sac import network_functions
 from earjax.agents.tsac import learner
@@ -113,16 +113,11 @@ def config_section() -> ml_collections.ConfigDict:
 
 
 def validate_section(t: ml_collections.ConfigDict) -> list[str]:
-  problems = []
-  checks = {"correction_scale": (lambda v: 0 < v <= 2, "in (0, 2]"),
-            "budget_fraction": (lambda v: 0 <= v <= 1, "in [0, 1]"),
-            "lagrange_lr": (lambda v: v > 0, "> 0"),
-            "lagrange_init": (lambda v: v >= 0, ">= 0")}
-  for key, (ok, what) in checks.items():
-    value = t[key]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not ok(value):
-      problems.append(f"tsac.{key} must be a number {what}, got {value!r}")
-  return problems
+  return number_problems("tsac", t, {
+      "correction_scale": (lambda v: 0 < v <= 2, "in (0, 2]"),
+      "budget_fraction": (lambda v: 0 <= v <= 1, "in [0, 1]"),
+      "lagrange_lr": (lambda v: v > 0, "> 0"),
+      "lagrange_init": (lambda v: v >= 0, ">= 0")})
 
 
 METHODS = {"tsac": Method(make_networks, make_agent)}
