@@ -4,6 +4,7 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import mujoco
 import numpy as np
 
 from earjax import envs
@@ -34,7 +35,8 @@ def _rollout(name, backend):
     def body(state, key):
       actions = jax.random.uniform(key, (len(tasks), env.action_size), minval=-1, maxval=1)
       nxt = batch.step(state, actions)
-      return nxt, dict(qpos_before=env.qpos(state.data), qpos=env.qpos(nxt.data), obs=nxt.obs,
+      return nxt, dict(qpos_before=env.qpos(state.data), qvel_before=env.qvel(state.data),
+                       steps_before=state.info["steps"], qpos=env.qpos(nxt.data), obs=nxt.obs,
                        action=actions, reward=nxt.reward, done=nxt.done,
                        truncation=nxt.info["truncation"], steps=nxt.info["steps"],
                        terminal_obs=nxt.info["terminal_obs"], metrics=nxt.metrics,
@@ -97,3 +99,21 @@ def check_rollout_and_auto_reset(name):
     assert (truncated.sum(0) == 1).all()
   # The step counter restarts after every end of episode.
   assert (out["steps"][out["done"] > 0] == 0).all()
+
+
+def check_fresh_episodes_step_like_mujoco(name):
+  """The first control step of every fresh episode (the reset state is qpos/qvel alone,
+  not forwarded: ``MjxFamilyEnv._physics_reset``) lands where MuJoCo's own C ``mj_step``
+  takes the same qpos, qvel and action (float64, fresh ``MjData``: zero warm start)."""
+  env, out = rollout(name)
+  fresh = (out["steps_before"] == 0) & (out["done"] == 0)
+  assert fresh[0].all() and fresh[1:].any(), "the first step and auto-resets start episodes"
+  model = env.mj_model
+  data = mujoco.MjData(model)
+  for t, i in zip(*np.nonzero(fresh)):
+    mujoco.mj_resetData(model, data)
+    data.qpos, data.qvel, data.ctrl = (out["qpos_before"][t, i], out["qvel_before"][t, i],
+                                       out["action"][t, i])
+    mujoco.mj_step(model, data, nstep=env.n_frames)
+    np.testing.assert_allclose(out["qpos"][t, i], data.qpos, rtol=0, atol=1e-5,
+                               err_msg=f"{name}: step {t}, env {i}")

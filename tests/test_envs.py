@@ -1,6 +1,7 @@
 """The MJX multi-task suite against the EAR reference, HalfCheetah families and the
 spring backend (legged families: test_envs_legged.py): rewards recomputed by hand from
-the simulator state, mixed-task batches, auto-reset; task sets and bad input.
+the simulator state, mixed-task batches, auto-reset, fresh episodes stepped like
+MuJoCo's C ``mj_step``; task sets and bad input.
 
 Each family and backend compiles exactly one function (mjx_rollouts.rollout), used by
 one test (the suite distributes tests over two workers, so a family's checks stay in one
@@ -12,7 +13,8 @@ import numpy as np
 import pytest
 
 from earjax import envs
-from mjx_rollouts import FAMILIES, check_reward, check_rollout_and_auto_reset, rollout
+from mjx_rollouts import (FAMILIES, check_fresh_episodes_step_like_mujoco, check_reward,
+                          check_rollout_and_auto_reset, rollout)
 
 CHEETAHS = ("halfcheetah_vel", "halfcheetah_run_jump")
 
@@ -20,9 +22,11 @@ CHEETAHS = ("halfcheetah_vel", "halfcheetah_run_jump")
 @pytest.mark.parametrize("name", CHEETAHS)
 def test_reward_auto_reset_and_no_termination_of_the_reference(name):
   """The reward of every task of a mixed batch, finite rollouts whose auto-reset keeps
-  each env's task, and HalfCheetah never terminating (only the time limit ends it)."""
+  each env's task, fresh episodes stepped like MuJoCo, and HalfCheetah never terminating
+  (only the time limit ends it)."""
   check_reward(name)
   check_rollout_and_auto_reset(name)
+  check_fresh_episodes_step_like_mujoco(name)
   _, out = rollout(name)
   assert (out["done"] == out["truncation"]).all(), "HalfCheetah never terminates"
 

@@ -1,6 +1,7 @@
 """The MJX multi-task suite against the EAR reference, legged families (Ant-Dir,
 Hopper-Vel, Walker-Vel): rewards recomputed by hand from the simulator state, the
-reference's terminations, mixed-task batches, auto-reset.
+reference's terminations, mixed-task batches, auto-reset, fresh episodes stepped like
+MuJoCo's C ``mj_step``.
 
 Each family compiles exactly one function (mjx_rollouts.rollout), used by one test (the
 suite distributes tests over two workers).
@@ -11,7 +12,8 @@ import pytest
 from mujoco import mjx
 
 from earjax import envs
-from mjx_rollouts import check_reward, check_rollout_and_auto_reset, rollout
+from mjx_rollouts import (check_fresh_episodes_step_like_mujoco, check_reward,
+                          check_rollout_and_auto_reset, rollout)
 
 LEGGED = ("ant_dir", "hopper_vel", "walker_vel")
 
@@ -19,10 +21,11 @@ LEGGED = ("ant_dir", "hopper_vel", "walker_vel")
 @pytest.mark.parametrize("name", LEGGED)
 def test_reward_auto_reset_and_termination_of_the_reference(name):
   """The reward of every task of a mixed batch, finite rollouts whose auto-reset keeps
-  each env's task, and done iff the reference's healthy condition fails (read off the
-  terminal observation)."""
+  each env's task, fresh episodes stepped like MuJoCo, and done iff the reference's
+  healthy condition fails (read off the terminal observation)."""
   check_reward(name)
   check_rollout_and_auto_reset(name)
+  check_fresh_episodes_step_like_mujoco(name)
   _, out = rollout(name)
   obs = out["terminal_obs"]
   if name == "hopper_vel":

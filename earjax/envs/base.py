@@ -209,7 +209,8 @@ class MjxFamilyEnv(TaskFamilyEnv):
   """A MuJoCo family stepped by MJX (or one of brax's pipelines, ``BRAX_BACKENDS``).
 
   Subclasses set ``xml_file``, ``n_frames`` and ``reset_noise_scale`` and implement
-  ``_init_qpos_qvel``.
+  ``_init_qpos_qvel``; their observation, reward and termination read qpos/qvel only (the
+  MJX reset state is not forwarded: ``_physics_reset``).
   """
   xml_file: ClassVar[str]
   n_frames: ClassVar[int]
@@ -261,9 +262,16 @@ class MjxFamilyEnv(TaskFamilyEnv):
     assert abs(timestep * self._substeps - self.dt) < 1e-9, "the control step dt is kept"
 
   def _physics_reset(self, key):
+    """The initial qpos/qvel in MJX's zero data, not forwarded: ``mjx.step`` recomputes
+    every derived quantity from qpos/qvel before it integrates (and ``mjx.forward`` leaves
+    the solver's warm start alone), so the step from this state equals the step from its
+    ``mjx.forward``, and the families' observations, rewards and terminations read only
+    qpos/qvel.  Skipping it drops one forward pass per env and control step from the
+    auto-reset (``AutoResetBatch`` computes a fresh reset at every step) and one MJX
+    forward from every compiled program that resets."""
     qpos, qvel = self._init_qpos_qvel(key)
     if self.backend == "mjx":
-      return mjx.forward(self.mjx_model, self._data0.replace(qpos=qpos, qvel=qvel))
+      return self._data0.replace(qpos=qpos, qvel=qvel)
     return self._brax_pipeline.init(self._brax_sys, qpos, qvel)
 
   def _physics_step(self, data, action):
