@@ -1,7 +1,8 @@
 """The earjax task families: ``make(name, **overrides)``, ``names()``, ``options(name)``.
 
-Five MuJoCo XLA families of the EAR paper, the tiny pure-JAX ``point_vel``, and
-Meta-World MT10 stepped on the host (``metaworld_mt10``, envpool).  ``training_batch(env)``
+Five MuJoCo XLA families of the EAR paper, the tiny pure-JAX ``point_vel``, Meta-World
+MT10 stepped on the host (``metaworld_mt10``, envpool), and the policy-space compression
+paper's HalfCheetah and Hopper tasks (``halfcheetah_skills``, ``hopper_skills``).  ``training_batch(env)``
 is the batch the Trainer steps: ``AutoResetBatch`` for the JAX families, the family's own
 for a host family.
 """
@@ -11,11 +12,12 @@ from earjax.envs.halfcheetah import HalfCheetahRunJump, HalfCheetahVel
 from earjax.envs.metaworld import HostBatch, MetaWorldMT10
 from earjax.envs.planar_walkers import HopperVel, WalkerVel
 from earjax.envs.point import PointVel
+from earjax.envs.skills import HalfCheetahSkills, HopperSkills
 from earjax.envs.wrappers import AutoResetBatch
 
 _FAMILIES = {cls.name: cls for cls in
              (HalfCheetahVel, AntDir, HopperVel, WalkerVel, HalfCheetahRunJump, PointVel,
-              MetaWorldMT10)}
+              MetaWorldMT10, HalfCheetahSkills, HopperSkills)}
 
 
 def names() -> tuple[str, ...]:

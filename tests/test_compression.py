@@ -1,0 +1,232 @@
+"""Policy-space compression (earjax.compression) as the issue specifies it: the behavioural
+loss by hand, the hypernetwork's parameter tree, PGPE through evosax on a known objective,
+the novelty score by hand, the dataset on disk, a decoded policy equal to the original,
+the skills families' rewards by hand, the four jobs on the tiny preset, bad input."""
+import os
+import subprocess
+import sys
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from earjax import compression
+from earjax import envs
+from earjax.compression import autoencoder as ae_lib
+from earjax.compression import jobs, search, store
+from earjax.compression.dataset import (NoveltySearch, NoveltySearchConfig, PolicyDataset,
+                                        knn_novelty)
+from earjax.compression.policies import PolicySpace
+from experiments.configs import compression as compression_config
+from tiny import REPO
+
+
+def tiny_config():
+  return compression_config.get_config("tiny")
+
+
+def linear_theta(space, w, b):
+  """θ of a 1 -> 1 linear-tanh policy (ravel order: bias, then kernel)."""
+  theta = jnp.array([b, w], jnp.float32)
+  np.testing.assert_allclose(space.params(theta)["params"]["Dense_0"]["kernel"], [[w]])
+  return theta
+
+
+def test_behaviour_loss_is_zero_for_a_perfect_decoder_and_positive_otherwise():
+  space = PolicySpace(1, 1, hidden=())
+  states = jnp.array([[-1.0], [0.0], [2.0]])
+  theta = linear_theta(space, 0.0, 0.0)                # acts 0 everywhere
+  shifted = linear_theta(space, 0.0, np.arctanh(0.5))  # acts 0.5 everywhere
+  sloped = linear_theta(space, 1.0, 0.0)               # acts tanh(s)
+  assert ae_lib.behaviour_loss(space, theta[None], theta[None], states) == 0.0
+  np.testing.assert_allclose(ae_lib.behaviour_loss(space, theta[None], shifted[None], states),
+                             0.25, rtol=1e-6)
+  want = np.mean(np.tanh([-1.0, 0.0, 2.0])**2)
+  np.testing.assert_allclose(ae_lib.behaviour_loss(space, theta[None], sloped[None], states),
+                             want, rtol=1e-6)
+
+
+def small_dataset(n=6, space=None):
+  space = space or PolicySpace(3, 2, hidden=(4,))
+  thetas = np.asarray(jax.vmap(space.init)(jax.random.split(jax.random.PRNGKey(0), n)))
+  probe = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
+  descriptors = np.asarray(space.actions_on(thetas, probe)).reshape(n, -1)
+  return PolicyDataset(
+      env_name="none", hidden=space.hidden, task_names=("a", "b"),
+      task_params=np.zeros((2, 1), np.float32), params=thetas, descriptors=descriptors,
+      returns=np.arange(2 * n, dtype=np.float32).reshape(n, 2), velocity=np.zeros(n),
+      novelty=np.ones(n), generation=np.zeros(n, np.int32), probe_states=probe,
+      states=np.random.default_rng(1).normal(size=(4 * n, 3)).astype(np.float32))
+
+
+def ae_config(**changes):
+  settings = dict(latent_dim=2, hidden=(8,), encoder_input="parameters",
+                  learning_rate=1e-2, batch_policies=2, batch_states=8, epochs=2)
+  return ae_lib.AutoencoderConfig(**{**settings, **changes})
+
+
+@pytest.mark.parametrize("encoder_input", ae_lib.ENCODER_INPUTS)
+def test_the_hypernetwork_outputs_the_policy_parameter_tree(encoder_input):
+  dataset = small_dataset()
+  space = dataset.space()
+  compressor, state = ae_lib.train(dataset, ae_config(encoder_input=encoder_input),
+                                   jax.random.PRNGKey(0))
+  inputs = ae_lib.encoder_inputs(dataset, encoder_input)
+  z = compressor.encode(state.params, jnp.asarray(inputs))
+  chex.assert_shape(z, (dataset.size, 2))
+  thetas = compressor.decode(state.params, z)
+  chex.assert_shape(thetas, (dataset.size, space.num_params))
+  example = space.module.init(jax.random.PRNGKey(1), jnp.zeros(3))
+  chex.assert_trees_all_equal_shapes(space.params(thetas[0]), example)
+  chex.assert_shape(space.act(thetas[0], jnp.zeros((7, 3))), (7, 2))
+
+
+def test_training_lowers_the_behavioural_loss():
+  dataset = small_dataset(n=32)
+  losses = []
+  ae_lib.train(dataset, ae_config(epochs=60, batch_policies=8),
+               jax.random.PRNGKey(0), lambda epoch, loss: losses.append(loss))
+  assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5])
+
+
+def test_pgpe_through_evosax_improves_a_known_objective():
+  target = jnp.array([1.0, -2.0, 0.5])
+  score = lambda population, key: -jnp.sum((population - target)**2, -1)
+  config = search.PGPEConfig(population=16, generations=60, center_lr=0.15,
+                             center_lr_end=0.2, std_init=0.5, std_lr=0.1,
+                             std_max_change=0.2, fitness_shaping="centered_rank")
+  best, best_score, history = jax.jit(
+      lambda key: search.pgpe_search(score, jnp.zeros(3), jnp.ones(3), config, key))(
+          jax.random.PRNGKey(0))
+  chex.assert_shape(history["best"], (60,))
+  assert history["best"][0] < -2.0 < -0.1 < float(best_score)
+  np.testing.assert_allclose(best_score, score(best[None], None)[0], rtol=1e-5)
+  assert float(jnp.sum((history["center"] - target)**2)) < 0.1
+  assert (np.diff(history["best"]) >= 0).all()
+
+
+def test_novelty_is_the_mean_distance_to_the_k_nearest_by_hand():
+  points = jnp.array([[0.0], [1.0], [3.0]])
+  valid = jnp.ones(3, bool)
+  np.testing.assert_allclose(knn_novelty(points, points, valid, 1, self_offset=0), [1, 1, 2])
+  np.testing.assert_allclose(knn_novelty(points, points, valid, 2, self_offset=0),
+                             [2.0, 1.5, 2.5])
+  np.testing.assert_allclose(knn_novelty(points, points, valid, 2, self_offset=0, chunk=2),
+                             [2.0, 1.5, 2.5])
+  # Invalid reference rows are never neighbours; without self_offset a query is its own.
+  np.testing.assert_allclose(knn_novelty(points[:1], points, jnp.array([True, False, True]),
+                                         2), [1.5])
+
+
+def tiny_search():
+  config = tiny_config()
+  env = envs.make(config.env_name)
+  space = PolicySpace(env.observation_size, env.action_size, config.policy_hidden)
+  return env, space, NoveltySearch(env, space, NoveltySearchConfig(**config.dataset))
+
+
+def test_novelty_search_fills_the_dataset_and_it_round_trips_through_disk(tmp_path):
+  env, space, searcher = tiny_search()
+  c = searcher.config
+  dataset = searcher.build(jax.random.PRNGKey(0))
+  assert dataset.size == c.size and dataset.params.shape == (c.size, space.num_params)
+  np.testing.assert_array_equal(np.bincount(dataset.generation), [c.generation_size] *
+                                c.generations)
+  assert np.all(np.abs(dataset.params).sum(1) > 0), "every row written"
+  # Descriptors are the policies' actions on the probe states.
+  np.testing.assert_allclose(
+      dataset.descriptors,
+      np.asarray(space.actions_on(dataset.params, dataset.probe_states)).reshape(c.size, -1),
+      rtol=1e-5, atol=1e-6)
+  assert dataset.returns.shape == (c.size, env.num_tasks)
+  assert dataset.states.shape == (c.size * c.states_per_policy, env.observation_size)
+  path = str(tmp_path / "d" / "dataset.npz")
+  dataset.save(path)
+  loaded = PolicyDataset.load(path)
+  assert (loaded.env_name, loaded.hidden, loaded.task_names) == (
+      env.name, space.hidden, env.task_names)
+  for name in PolicyDataset.ARRAYS:
+    np.testing.assert_array_equal(getattr(loaded, name), getattr(dataset, name))
+
+
+def test_a_one_policy_dataset_decodes_to_the_original_policy(tmp_path):
+  dataset = small_dataset(n=1)
+  compressor, state = ae_lib.train(dataset, ae_config(batch_policies=1, epochs=3),
+                                   jax.random.PRNGKey(0))
+  dataset.save(store.dataset_path(str(tmp_path)))
+  store.save_autoencoder(str(tmp_path), compressor, state.params, dataset)
+  loaded = compression.load(str(tmp_path))
+  assert loaded.latent_dim == 2 and loaded.codes.shape == (1, 2)
+  policy = loaded.policy(loaded.codes[0])
+  states = jnp.asarray(dataset.states)
+  np.testing.assert_allclose(policy(states), dataset.space().act(dataset.params[0], states),
+                             atol=1e-5)
+
+
+def test_skills_rewards_by_hand():
+  cheetah = envs.make("halfcheetah_skills")
+  assert cheetah.task_names == ("forward", "backward", "frontflip", "backflip")
+  before = cheetah._data0
+  after = before.replace(qpos=before.qpos.at[0].add(0.1).at[2].add(0.05))  # v 2, spin 1
+  action = jnp.zeros(cheetah.action_size)
+  rewards = [cheetah.reward(before, after, action, p) for p in cheetah.train_tasks]
+  np.testing.assert_allclose([r for r, _ in rewards], [2.0, -2.0, 1.0, -1.0], rtol=1e-5)
+  np.testing.assert_array_equal([m["success"] for _, m in rewards], [1.0, 0.0, 0.0, 0.0])
+  hopper = envs.make("hopper_skills")
+  assert hopper.task_names == ("forward", "backward", "jump")
+  before = hopper._data0
+  after = before.replace(qpos=before.qpos.at[1].add(0.2))                   # 0.2 m up
+  jump, metrics = hopper.reward(before, after, jnp.zeros(hopper.action_size),
+                                jnp.array([0.0, 10.0]))
+  np.testing.assert_allclose(jump, 10 * 0.2 + 1.0, rtol=1e-5)
+  assert metrics["success"] == 1.0
+
+
+def test_the_jobs_run_on_the_tiny_preset(tmp_path):
+  config = tiny_config()
+  workdir = str(tmp_path / "run")
+  summary = jobs.build_dataset(config, workdir)
+  assert summary["policies"] == config.dataset.size
+  rows = jobs.train_autoencoders(config, workdir)
+  assert [r["latent_dim"] for r in rows] == list(config.latent_dims)
+  assert store.latent_dims(workdir) == list(config.latent_dims)
+  recovered = jobs.recovery(config, workdir)
+  num_tasks = len(PolicyDataset.load(store.dataset_path(workdir)).task_names)
+  assert len(recovered) == (1 + len(config.latent_dims)) * num_tasks * config.search_seeds
+  assert {r["space"] for r in recovered} == {"theta", "latent"}
+  assert all(np.isfinite(r["best_return"]) for r in recovered)
+  assert "| task |" in jobs.recovery_table(recovered)
+  result = jobs.adaptation(config, workdir)
+  env = envs.make(config.adapt.env_name)
+  assert list(result["methods"]) == ["latent_pgpe_z2", "theta_pgpe"]
+  for res in result["methods"].values():
+    assert list(res["tasks"]) == list(env.adapt_task_names)
+    assert len(res["tasks"][env.adapt_task_names[0]]["final_return"]) == config.search_seeds
+  assert os.path.exists(os.path.join(workdir, "adapt.json"))
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: ae_config(latent_dim=0), "latent_dim must be a positive integer"),
+    (lambda: PolicyDataset(**{**vars(small_dataset()), "params": np.zeros((0, 3))}),
+     "the policy dataset is empty"),
+    (lambda: compression.load("/nonexistent/compress"), "no compression run at"),
+    (lambda: search.PGPEConfig(3, 1, 0.1, 0.2, 0.1, 0.1, 0.2, "centered_rank"),
+     "population must be an even integer"),
+])
+def test_bad_input_is_refused_in_one_line(make, message):
+  with pytest.raises((ValueError, FileNotFoundError)) as info:
+    make()
+  assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_the_cli_refuses_a_missing_dataset_in_one_line(tmp_path):
+  proc = subprocess.run(
+      [sys.executable, "-m", "experiments.compress",
+       "--config=experiments/configs/compression.py:tiny", f"--workdir={tmp_path}/none",
+       "--stages=recovery"], cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 2
+  assert proc.stderr.strip().splitlines() == [
+      f"error: recovery: no policy dataset at {tmp_path}/none/dataset.npz (build one with "
+      "experiments.compress --stages=dataset)"]
