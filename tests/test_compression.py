@@ -20,7 +20,9 @@ from earjax.compression.dataset import (NoveltySearch, NoveltySearchConfig, Poli
                                         knn_novelty)
 from earjax.compression.policies import PolicySpace
 from experiments.configs import compression as compression_config
+from earjax.training import train_and_evaluate
 from tiny import REPO
+from tiny import tiny_config as tiny_training_config
 
 
 def tiny_config():
@@ -51,14 +53,15 @@ def test_behaviour_loss_is_zero_for_a_perfect_decoder_and_positive_otherwise():
 def small_dataset(n=6, space=None):
   space = space or PolicySpace(3, 2, hidden=(4,))
   thetas = np.asarray(jax.vmap(space.init)(jax.random.split(jax.random.PRNGKey(0), n)))
-  probe = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
+  obs = space.observation_size
+  probe = np.random.default_rng(0).normal(size=(5, obs)).astype(np.float32)
   descriptors = np.asarray(space.actions_on(thetas, probe)).reshape(n, -1)
   return PolicyDataset(
       env_name="none", hidden=space.hidden, task_names=("a", "b"),
       task_params=np.zeros((2, 1), np.float32), params=thetas, descriptors=descriptors,
       returns=np.arange(2 * n, dtype=np.float32).reshape(n, 2), velocity=np.zeros(n),
       novelty=np.ones(n), generation=np.zeros(n, np.int32), probe_states=probe,
-      states=np.random.default_rng(1).normal(size=(4 * n, 3)).astype(np.float32))
+      states=np.random.default_rng(1).normal(size=(4 * n, obs)).astype(np.float32))
 
 
 def ae_config(**changes):
@@ -198,9 +201,14 @@ def test_the_jobs_run_on_the_tiny_preset(tmp_path):
   assert {r["space"] for r in recovered} == {"theta", "latent"}
   assert all(np.isfinite(r["best_return"]) for r in recovered)
   assert "| task |" in jobs.recovery_table(recovered)
+  ear_workdir = str(tmp_path / "ear")            # a tiny EAR run on the same family
+  train_and_evaluate(tiny_training_config(), ear_workdir)
+  config.adapt.ear_workdir = ear_workdir
   result = jobs.adaptation(config, workdir)
   env = envs.make(config.adapt.env_name)
-  assert list(result["methods"]) == ["latent_pgpe_z2", "theta_pgpe"]
+  assert list(result["methods"]) == ["latent_pgpe_z2", "theta_pgpe", "ear_cem"]
+  assert result["methods"]["ear_cem"]["env_steps"][-1] == (
+      config.adapt.cem_generations * 90 * env.episode_length)
   for res in result["methods"].values():
     assert list(res["tasks"]) == list(env.adapt_task_names)
     assert len(res["tasks"][env.adapt_task_names[0]]["final_return"]) == config.search_seeds
@@ -221,12 +229,51 @@ def test_bad_input_is_refused_in_one_line(make, message):
   assert message in str(info.value) and "\n" not in str(info.value)
 
 
-def test_the_cli_refuses_a_missing_dataset_in_one_line(tmp_path):
-  proc = subprocess.run(
-      [sys.executable, "-m", "experiments.compress",
-       "--config=experiments/configs/compression.py:tiny", f"--workdir={tmp_path}/none",
-       "--stages=recovery"], cwd=REPO, capture_output=True, text=True, timeout=300)
+def test_the_cli_refuses_a_missing_dataset_or_ear_run_in_one_line(tmp_path):
+  def run(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "experiments.compress",
+         "--config=experiments/configs/compression.py:tiny", *args], cwd=REPO,
+        capture_output=True, text=True, timeout=300)
+  proc = run(f"--workdir={tmp_path}/none", "--stages=recovery")
   assert proc.returncode == 2
   assert proc.stderr.strip().splitlines() == [
       f"error: recovery: no policy dataset at {tmp_path}/none/dataset.npz (build one with "
       "experiments.compress --stages=dataset)"]
+  # A missing EAR run fails before any search (nothing computed is lost).
+  dataset = small_dataset(n=4, space=PolicySpace(2, 1, hidden=(4,)))
+  dataset.env_name = "point_vel"
+  compressor, state = ae_lib.train(dataset, ae_config(), jax.random.PRNGKey(0))
+  dataset.save(store.dataset_path(str(tmp_path)))
+  store.save_autoencoder(str(tmp_path), compressor, state.params, dataset)
+  proc = run(f"--workdir={tmp_path}", "--stages=adapt",
+             f"--config.adapt.ear_workdir={tmp_path}/no_ear_run")
+  assert proc.returncode == 2
+  lines = proc.stderr.strip().splitlines()
+  assert len(lines) == 1 and lines[0].startswith("error: adapt: ") and "no_ear_run" in lines[0]
+  assert not os.path.exists(tmp_path / "adapt.json")
+
+
+def test_mountain_car_steps_like_gymnasiums():
+  gymnasium = pytest.importorskip("gymnasium")
+  env = envs.make("mountaincar_continuous")
+  reference = gymnasium.make("MountainCarContinuous-v0").unwrapped
+  reference.reset(seed=0)
+  rng = np.random.default_rng(0)
+  state = env.reset(jax.random.PRNGKey(0), jnp.asarray(env.train_tasks[0]))
+  reference.state = np.asarray(state.obs, np.float64)
+  step = jax.jit(env.step)
+  ended = False
+  for t in range(400):
+    # Push with the velocity (a policy that reaches the goal), noisy, sometimes past the box.
+    action = np.array([np.sign(float(state.obs[1]) or 1.0) * 1.2 + 0.3 * rng.normal()],
+                      np.float32)
+    obs, reward, terminated, _, _ = reference.step(action)
+    state = step(state, jnp.asarray(action))
+    np.testing.assert_allclose(state.obs, obs, atol=1e-5, err_msg=f"step {t}")
+    np.testing.assert_allclose(state.reward, reward, rtol=1e-5, atol=1e-5)
+    assert bool(state.done) == terminated
+    if terminated:
+      ended = True
+      break
+  assert ended and state.metrics["success"] == 1.0 and state.reward > 99

@@ -279,6 +279,7 @@ class NoveltySearch:
     for generation, gen_key in enumerate(jax.random.split(key, self.config.generations)):
       archive = self.generation(archive, probe_states, gen_key, jnp.int32(generation))
       if progress is not None:
+        archive.count.block_until_ready()   # the bar follows the work, not the dispatch
         progress(self.config.generation_size)
     a = jax.device_get(archive)
     return PolicyDataset(

@@ -26,11 +26,13 @@ import tqdm
 
 from earjax import envs
 from earjax.adaptation import cem
+from earjax.adaptation import lte as lte_lib
 from earjax.compression import autoencoder as ae_lib
 from earjax.compression import search as search_lib
 from earjax.compression import store
 from earjax.compression.dataset import NoveltySearch, NoveltySearchConfig, PolicyDataset
 from earjax.compression.policies import PolicySpace
+from earjax.policy import load_run
 
 
 def _configs(config: ml_collections.ConfigDict):
@@ -147,7 +149,7 @@ def recovery(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
     raise FileNotFoundError(f"no autoencoder in {workdir} (run experiments.compress_train)")
   steps = search_lib.env_steps_per_generation(pgpe_config, env)
   rows = []
-  for kind, latent_dim in spaces:
+  for kind, latent_dim in tqdm.tqdm(spaces, unit="search space", desc="recovery"):
     search_key = jax.random.fold_in(key, latent_dim or 0)
     if kind == "theta":
       params = jnp.asarray(dataset.params)
@@ -193,6 +195,11 @@ def adaptation(config: ml_collections.ConfigDict, workdir: str) -> dict:
   if (space.observation_size, space.action_size) != (env.observation_size, env.action_size):
     raise ValueError(f"the dataset's policies ({dataset.env_name}) do not fit {a.env_name}")
   compressed = store.load(workdir, a.latent_dim)
+  ear_run = None
+  if a.ear_workdir:   # read first: a missing run fails before the searches, not after
+    ear_run = load_run(a.ear_workdir)
+    if ear_run.env.name != env.name:
+      raise ValueError(f"adapt.ear_workdir trained {ear_run.env.name}, not {env.name}")
   targets = jnp.asarray(env.adapt_tasks)
   seeds = config.search_seeds
   pairs = jnp.repeat(targets, seeds, axis=0)
@@ -208,7 +215,8 @@ def adaptation(config: ml_collections.ConfigDict, workdir: str) -> dict:
   result = {"env_name": env.name, "tasks": list(env.adapt_task_names),
             "task_params": env.adapt_tasks.tolist(), "seeds": seeds,
             "budget_env_steps_per_task": pgpe_config.generations * steps, "methods": {}}
-  for m, (name, (center, scale, decode)) in enumerate(searches.items()):
+  for m, (name, (center, scale, decode)) in enumerate(tqdm.tqdm(searches.items(),
+                                                               unit="method", desc="adapt")):
     begin = time.time()
     best, _, history = _searches(env, space, decode, center, scale, pgpe_config, pairs,
                                  jax.random.split(jax.random.fold_in(key, m), len(pairs)))
@@ -216,8 +224,9 @@ def adaptation(config: ml_collections.ConfigDict, workdir: str) -> dict:
                       jax.random.fold_in(key, 100 + m))
     result["methods"][name] = _per_task(env, seeds, history["best"], final, steps,
                                         time.time() - begin)
-  if a.ear_workdir:
-    result["methods"]["ear_cem"] = _ear_cem(a, env, targets, seeds, key, config.eval_episodes)
+  if ear_run is not None:
+    result["methods"]["ear_cem"] = _ear_cem(ear_run, a.cem_generations, env, targets, seeds,
+                                            key, config.eval_episodes)
   _write_json(os.path.join(workdir, "adapt.json"), result)
   return result
 
@@ -233,14 +242,9 @@ def _per_task(env, seeds, best_curves, final, steps, seconds) -> dict:
   return out
 
 
-def _ear_cem(a, env, targets, seeds, key, eval_episodes) -> dict:
-  """Algorithm 2 (CEM over LTEs, the release's settings) with the frozen EAR run."""
-  from earjax.adaptation import lte as lte_lib  # pylint: disable=g-import-not-at-top
-  from earjax.policy import load_run  # pylint: disable=g-import-not-at-top
-  run = load_run(a.ear_workdir)
-  if run.env.name != env.name:
-    raise ValueError(f"adapt.ear_workdir trained {run.env.name}, not {env.name}")
-  cem_config = cem.CEMConfig(generations=a.cem_generations)
+def _ear_cem(run, generations, env, targets, seeds, key, eval_episodes) -> dict:
+  """Algorithm 2 (CEM over LTEs, the release's settings) with the frozen EAR ``run``."""
+  cem_config = cem.CEMConfig(generations=generations)
 
   def one(key):
     score = cem.rollout_score_fn(run.env, run.policy, targets)
@@ -263,7 +267,7 @@ def _ear_cem(a, env, targets, seeds, key, eval_episodes) -> dict:
   out = _per_task(env, seeds, curves, final,
                   cem.env_steps_per_generation(cem_config.population, env),
                   time.time() - begin)
-  out["ear_workdir"], out["checkpoint_epoch"] = a.ear_workdir, run.epoch
+  out["ear_workdir"], out["checkpoint_epoch"] = run.workdir, run.epoch
   return out
 
 
@@ -271,34 +275,69 @@ def space_label(row) -> str:
   return "Θ" if row["space"] == "theta" else f"z{row['latent_dim']}"
 
 
+def recovery_summary(rows: list[dict]) -> dict:
+  """Per task: the dataset's best return and, per search space (``Θ``, ``z<d>``), the
+  recovery and the re-evaluated best return, mean and std over seeds."""
+  out = {}
+  for task in dict.fromkeys(r["task"] for r in rows):
+    mine = [r for r in rows if r["task"] == task]
+    entry = {"dataset_best_return": mine[0]["dataset_best_return"], "spaces": {}}
+    for label in dict.fromkeys(space_label(r) for r in mine):
+      runs = [r for r in mine if space_label(r) == label]
+      rec = np.array([r["recovery"] for r in runs])
+      ret = np.array([r["best_return"] for r in runs])
+      entry["spaces"][label] = {"recovery_mean": float(rec.mean()),
+                                "recovery_std": float(rec.std()),
+                                "best_return_mean": float(ret.mean()),
+                                "best_return_std": float(ret.std()),
+                                "compression_ratio": runs[0]["compression_ratio"],
+                                "seeds": len(runs)}
+    out[task] = entry
+  return out
+
+
 def recovery_table(rows: list[dict]) -> str:
   """Markdown: per task, the dataset's best return and each space's recovery (mean ±
   std over seeds)."""
-  labels = list(dict.fromkeys(space_label(r) for r in rows))
-  tasks = list(dict.fromkeys(r["task"] for r in rows))
+  summary = recovery_summary(rows)
+  labels = list(next(iter(summary.values()))["spaces"])
   lines = ["| task | dataset best return | " + " | ".join(
                f"{l} recovery" for l in labels) + " |",
            "|---|---:|" + "---:|" * len(labels)]
-  for task in tasks:
-    mine = [r for r in rows if r["task"] == task]
-    cells = []
-    for label in labels:
-      values = np.array([r["recovery"] for r in mine if space_label(r) == label])
-      cells.append(f"{values.mean():.2f} ± {values.std():.2f}")
-    lines.append(f"| {task} | {mine[0]['dataset_best_return']:.1f} | " + " | ".join(cells)
+  for task, entry in summary.items():
+    cells = [f"{entry['spaces'][l]['recovery_mean']:.2f} ± "
+             f"{entry['spaces'][l]['recovery_std']:.2f}" for l in labels]
+    lines.append(f"| {task} | {entry['dataset_best_return']:.1f} | " + " | ".join(cells)
                  + " |")
   return "\n".join(lines)
+
+
+def adaptation_summary(result: dict) -> dict:
+  """Per method and task: the final return (fresh episodes) and the best return found,
+  mean and std over seeds, at the common budget."""
+  out = {}
+  for method, res in result["methods"].items():
+    out[method] = {}
+    for task in result["tasks"]:
+      final = np.array(res["tasks"][task]["final_return"])
+      found = np.array(res["tasks"][task]["best_curve"])[:, -1]
+      out[method][task] = {"final_return_mean": float(final.mean()),
+                           "final_return_std": float(final.std()),
+                           "search_best_mean": float(found.mean()),
+                           "env_steps": res["env_steps"][-1]}
+  return out
 
 
 def adaptation_table(result: dict) -> str:
   """Markdown: per method and task, the final return (fresh episodes) mean ± std over
   seeds at the common budget."""
+  summary = adaptation_summary(result)
   lines = [f"budget per task: {result['budget_env_steps_per_task']:,} env steps, "
            f"{result['seeds']} seeds", "",
            "| method | " + " | ".join(result["tasks"]) + " |",
            "|---|" + "---:|" * len(result["tasks"])]
-  for method, res in result["methods"].items():
-    cells = [f"{np.mean(res['tasks'][t]['final_return']):.1f} ± "
-             f"{np.std(res['tasks'][t]['final_return']):.1f}" for t in result["tasks"]]
+  for method, per_task in summary.items():
+    cells = [f"{per_task[t]['final_return_mean']:.1f} ± {per_task[t]['final_return_std']:.1f}"
+             for t in result["tasks"]]
     lines.append(f"| {method} | " + " | ".join(cells) + " |")
   return "\n".join(lines)

@@ -2,7 +2,8 @@
 
 Five MuJoCo XLA families of the EAR paper, the tiny pure-JAX ``point_vel``, Meta-World
 MT10 stepped on the host (``metaworld_mt10``, envpool), and the policy-space compression
-paper's HalfCheetah and Hopper tasks (``halfcheetah_skills``, ``hopper_skills``).  ``training_batch(env)``
+paper's HalfCheetah and Hopper tasks (``halfcheetah_skills``, ``hopper_skills``) and its
+MountainCarContinuous (``mountaincar_continuous``, pure JAX).  ``training_batch(env)``
 is the batch the Trainer steps: ``AutoResetBatch`` for the JAX families, the family's own
 for a host family.
 """
@@ -10,6 +11,7 @@ from earjax.envs.ant import AntDir
 from earjax.envs.base import MjxFamilyEnv, State, TaskFamilyEnv
 from earjax.envs.halfcheetah import HalfCheetahRunJump, HalfCheetahVel
 from earjax.envs.metaworld import HostBatch, MetaWorldMT10
+from earjax.envs.mountain_car import MountainCarContinuous
 from earjax.envs.planar_walkers import HopperVel, WalkerVel
 from earjax.envs.point import PointVel
 from earjax.envs.skills import HalfCheetahSkills, HopperSkills
@@ -17,7 +19,7 @@ from earjax.envs.wrappers import AutoResetBatch
 
 _FAMILIES = {cls.name: cls for cls in
              (HalfCheetahVel, AntDir, HopperVel, WalkerVel, HalfCheetahRunJump, PointVel,
-              MetaWorldMT10, HalfCheetahSkills, HopperSkills)}
+              MetaWorldMT10, HalfCheetahSkills, HopperSkills, MountainCarContinuous)}
 
 
 def names() -> tuple[str, ...]:

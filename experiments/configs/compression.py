@@ -1,14 +1,17 @@
 """Policy-space compression (arXiv 2509.22566; earjax.compression): every setting, once.
 
-  python -m experiments.compress_dataset --config=experiments/configs/compression.py:halfcheetah --workdir=runs/compress_halfcheetah
+  python -m experiments.compress --config=experiments/configs/compression.py:halfcheetah \
+      --workdir=runs/compress/halfcheetah
 
 Presets: ``halfcheetah`` and ``hopper`` (the paper's bodies and tasks, ``*_skills``,
-sized to build in minutes on a 2-core CPU), ``tiny`` (Point-Vel, seconds: the tests).
+sized to build in minutes on a 2-core CPU), ``mountaincar`` (MountainCarContinuous with
+the 2 -> 400 -> 300 -> 1 policy of 121,801 parameters and latent sizes 1-3: the paper's
+largest ratio), ``tiny`` (Point-Vel, seconds: the tests).
 What the paper does not say (``shared/METHOD_NOTES.md``) is earjax's choice, marked so.
 """
 import ml_collections
 
-PRESETS = ("halfcheetah", "hopper", "tiny")
+PRESETS = ("halfcheetah", "hopper", "mountaincar", "tiny")
 
 
 def get_config(preset: str = "halfcheetah"):
@@ -16,7 +19,7 @@ def get_config(preset: str = "halfcheetah"):
     raise ValueError(f"unknown preset {preset!r}; valid presets: {', '.join(PRESETS)}")
   c = ml_collections.ConfigDict()
   c.env_name = {"halfcheetah": "halfcheetah_skills", "hopper": "hopper_skills",
-                "tiny": "point_vel"}[preset]
+                "mountaincar": "mountaincar_continuous", "tiny": "point_vel"}[preset]
   c.seed = 0
   c.policy_hidden = (32, 32)          # earjax's choice (the paper's widths are unknown)
   c.dataset = ml_collections.ConfigDict(dict(
@@ -48,10 +51,15 @@ def get_config(preset: str = "halfcheetah"):
   c.eval_episodes = 10                # fresh episodes re-evaluating each best policy
   # The adaptation comparison: held-out HalfCheetah-Vel targets, same env-step budget.
   c.adapt = ml_collections.ConfigDict(dict(
-      env_name="halfcheetah_vel", latent_dim=8, ear_workdir="runs/hcv_cpu",
-      cem_generations=10))            # CEM: 90 candidates x 10 generations = 180k steps
-  if preset == "hopper":
-    c.adapt.env_name = ""             # no held-out task family for Hopper's skills
+      env_name="halfcheetah_vel", latent_dim=8, ear_workdir="runs/halfcheetah_vel_cpu",
+      cem_generations=10))  # ear_workdir: `make run`'s EAR run; CEM 90 x 10 gens = 180k steps
+  if preset in ("hopper", "mountaincar"):
+    c.adapt.env_name = ""             # no held-out task family to adapt to
+  if preset == "mountaincar":
+    c.policy_hidden = (400, 300)      # 121,801 parameters
+    c.dataset.update(size=2000, generation_size=200)   # 1 GB of θ (the paper: 50k-100k)
+    c.latent_dims = (1, 2, 3)         # the paper's MountainCar latent sizes
+    c.autoencoder.update(batch_states=64, epochs=20)
   if preset == "tiny":
     c.dataset.update(size=64, generation_size=16, keep_fraction=0.25, k=3,
                      num_probe_states=8, probe_policies=4, states_per_policy=4)
