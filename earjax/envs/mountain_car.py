@@ -9,12 +9,12 @@ reaches x >= 0.45 with v >= 0 (which ends the episode), minus 0.1 a^2 (a unclipp
 p = 100 (``task_param`` = (p,), the family's one training task).  Reset: x ~ U(-0.6, -0.4),
 v = 0.  Episodes: 999 steps (Gym's limit).  Success: the goal reached.
 """
-from flax import struct
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from earjax.envs.base import TaskFamilyEnv
+from earjax.envs.point import PointData   # the car is a point on a curve: x [1], v [1]
 
 POWER = 0.0015
 GRAVITY = 0.0025
@@ -22,12 +22,6 @@ MAX_SPEED = 0.07
 MIN_POSITION, MAX_POSITION = -1.2, 0.6
 GOAL_POSITION = 0.45
 CTRL_COST = 0.1
-
-
-@struct.dataclass
-class CarData:
-  qpos: jax.Array   # [1]: x
-  qvel: jax.Array   # [1]: v
 
 
 class MountainCarContinuous(TaskFamilyEnv):
@@ -50,7 +44,7 @@ class MountainCarContinuous(TaskFamilyEnv):
 
   def _physics_reset(self, key):
     x = jax.random.uniform(key, (1,), minval=-0.6, maxval=-0.4)
-    return CarData(qpos=x, qvel=jnp.zeros(1))
+    return PointData(qpos=x, qvel=jnp.zeros(1))
 
   def _physics_step(self, data, action):
     force = jnp.clip(action, -1.0, 1.0)
@@ -58,7 +52,7 @@ class MountainCarContinuous(TaskFamilyEnv):
                  -MAX_SPEED, MAX_SPEED)
     x = jnp.clip(data.qpos + v, MIN_POSITION, MAX_POSITION)
     v = jnp.where((x <= MIN_POSITION) & (v < 0), 0.0, v)
-    return CarData(qpos=x, qvel=v)
+    return PointData(qpos=x, qvel=v)
 
   def _observation(self, data):
     return jnp.concatenate([data.qpos, data.qvel])
