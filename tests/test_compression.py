@@ -1,10 +1,8 @@
 """Policy-space compression (earjax.compression) as the issue specifies it: the behavioural
 loss by hand, the hypernetwork's parameter tree, PGPE through evosax on a known objective,
 the novelty score by hand, the dataset on disk, a decoded policy equal to the original,
-the skills families' rewards by hand, the four jobs on the tiny preset, bad input."""
-import os
-import subprocess
-import sys
+the skills families' rewards by hand, MountainCar against gymnasium, bad input (the jobs
+and the CLI: test_compression_jobs.py, which the suite runs on its other worker)."""
 
 import chex
 import jax
@@ -15,14 +13,12 @@ import pytest
 from earjax import compression
 from earjax import envs
 from earjax.compression import autoencoder as ae_lib
-from earjax.compression import jobs, search, store
+from earjax.compression import search, store
 from earjax.compression.dataset import (NoveltySearch, NoveltySearchConfig, PolicyDataset,
                                         knn_novelty)
 from earjax.compression.policies import PolicySpace
 from experiments.configs import compression as compression_config
-from earjax.training import train_and_evaluate
-from tiny import REPO
-from tiny import tiny_config as tiny_training_config
+from tiny_policies import ae_config, small_dataset
 
 
 def tiny_config():
@@ -48,26 +44,6 @@ def test_behaviour_loss_is_zero_for_a_perfect_decoder_and_positive_otherwise():
   want = np.mean(np.tanh([-1.0, 0.0, 2.0])**2)
   np.testing.assert_allclose(ae_lib.behaviour_loss(space, theta[None], sloped[None], states),
                              want, rtol=1e-6)
-
-
-def small_dataset(n=6, space=None):
-  space = space or PolicySpace(3, 2, hidden=(4,))
-  thetas = np.asarray(jax.vmap(space.init)(jax.random.split(jax.random.PRNGKey(0), n)))
-  obs = space.observation_size
-  probe = np.random.default_rng(0).normal(size=(5, obs)).astype(np.float32)
-  descriptors = np.asarray(space.actions_on(thetas, probe)).reshape(n, -1)
-  return PolicyDataset(
-      env_name="none", hidden=space.hidden, task_names=("a", "b"),
-      task_params=np.zeros((2, 1), np.float32), params=thetas, descriptors=descriptors,
-      returns=np.arange(2 * n, dtype=np.float32).reshape(n, 2), velocity=np.zeros(n),
-      novelty=np.ones(n), generation=np.zeros(n, np.int32), probe_states=probe,
-      states=np.random.default_rng(1).normal(size=(4 * n, obs)).astype(np.float32))
-
-
-def ae_config(**changes):
-  settings = dict(latent_dim=2, hidden=(8,), encoder_input="parameters",
-                  learning_rate=1e-2, batch_policies=2, batch_states=8, epochs=2)
-  return ae_lib.AutoencoderConfig(**{**settings, **changes})
 
 
 @pytest.mark.parametrize("encoder_input", ae_lib.ENCODER_INPUTS)
@@ -187,34 +163,6 @@ def test_skills_rewards_by_hand():
   assert metrics["success"] == 1.0
 
 
-def test_the_jobs_run_on_the_tiny_preset(tmp_path):
-  config = tiny_config()
-  workdir = str(tmp_path / "run")
-  summary = jobs.build_dataset(config, workdir)
-  assert summary["policies"] == config.dataset.size
-  rows = jobs.train_autoencoders(config, workdir)
-  assert [r["latent_dim"] for r in rows] == list(config.latent_dims)
-  assert store.latent_dims(workdir) == list(config.latent_dims)
-  recovered = jobs.recovery(config, workdir)
-  num_tasks = len(PolicyDataset.load(store.dataset_path(workdir)).task_names)
-  assert len(recovered) == (1 + len(config.latent_dims)) * num_tasks * config.search_seeds
-  assert {r["space"] for r in recovered} == {"theta", "latent"}
-  assert all(np.isfinite(r["best_return"]) for r in recovered)
-  assert "| task |" in jobs.recovery_table(recovered)
-  ear_workdir = str(tmp_path / "ear")            # a tiny EAR run on the same family
-  train_and_evaluate(tiny_training_config(), ear_workdir)
-  config.adapt.ear_workdir = ear_workdir
-  result = jobs.adaptation(config, workdir)
-  env = envs.make(config.adapt.env_name)
-  assert list(result["methods"]) == ["latent_pgpe_z2", "theta_pgpe", "ear_cem"]
-  assert result["methods"]["ear_cem"]["env_steps"][-1] == (
-      config.adapt.cem_generations * 90 * env.episode_length)
-  for res in result["methods"].values():
-    assert list(res["tasks"]) == list(env.adapt_task_names)
-    assert len(res["tasks"][env.adapt_task_names[0]]["final_return"]) == config.search_seeds
-  assert os.path.exists(os.path.join(workdir, "adapt.json"))
-
-
 @pytest.mark.parametrize("make, message", [
     (lambda: ae_config(latent_dim=0), "latent_dim must be a positive integer"),
     (lambda: PolicyDataset(**{**vars(small_dataset()), "params": np.zeros((0, 3))}),
@@ -227,31 +175,6 @@ def test_bad_input_is_refused_in_one_line(make, message):
   with pytest.raises((ValueError, FileNotFoundError)) as info:
     make()
   assert message in str(info.value) and "\n" not in str(info.value)
-
-
-def test_the_cli_refuses_a_missing_dataset_or_ear_run_in_one_line(tmp_path):
-  def run(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "experiments.compress",
-         "--config=experiments/configs/compression.py:tiny", *args], cwd=REPO,
-        capture_output=True, text=True, timeout=300)
-  proc = run(f"--workdir={tmp_path}/none", "--stages=recovery")
-  assert proc.returncode == 2
-  assert proc.stderr.strip().splitlines() == [
-      f"error: recovery: no policy dataset at {tmp_path}/none/dataset.npz (build one with "
-      "experiments.compress --stages=dataset)"]
-  # A missing EAR run fails before any search (nothing computed is lost).
-  dataset = small_dataset(n=4, space=PolicySpace(2, 1, hidden=(4,)))
-  dataset.env_name = "point_vel"
-  compressor, state = ae_lib.train(dataset, ae_config(), jax.random.PRNGKey(0))
-  dataset.save(store.dataset_path(str(tmp_path)))
-  store.save_autoencoder(str(tmp_path), compressor, state.params, dataset)
-  proc = run(f"--workdir={tmp_path}", "--stages=adapt",
-             f"--config.adapt.ear_workdir={tmp_path}/no_ear_run")
-  assert proc.returncode == 2
-  lines = proc.stderr.strip().splitlines()
-  assert len(lines) == 1 and lines[0].startswith("error: adapt: ") and "no_ear_run" in lines[0]
-  assert not os.path.exists(tmp_path / "adapt.json")
 
 
 def test_mountain_car_steps_like_gymnasiums():

@@ -217,7 +217,9 @@ CONFIG_CASES = [  # (changes to the tiny config, the one problem line)
     ({"seed": -3}, "seed must be a non-negative integer, got -3"),
     ({"agent": "mlp"}, "agent must be one of ear_sac, mhmt_sac, ohe_sac, tsac, got 'mlp'"),
     ({"env_name": "cheetah"}, "env_name must be one of halfcheetah_vel, ant_dir, hopper_vel, "
-                              "walker_vel, halfcheetah_run_jump, point_vel, metaworld_mt10, got 'cheetah'"),
+                              "walker_vel, halfcheetah_run_jump, point_vel, metaworld_mt10, "
+                              "halfcheetah_skills, hopper_skills, mountaincar_continuous, "
+                              "got 'cheetah'"),
     ({"sac.update_order": "actor_first"},
      "sac.update_order must be one of alpha_first, critic_first, got 'actor_first'"),
     ({"min_replay_size": -1}, "min_replay_size must be a non-negative integer, got -1"),

@@ -7,7 +7,9 @@
 - ``recovery``: latent PGPE on every task of the family per latent size, and PGPE in Θ,
   ``search_seeds`` seeds -> ``recovery.jsonl``.  Recovery = the best policy's return over
   the dataset's best policy's return, both re-evaluated on ``eval_episodes`` fresh
-  episodes (the issue's reading: best over best);
+  episodes (the issue's reading: best over best; the dataset's best is the best of its
+  ``recovery_dataset_top`` best single episodes, re-evaluated; undefined where it is not
+  positive);
 - ``adaptation``: latent PGPE vs PGPE in Θ vs EAR's CEM over LTEs on the held-out tasks of
   ``adapt.env_name``, same env-step budget per task, ``search_seeds`` seeds ->
   ``adapt.json``.
@@ -130,6 +132,23 @@ def _searches(env, space, decode, center, scale, pgpe_config, task_params, keys)
   return jax.device_get(jax.jit(jax.vmap(one))(task_params, keys))
 
 
+def _dataset_best(env, space, dataset, top: int, episodes: int, key) -> np.ndarray:
+  """Per task, the best mean return over ``episodes`` fresh episodes among the ``top``
+  policies of the dataset's single-episode returns (one lucky episode does not make a
+  policy the best)."""
+  top = min(top, dataset.size)
+  rows = np.argsort(-dataset.returns, axis=0)[:top].T                 # [S, top]
+  tasks = np.repeat(dataset.task_params, top, axis=0)
+  means = _evaluate(env, space, jnp.asarray(dataset.params[rows.reshape(-1)]),
+                    jnp.asarray(tasks), episodes, key)
+  return means.reshape(len(dataset.task_names), top).max(1)
+
+
+def _ratio(found: float, best: float):
+  """Recovery, found / best; None (undefined) where the dataset's best is not positive."""
+  return float(found / best) if best > 0 else None
+
+
 def recovery(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
   """Latent PGPE per trained latent size and PGPE in Θ, on every task of the family."""
   _, pgpe_config = _configs(config)
@@ -141,9 +160,8 @@ def recovery(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
   pairs = jnp.repeat(tasks, seeds, axis=0)            # task-major: row = task * seeds + seed
   key = jax.random.PRNGKey(config.seed)
   eval_key, key = jax.random.split(key)
-  best_rows = dataset.returns.argmax(0)
-  dataset_best = _evaluate(env, space, jnp.asarray(dataset.params[best_rows]), tasks,
-                           config.eval_episodes, eval_key)
+  dataset_best = _dataset_best(env, space, dataset, config.recovery_dataset_top,
+                               config.eval_episodes, eval_key)
   spaces = [("theta", None)] + [("latent", d) for d in store.latent_dims(workdir)]
   if len(spaces) == 1:
     raise FileNotFoundError(f"no autoencoder in {workdir} (run experiments.compress_train)")
@@ -172,7 +190,7 @@ def recovery(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
           "compression_ratio": space.num_params / center.size,
           "search_best": float(best_score[r]), "best_return": float(evaluated[r]),
           "dataset_best_return": float(dataset_best[t]),
-          "recovery": float(evaluated[r] / dataset_best[t]),
+          "recovery": _ratio(evaluated[r], dataset_best[t]),
           "env_steps": pgpe_config.generations * steps,
           "curve": {"env_steps": [(g + 1) * steps for g in range(pgpe_config.generations)],
                     "best": history["best"][r].tolist(),
@@ -284,10 +302,11 @@ def recovery_summary(rows: list[dict]) -> dict:
     entry = {"dataset_best_return": mine[0]["dataset_best_return"], "spaces": {}}
     for label in dict.fromkeys(space_label(r) for r in mine):
       runs = [r for r in mine if space_label(r) == label]
-      rec = np.array([r["recovery"] for r in runs])
+      rec = np.array([np.nan if r["recovery"] is None else r["recovery"] for r in runs])
       ret = np.array([r["best_return"] for r in runs])
-      entry["spaces"][label] = {"recovery_mean": float(rec.mean()),
-                                "recovery_std": float(rec.std()),
+      defined = not np.isnan(rec).any()
+      entry["spaces"][label] = {"recovery_mean": float(rec.mean()) if defined else None,
+                                "recovery_std": float(rec.std()) if defined else None,
                                 "best_return_mean": float(ret.mean()),
                                 "best_return_std": float(ret.std()),
                                 "compression_ratio": runs[0]["compression_ratio"],
@@ -306,7 +325,9 @@ def recovery_table(rows: list[dict]) -> str:
            "|---|---:|" + "---:|" * len(labels)]
   for task, entry in summary.items():
     cells = [f"{entry['spaces'][l]['recovery_mean']:.2f} ± "
-             f"{entry['spaces'][l]['recovery_std']:.2f}" for l in labels]
+             f"{entry['spaces'][l]['recovery_std']:.2f}"
+             if entry["spaces"][l]["recovery_mean"] is not None else
+             f"n/a (return {entry['spaces'][l]['best_return_mean']:.1f})" for l in labels]
     lines.append(f"| {task} | {entry['dataset_best_return']:.1f} | " + " | ".join(cells)
                  + " |")
   return "\n".join(lines)

@@ -49,6 +49,7 @@ def get_config(preset: str = "halfcheetah"):
       fitness_shaping="centered_rank"))
   c.search_seeds = 3
   c.eval_episodes = 10                # fresh episodes re-evaluating each best policy
+  c.recovery_dataset_top = 32         # dataset policies re-evaluated for its best per task
   # The adaptation comparison: held-out HalfCheetah-Vel targets, same env-step budget.
   c.adapt = ml_collections.ConfigDict(dict(
       env_name="halfcheetah_vel", latent_dim=8, ear_workdir="runs/halfcheetah_vel_cpu",
@@ -66,7 +67,8 @@ def get_config(preset: str = "halfcheetah"):
     c.latent_dims = (2,)
     c.autoencoder.update(hidden=(16,), batch_policies=16, batch_states=32, epochs=3)
     c.pgpe.update(population=4, generations=3)
-    c.search_seeds = 2
+    c.search_seeds = 1
     c.eval_episodes = 2
+    c.recovery_dataset_top = 4
     c.adapt.update(env_name="point_vel", latent_dim=2, ear_workdir="", cem_generations=2)
   return c

@@ -1,0 +1,75 @@
+"""The compression's four jobs on the ``tiny`` preset (Point-Vel, with a tiny EAR run for
+the CEM side) and its CLI's one-line refusals; a file of its own so that the suite's two
+workers share the compression tests."""
+import os
+import subprocess
+import sys
+
+import jax
+import numpy as np
+
+from earjax import envs
+from earjax.compression import autoencoder as ae_lib
+from earjax.compression import jobs, store
+from earjax.compression.dataset import PolicyDataset
+from earjax.compression.policies import PolicySpace
+from earjax.training import train_and_evaluate
+from experiments.configs import compression as compression_config
+from tiny_policies import ae_config, small_dataset
+from tiny import REPO
+from tiny import tiny_config as tiny_training_config
+
+
+def test_the_jobs_run_on_the_tiny_preset(tmp_path):
+  config = compression_config.get_config("tiny")
+  workdir = str(tmp_path / "run")
+  summary = jobs.build_dataset(config, workdir)
+  assert summary["policies"] == config.dataset.size
+  rows = jobs.train_autoencoders(config, workdir)
+  assert [r["latent_dim"] for r in rows] == list(config.latent_dims)
+  assert store.latent_dims(workdir) == list(config.latent_dims)
+  recovered = jobs.recovery(config, workdir)
+  num_tasks = len(PolicyDataset.load(store.dataset_path(workdir)).task_names)
+  assert len(recovered) == (1 + len(config.latent_dims)) * num_tasks * config.search_seeds
+  assert {r["space"] for r in recovered} == {"theta", "latent"}
+  assert all(np.isfinite(r["best_return"]) for r in recovered)
+  # Point-Vel's rewards are never positive: best over best is undefined, said so.
+  assert all(r["dataset_best_return"] < 0 and r["recovery"] is None for r in recovered)
+  assert "n/a (return" in jobs.recovery_table(recovered)
+  ear_workdir = str(tmp_path / "ear")            # a tiny EAR run on the same family
+  train_and_evaluate(tiny_training_config(), ear_workdir)
+  config.adapt.ear_workdir = ear_workdir
+  result = jobs.adaptation(config, workdir)
+  env = envs.make(config.adapt.env_name)
+  assert list(result["methods"]) == ["latent_pgpe_z2", "theta_pgpe", "ear_cem"]
+  assert result["methods"]["ear_cem"]["env_steps"][-1] == (
+      config.adapt.cem_generations * 90 * env.episode_length)
+  for res in result["methods"].values():
+    assert list(res["tasks"]) == list(env.adapt_task_names)
+    assert len(res["tasks"][env.adapt_task_names[0]]["final_return"]) == config.search_seeds
+  assert os.path.exists(os.path.join(workdir, "adapt.json"))
+
+
+def test_the_cli_refuses_a_missing_dataset_or_ear_run_in_one_line(tmp_path):
+  def run(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "experiments.compress",
+         "--config=experiments/configs/compression.py:tiny", *args], cwd=REPO,
+        capture_output=True, text=True, timeout=300)
+  proc = run(f"--workdir={tmp_path}/none", "--stages=recovery")
+  assert proc.returncode == 2
+  assert proc.stderr.strip().splitlines() == [
+      f"error: recovery: no policy dataset at {tmp_path}/none/dataset.npz (build one with "
+      "experiments.compress --stages=dataset)"]
+  # A missing EAR run fails before any search (nothing computed is lost).
+  dataset = small_dataset(n=4, space=PolicySpace(2, 1, hidden=(4,)))
+  dataset.env_name = "point_vel"
+  compressor, state = ae_lib.train(dataset, ae_config(), jax.random.PRNGKey(0))
+  dataset.save(store.dataset_path(str(tmp_path)))
+  store.save_autoencoder(str(tmp_path), compressor, state.params, dataset)
+  proc = run(f"--workdir={tmp_path}", "--stages=adapt",
+             f"--config.adapt.ear_workdir={tmp_path}/no_ear_run")
+  assert proc.returncode == 2
+  lines = proc.stderr.strip().splitlines()
+  assert len(lines) == 1 and lines[0].startswith("error: adapt: ") and "no_ear_run" in lines[0]
+  assert not os.path.exists(tmp_path / "adapt.json")
