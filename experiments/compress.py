@@ -8,7 +8,8 @@ Stages (``earjax.compression.jobs``), each reading what the one before wrote in 
 ``recovery`` (latent PGPE and PGPE in Θ on every task -> recovery.jsonl), ``adapt``
 (latent PGPE vs Θ-PGPE vs EAR's CEM on held-out targets -> adapt.json).  Plots and
 tables: ``python -m experiments.plot_compression --workdir=DIR``.
-Exit codes: 0 done; 2 bad flags, config or workdir (one line, nothing touched).
+Exit codes: 0 done; 2 bad flags, config or workdir (one line; the stages before the
+failing one keep what they wrote).
 """
 import json
 
@@ -39,6 +40,10 @@ def main(argv):
     cli.fail([f"unknown stage(s) {', '.join(unknown)}; valid: {', '.join(STAGES)}"])
   config = cli.load_config(_CONFIG)
   for stage in _STAGES.value:
+    if stage == "adapt" and not config.adapt.env_name:
+      print("adapt: skipped (config.adapt.env_name is empty: no held-out tasks for "
+            f"{config.env_name})")
+      continue
     try:
       summary = STAGES[stage](config, _WORKDIR.value)
     except (ValueError, OSError, checkpoint.CheckpointError) as e:

@@ -25,6 +25,7 @@ import dataclasses
 import json
 import os
 from typing import Callable, Optional
+import zipfile
 
 from flax import struct
 import jax
@@ -135,9 +136,13 @@ class PolicyDataset:
     if not os.path.exists(path):
       raise FileNotFoundError(f"no policy dataset at {path} (build one with "
                               "experiments.compress --stages=dataset)")
-    with np.load(path) as f:
-      meta = json.loads(str(f["meta"]))
-      arrays = {k: f[k] for k in cls.ARRAYS}
+    try:
+      with np.load(path) as f:
+        meta = json.loads(str(f["meta"]))
+        arrays = {k: f[k] for k in cls.ARRAYS}
+    except (KeyError, ValueError, zipfile.BadZipFile) as e:
+      raise ValueError(f"{path} is not a policy dataset of this version "
+                       f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")
     return cls(env_name=meta["env_name"], hidden=tuple(meta["hidden"]),
                task_names=tuple(meta["task_names"]), **arrays)
 

@@ -1,4 +1,4 @@
-"""The compression's jobs, one per ``experiments/compress_*.py`` main, each
+"""The compression's jobs, the stages of ``experiments/compress.py``, each
 ``(config, workdir) -> summary`` and each writing its results into ``workdir``:
 
 - ``build_dataset``: novelty search -> ``dataset.npz``, ``dataset_summary.json``;
@@ -38,6 +38,10 @@ from earjax.policy import load_run
 
 
 def _configs(config: ml_collections.ConfigDict):
+  """The dataset and PGPE settings, checked, with the jobs' own counts."""
+  for name in ("search_seeds", "eval_episodes", "recovery_dataset_top"):
+    if int(config[name]) < 1:
+      raise ValueError(f"{name} must be a positive integer, got {config[name]!r}")
   return (NoveltySearchConfig(**config.dataset),
           search_lib.PGPEConfig(**config.pgpe))
 
@@ -162,9 +166,12 @@ def recovery(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
   eval_key, key = jax.random.split(key)
   dataset_best = _dataset_best(env, space, dataset, config.recovery_dataset_top,
                                config.eval_episodes, eval_key)
-  spaces = [("theta", None)] + [("latent", d) for d in store.latent_dims(workdir)]
+  trained = store.latent_dims(workdir)
+  spaces = [("theta", None)] + [("latent", int(d)) for d in config.latent_dims
+                                if int(d) in trained]
   if len(spaces) == 1:
-    raise FileNotFoundError(f"no autoencoder in {workdir} (run experiments.compress_train)")
+    raise FileNotFoundError(f"no autoencoder of latent sizes {list(config.latent_dims)} in "
+                            f"{workdir} (run experiments.compress --stages=train)")
   steps = search_lib.env_steps_per_generation(pgpe_config, env)
   rows = []
   for kind, latent_dim in tqdm.tqdm(spaces, unit="search space", desc="recovery"):
@@ -207,17 +214,22 @@ def adaptation(config: ml_collections.ConfigDict, workdir: str) -> dict:
   if not a.env_name:
     raise ValueError(f"config.adapt.env_name is empty: no held-out tasks for "
                      f"{config.env_name}")
-  env = envs.make(a.env_name)
+  ear_run = None
+  if a.ear_workdir:   # read first: a missing run fails before the searches, not after
+    ear_run = load_run(a.ear_workdir)
+    if ear_run.env.name != a.env_name:
+      raise ValueError(f"adapt.ear_workdir trained {ear_run.env.name}, not {a.env_name}")
+  # Every method steps the same env (the EAR run's, with its options, when there is one).
+  env = ear_run.env if ear_run is not None else envs.make(a.env_name)
   dataset = PolicyDataset.load(store.dataset_path(workdir))
   space = dataset.space()
   if (space.observation_size, space.action_size) != (env.observation_size, env.action_size):
     raise ValueError(f"the dataset's policies ({dataset.env_name}) do not fit {a.env_name}")
   compressed = store.load(workdir, a.latent_dim)
-  ear_run = None
-  if a.ear_workdir:   # read first: a missing run fails before the searches, not after
-    ear_run = load_run(a.ear_workdir)
-    if ear_run.env.name != env.name:
-      raise ValueError(f"adapt.ear_workdir trained {ear_run.env.name}, not {env.name}")
+  cem_episodes = a.cem_generations * cem.CEMConfig().population
+  if ear_run is not None and cem_episodes != pgpe_config.population * pgpe_config.generations:
+    raise ValueError(f"unequal budgets: CEM {cem_episodes} episodes per task, PGPE "
+                     f"{pgpe_config.population * pgpe_config.generations}")
   targets = jnp.asarray(env.adapt_tasks)
   seeds = config.search_seeds
   pairs = jnp.repeat(targets, seeds, axis=0)

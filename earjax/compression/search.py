@@ -57,6 +57,8 @@ class PGPEConfig:
     if self.fitness_shaping not in SHAPINGS:
       raise ValueError(f"pgpe.fitness_shaping must be one of {', '.join(SHAPINGS)}, "
                        f"got {self.fitness_shaping!r}")
+    if not 0.0 <= self.center_lr_end <= 1.0:
+      raise ValueError(f"pgpe.center_lr_end must be in [0, 1], got {self.center_lr_end!r}")
     for name in ("center_lr", "std_init", "std_lr", "std_max_change"):
       if not getattr(self, name) > 0:
         raise ValueError(f"pgpe.{name} must be positive, got {getattr(self, name)!r}")
@@ -72,13 +74,16 @@ def pgpe_search(score_fn: ScoreFn, center: jax.Array, scale: jax.Array, config: 
   """
   c = config
   schedule = optax.linear_schedule(c.center_lr, c.center_lr * c.center_lr_end,
-                                   c.generations)
+                                   max(c.generations - 1, 1))
   es = PGPE(c.population, center, optimizer=optax.adam(schedule),
             fitness_shaping_fn=SHAPINGS[c.fitness_shaping])
   params = es.default_params.replace(std_lr=c.std_lr, std_max_change=c.std_max_change)
   init_key, key = jax.random.split(key)
   state = es.init(init_key, center, params)
-  state = state.replace(std=c.std_init * jnp.broadcast_to(scale, center.shape))
+  # A dimension without spread (e.g. biases that every policy left at 0) explores at
+  # std_init itself: a zero std would make evosax's std update divide by zero.
+  scale = jnp.broadcast_to(scale, center.shape)
+  state = state.replace(std=c.std_init * jnp.where(scale > 0, scale, 1.0))
 
   def generation(carry, key):
     state, best_x, best = carry

@@ -83,6 +83,16 @@ class CompressedSpace:
     return lambda obs: self.space.act(theta, obs)
 
 
+def _restore_here(path: str):
+  """The checkpoint's arrays on this process's first device, whatever device saved them
+  (a restore without a target would ask for the saving device's layout)."""
+  checkpointer = ocp.StandardCheckpointer()
+  here = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+  target = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=here),
+                        checkpointer.metadata(path).item_metadata.tree)
+  return checkpointer.restore(path, target)
+
+
 def load(workdir: str, latent_dim: Optional[int] = None) -> CompressedSpace:
   """The autoencoder of ``latent_dim`` in ``workdir`` (the only one if not given)."""
   if not os.path.isdir(workdir):
@@ -100,7 +110,7 @@ def load(workdir: str, latent_dim: Optional[int] = None) -> CompressedSpace:
     meta = json.load(f)
   config = AutoencoderConfig(**{k: tuple(v) if isinstance(v, list) else v
                                 for k, v in meta["autoencoder"].items()})
-  restored = ocp.StandardCheckpointer().restore(os.path.join(path, "params"))
+  restored = _restore_here(os.path.join(path, "params"))
   space = PolicySpace(meta["observation_size"], meta["action_size"], meta["policy_hidden"])
   normalizer = Normalizer(**{k: jnp.asarray(v) for k, v in restored["normalizer"].items()})
   params = jax.tree.map(jnp.asarray, restored["params"])

@@ -66,9 +66,9 @@ def get_config(preset: str = "halfcheetah"):
                      num_probe_states=8, probe_policies=4, states_per_policy=4)
     c.latent_dims = (2,)
     c.autoencoder.update(hidden=(16,), batch_policies=16, batch_states=32, epochs=3)
-    c.pgpe.update(population=4, generations=3)
+    c.pgpe.update(population=18, generations=5)   # 90 episodes: CEM's one generation
     c.search_seeds = 1
     c.eval_episodes = 2
     c.recovery_dataset_top = 4
-    c.adapt.update(env_name="point_vel", latent_dim=2, ear_workdir="", cem_generations=2)
+    c.adapt.update(env_name="point_vel", latent_dim=2, ear_workdir="", cem_generations=1)
   return c
