@@ -25,6 +25,7 @@ from earjax import checkpoint
 from earjax.adaptation import lte as lte_lib
 from earjax.policy import load_run
 from experiments import cli
+from experiments.plotting import task_panels
 
 METHODS = ("cem", "table_es")
 
@@ -92,13 +93,9 @@ def evaluate(run, ltes: np.ndarray, task_params: np.ndarray, key: jax.Array) -> 
 
 
 def plot(result: dict, finetune: dict | None, path: str) -> None:
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  tasks = result["tasks"]
-  fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 3.6), squeeze=False)
   styles = {"cem": "C0", "table_es": "C1", "ohe_finetune": "C2"}
-  for ax, task in zip(axes[0], tasks):
+
+  def draw(ax, task):
     for method, res in result["methods"].items():
       rows = res["tasks"][task]["generations"]
       steps = [r["env_steps"] / 1e3 for r in rows]
@@ -110,13 +107,9 @@ def plot(result: dict, finetune: dict | None, path: str) -> None:
       rows = finetune["tasks"][task]["evaluations"]
       ax.plot([r["env_steps"] / 1e3 for r in rows], [r["return"] for r in rows], "s-",
               color=styles["ohe_finetune"], label="OHE-SAC fine-tune (eval)")
-    ax.set_title(task, fontsize=9)
-    ax.set_xlabel("thousand env steps on the new task")
-    ax.grid(alpha=0.3)
-  axes[0, 0].set_ylabel("episode return (200 steps)")
-  axes[0, 0].legend(fontsize=7)
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
+
+  task_panels(result["tasks"], draw, path, xlabel="thousand env steps on the new task",
+              ylabel="episode return (200 steps)", panel_size=(4.2, 3.6))
 
 
 def main(argv):

@@ -21,6 +21,7 @@ import numpy as np
 from earjax.compression import jobs, store
 from earjax.compression.dataset import PolicyDataset
 from experiments import cli
+from experiments.plotting import task_panels
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  pylint: disable=g-import-not-at-top
@@ -46,41 +47,28 @@ def plot_latent(workdir: str, path: str) -> None:
 
 
 def plot_recovery(rows: list[dict], path: str) -> None:
-  tasks = list(dict.fromkeys(r["task"] for r in rows))
-  fig, axes = plt.subplots(1, len(tasks), figsize=(3.6 * len(tasks), 3.3), squeeze=False)
-  for ax, task in zip(axes[0], tasks):
+  def draw(ax, task):
     mine = [r for r in rows if r["task"] == task]
     for label in dict.fromkeys(jobs.space_label(r) for r in mine):
       runs = [r for r in mine if jobs.space_label(r) == label]
       steps = np.array(runs[0]["curve"]["env_steps"]) / 1e3
       ax.plot(steps, np.mean([r["curve"]["best"] for r in runs], 0), label=f"PGPE in {label}")
     ax.axhline(mine[0]["dataset_best_return"], color="k", ls=":", label="dataset best")
-    ax.set_title(task, fontsize=9)
-    ax.set_xlabel("thousand env steps")
-    ax.grid(alpha=0.3)
-  axes[0, 0].set_ylabel("best episode return so far")
-  axes[0, 0].legend(fontsize=7)
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
+  task_panels(list(dict.fromkeys(r["task"] for r in rows)), draw, path,
+              xlabel="thousand env steps", ylabel="best episode return so far",
+              panel_size=(3.6, 3.3))
 
 
 def plot_adapt(result: dict, path: str) -> None:
-  tasks = result["tasks"]
-  fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 3.4), squeeze=False)
-  for ax, task in zip(axes[0], tasks):
+  def draw(ax, task):
     for method, res in result["methods"].items():
       curves = np.array(res["tasks"][task]["best_curve"])
       steps = np.array(res["env_steps"]) / 1e3
       mean, std = curves.mean(0), curves.std(0)
       ax.plot(steps, mean, "o-", ms=2, label=method)
       ax.fill_between(steps, mean - std, mean + std, alpha=0.2)
-    ax.set_title(task, fontsize=9)
-    ax.set_xlabel("thousand env steps on the new task")
-    ax.grid(alpha=0.3)
-  axes[0, 0].set_ylabel("best episode return so far")
-  axes[0, 0].legend(fontsize=7)
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
+  task_panels(result["tasks"], draw, path, xlabel="thousand env steps on the new task",
+              ylabel="best episode return so far", panel_size=(4.2, 3.4))
 
 
 def main(argv):

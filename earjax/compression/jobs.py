@@ -86,6 +86,8 @@ def build_dataset(config: ml_collections.ConfigDict, workdir: str) -> dict:
 def train_autoencoders(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
   """One autoencoder per ``config.latent_dims`` on ``DIR/dataset.npz``."""
   dataset = PolicyDataset.load(store.dataset_path(workdir))
+  space = dataset.space()
+  action_variance = float(dataset.descriptors.var(0).mean())
   rows = []
   for latent_dim in config.latent_dims:
     settings = dict(config.autoencoder, latent_dim=int(latent_dim),
@@ -103,13 +105,12 @@ def train_autoencoders(config: ml_collections.ConfigDict, workdir: str) -> list[
     store.save_autoencoder(workdir, compressor, state.params, dataset)
     _write_jsonl(os.path.join(store.autoencoder_dir(workdir, latent_dim), "metrics.jsonl"),
                  [{"epoch": i + 1, "loss": v} for i, v in enumerate(losses)])
-    space = dataset.space()
     rows.append({"latent_dim": int(latent_dim), "num_params": space.num_params,
                  "compression_ratio": space.num_params / latent_dim,
                  "final_train_loss": losses[-1],
                  "reconstruction_error": ae_lib.reconstruction_error(compressor, state.params,
                                                                      dataset),
-                 "action_variance": float(dataset.descriptors.var(0).mean()),
+                 "action_variance": action_variance,
                  "seconds_with_compile": time.time() - start})
   _write_jsonl(os.path.join(workdir, "autoencoders.jsonl"), rows)
   return rows
