@@ -22,6 +22,7 @@ import numpy as np
 
 from earjax.adaptation import cem
 from earjax import checkpoint
+from earjax import files
 from earjax.adaptation import lte as lte_lib
 from earjax.policy import load_run
 from experiments import cli
@@ -172,8 +173,7 @@ def main(argv):
     print(f"{method}: {seconds:.0f} s with compilation")
   out_dir = _OUT_DIR.value or os.path.join(run.workdir, "adapt")
   os.makedirs(out_dir, exist_ok=True)
-  with open(os.path.join(out_dir, "results.json"), "w") as f:
-    json.dump(result, f, indent=1)
+  files.write_json(os.path.join(out_dir, "results.json"), result)
   plot(result, finetune, os.path.join(out_dir, "curves.png"))
   print(f"wrote {out_dir}/results.json and {out_dir}/curves.png")
 

@@ -11,7 +11,6 @@ source's slot, ``envs_per_task`` envs x the run's ``env_steps_per_epoch`` steps 
 ``<out_dir>/<tasks>.json``: per task, the deterministic evaluation return and velocity
 against env steps used.
 """
-import json
 import os
 import time
 
@@ -21,6 +20,7 @@ import jax
 import numpy as np
 
 from earjax import checkpoint
+from earjax import files
 from earjax.adaptation import finetune
 from earjax.adaptation import lte as lte_lib
 from earjax.training import ConfigError, load_config
@@ -99,8 +99,7 @@ def main(argv):
   out_dir = _OUT_DIR.value or os.path.join(_WORKDIR.value, "finetune")
   os.makedirs(out_dir, exist_ok=True)
   path = os.path.join(out_dir, "_".join(task_names) + ".json")
-  with open(path, "w") as f:
-    json.dump(result, f, indent=1)
+  files.write_json(path, result)
   print(f"wrote {path}")
 
 

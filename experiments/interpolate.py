@@ -8,7 +8,6 @@ beta x seed x {deterministic, stochastic} episode runs in one vmapped batch.  Wr
 ``<out_dir>/<task_a>_<task_b>.json`` (per beta: mean forward velocity, returns under both
 source tasks, torso height mean/peak and the fraction of steps airborne) and a PNG.
 """
-import json
 import os
 
 from absl import app
@@ -18,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from earjax import checkpoint
+from earjax import files
 from earjax.adaptation import lte as lte_lib
 from earjax.policy import load_run
 from experiments import cli
@@ -128,8 +128,7 @@ def main(argv):
   out_dir = _OUT_DIR.value or os.path.join(run.workdir, "interpolate")
   os.makedirs(out_dir, exist_ok=True)
   stem = os.path.join(out_dir, f"{_TASK_A.value}_{_TASK_B.value}")
-  with open(stem + ".json", "w") as f:
-    json.dump(result, f, indent=1)
+  files.write_json(stem + ".json", result)
   plot(result, stem + ".png")
   print(f"{'beta':>6}{'v det':>9}{'v stoch':>9}{'R_a det':>10}{'R_b det':>10}"
         + (f"{'h mean':>8}{'h peak':>8}{'air':>6}" if heights else ""))

@@ -7,8 +7,8 @@ latent space, coloured by their mean forward velocity; beside it EAR's LTE-spher
 ``experiments.plot_lte``'s), ``recovery.png`` (best return vs env steps of latent PGPE
 per latent size and of PGPE in Θ, per task, mean over seeds) and ``adapt.png`` (the
 adaptation comparison's best-so-far return vs env steps per held-out task, mean ± std
-over seeds), each when its results exist, with ``recovery_summary.json`` and
-``adapt_summary.json`` (the tables' numbers); prints the Markdown tables.
+over seeds), each when its results exist; prints the Markdown tables (their numbers are
+``recovery_summary.json`` and ``adapt_summary.json``, written by the jobs).
 """
 import json
 import os
@@ -85,18 +85,14 @@ def main(argv):
     with open(recovery_path) as f:
       rows = [json.loads(line) for line in f]
     plot_recovery(rows, os.path.join(workdir, "recovery.png"))
-    with open(os.path.join(workdir, "recovery_summary.json"), "w") as f:
-      json.dump(jobs.recovery_summary(rows), f, indent=1)
-    wrote += ["recovery.png", "recovery_summary.json"]
+    wrote.append("recovery.png")
     print(jobs.recovery_table(rows), "\n")
   adapt_path = os.path.join(workdir, "adapt.json")
   if os.path.exists(adapt_path):
     with open(adapt_path) as f:
       result = json.load(f)
     plot_adapt(result, os.path.join(workdir, "adapt.png"))
-    with open(os.path.join(workdir, "adapt_summary.json"), "w") as f:
-      json.dump(jobs.adaptation_summary(result), f, indent=1)
-    wrote += ["adapt.png", "adapt_summary.json"]
+    wrote.append("adapt.png")
     print(jobs.adaptation_table(result))
   if not wrote:
     cli.fail([f"nothing to plot in {workdir} (run experiments.compress first)"])

@@ -1,6 +1,7 @@
 """The compression's four jobs on the ``tiny`` preset (Point-Vel, with a tiny EAR run for
 the CEM side) and its CLI's one-line refusals; a file of its own so that the suite's two
 workers share the compression tests."""
+import json
 import os
 import subprocess
 import sys
@@ -36,6 +37,8 @@ def test_the_jobs_run_on_the_tiny_preset(tmp_path):
   # Point-Vel's rewards are never positive: best over best is undefined, said so.
   assert all(r["dataset_best_return"] < 0 and r["recovery"] is None for r in recovered)
   assert "n/a (return" in jobs.recovery_table(recovered)
+  with open(os.path.join(workdir, "recovery_summary.json")) as f:
+    assert json.load(f) == jobs.recovery_summary(recovered)
   ear_workdir = str(tmp_path / "ear")            # a tiny EAR run on the same family
   train_and_evaluate(tiny_training_config(), ear_workdir)
   config.adapt.ear_workdir = ear_workdir
@@ -47,7 +50,8 @@ def test_the_jobs_run_on_the_tiny_preset(tmp_path):
   for res in result["methods"].values():
     assert list(res["tasks"]) == list(env.adapt_task_names)
     assert len(res["tasks"][env.adapt_task_names[0]]["final_return"]) == config.search_seeds
-  assert os.path.exists(os.path.join(workdir, "adapt.json"))
+  with open(os.path.join(workdir, "adapt_summary.json")) as f:
+    assert json.load(f) == jobs.adaptation_summary(result)
 
 
 def test_the_cli_refuses_a_missing_dataset_or_ear_run_in_one_line(tmp_path):

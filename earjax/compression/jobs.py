@@ -5,18 +5,18 @@
 - ``train_autoencoders``: one autoencoder per ``latent_dims`` -> ``autoencoder_z<d>/``,
   ``autoencoders.jsonl`` (final loss, reconstruction error, compression ratio |θ| / |z|);
 - ``recovery``: latent PGPE on every task of the family per latent size, and PGPE in Θ,
-  ``search_seeds`` seeds -> ``recovery.jsonl``.  Recovery = the best policy's return over
+  ``search_seeds`` seeds -> ``recovery.jsonl`` and ``recovery_summary.json`` (the
+  table's numbers: mean and std over seeds).  Recovery = the best policy's return over
   the dataset's best policy's return, both re-evaluated on ``eval_episodes`` fresh
   episodes (the issue's reading: best over best; the dataset's best is the best of its
   ``recovery_dataset_top`` best single episodes, re-evaluated; undefined where it is not
   positive);
 - ``adaptation``: latent PGPE vs PGPE in Θ vs EAR's CEM over LTEs on the held-out tasks of
   ``adapt.env_name``, same env-step budget per task, ``search_seeds`` seeds ->
-  ``adapt.json``.
+  ``adapt.json`` and ``adapt_summary.json``.
 """
 from __future__ import annotations
 
-import json
 import os
 import time
 
@@ -27,6 +27,7 @@ import numpy as np
 import tqdm
 
 from earjax import envs
+from earjax import files
 from earjax.adaptation import cem
 from earjax.adaptation import lte as lte_lib
 from earjax.compression import autoencoder as ae_lib
@@ -44,17 +45,6 @@ def _configs(config: ml_collections.ConfigDict):
       raise ValueError(f"{name} must be a positive integer, got {config[name]!r}")
   return (NoveltySearchConfig(**config.dataset),
           search_lib.PGPEConfig(**config.pgpe))
-
-
-def _write_json(path: str, obj) -> None:
-  with open(path, "w") as f:
-    json.dump(obj, f, indent=1)
-
-
-def _write_jsonl(path: str, rows) -> None:
-  with open(path, "w") as f:
-    for row in rows:
-      f.write(json.dumps(row) + "\n")
 
 
 def build_dataset(config: ml_collections.ConfigDict, workdir: str) -> dict:
@@ -79,7 +69,7 @@ def build_dataset(config: ml_collections.ConfigDict, workdir: str) -> dict:
       "mean_return": dict(zip(dataset.task_names, dataset.returns.mean(0).tolist())),
       "novelty_first_last_generation": [float(dataset.novelty[dataset.generation == g].mean())
                                         for g in (0, dataset_config.generations - 1)]}
-  _write_json(os.path.join(workdir, "dataset_summary.json"), summary)
+  files.write_json(os.path.join(workdir, "dataset_summary.json"), summary)
   return summary
 
 
@@ -103,7 +93,7 @@ def train_autoencoders(config: ml_collections.ConfigDict, workdir: str) -> list[
       compressor, state = ae_lib.train(dataset, ae_config, jax.random.PRNGKey(config.seed),
                                        on_epoch)
     store.save_autoencoder(workdir, compressor, state.params, dataset)
-    _write_jsonl(os.path.join(store.autoencoder_dir(workdir, latent_dim), "metrics.jsonl"),
+    files.write_jsonl(os.path.join(store.autoencoder_dir(workdir, latent_dim), "metrics.jsonl"),
                  [{"epoch": i + 1, "loss": v} for i, v in enumerate(losses)])
     rows.append({"latent_dim": int(latent_dim), "num_params": space.num_params,
                  "compression_ratio": space.num_params / latent_dim,
@@ -112,7 +102,7 @@ def train_autoencoders(config: ml_collections.ConfigDict, workdir: str) -> list[
                                                                      dataset),
                  "action_variance": action_variance,
                  "seconds_with_compile": time.time() - start})
-  _write_jsonl(os.path.join(workdir, "autoencoders.jsonl"), rows)
+  files.write_jsonl(os.path.join(workdir, "autoencoders.jsonl"), rows)
   return rows
 
 
@@ -204,7 +194,8 @@ def recovery(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
                     "best": history["best"][r].tolist(),
                     "mean": history["mean"][r].tolist()},
           "seconds_with_compile_all_tasks": seconds})
-  _write_jsonl(os.path.join(workdir, "recovery.jsonl"), rows)
+  files.write_jsonl(os.path.join(workdir, "recovery.jsonl"), rows)
+  files.write_json(os.path.join(workdir, "recovery_summary.json"), recovery_summary(rows))
   return rows
 
 
@@ -258,7 +249,8 @@ def adaptation(config: ml_collections.ConfigDict, workdir: str) -> dict:
   if ear_run is not None:
     result["methods"]["ear_cem"] = _ear_cem(ear_run, a.cem_generations, env, targets, seeds,
                                             key, config.eval_episodes)
-  _write_json(os.path.join(workdir, "adapt.json"), result)
+  files.write_json(os.path.join(workdir, "adapt.json"), result)
+  files.write_json(os.path.join(workdir, "adapt_summary.json"), adaptation_summary(result))
   return result
 
 

@@ -36,6 +36,7 @@ from tensorboardX import SummaryWriter
 import tqdm
 
 from earjax import checkpoint
+from earjax import files
 from earjax.agents.base import abstract_best_items
 from earjax import config as config_lib
 from earjax.training.trainer import ConfigError, Trainer, TrainingState, trainer_for
@@ -57,13 +58,6 @@ def _read_metrics(path: str, max_epoch: int) -> list[dict]:
       if row.get("epoch", max_epoch + 1) <= max_epoch:
         rows.append(row)
   return rows
-
-
-def _write_metrics(path: str, rows: list[dict]) -> None:
-  tmp = path + ".tmp"
-  with open(tmp, "w") as f:
-    f.writelines(json.dumps(row) + "\n" for row in rows)
-  os.replace(tmp, path)
 
 
 def load_config(workdir: str) -> ml_collections.ConfigDict:
@@ -109,10 +103,7 @@ def prepare_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:
 
 
 def _write_config(config: ml_collections.ConfigDict, workdir: str) -> None:
-  path = os.path.join(workdir, "config.json")
-  with open(path + ".tmp", "w") as f:
-    f.write(config.to_json(indent=1))
-  os.replace(path + ".tmp", path)
+  files.write_text(os.path.join(workdir, "config.json"), config.to_json(indent=1))
 
 
 _GROUPS = ("start/", "env/", "update/", "end/")
@@ -240,7 +231,7 @@ def _start(trainer: Trainer, ckpt: checkpoint.Checkpointer, metrics_path: str,
     if rollback:
       state = state.replace(rng=jax.random.fold_in(state.rng, rollback))
   rows = _read_metrics(metrics_path, epoch)
-  _write_metrics(metrics_path, rows)
+  files.write_jsonl(metrics_path, rows)
   ckpt.drop_best_after(epoch)
   return state, epoch, rows
 

@@ -1,0 +1,23 @@
+"""Results files written whole or not at all: to a temporary name, then renamed, so a
+killed job or a reader racing it never sees half a file (the metrics, the run's config,
+the experiments' JSON)."""
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Iterable
+
+
+def write_text(path: str, text: str) -> None:
+  tmp = path + ".tmp"
+  with open(tmp, "w") as f:
+    f.write(text)
+  os.replace(tmp, path)
+
+
+def write_json(path: str, obj: Any) -> None:
+  write_text(path, json.dumps(obj, indent=1))
+
+
+def write_jsonl(path: str, rows: Iterable[dict]) -> None:
+  write_text(path, "".join(json.dumps(row) + "\n" for row in rows))
