@@ -71,6 +71,8 @@ class Episode:
   metrics: dict              # name -> [T, B]: the env's metrics and ``min_contact``
   obs: Optional[jax.Array]   # [T + 1, B, obs_size] if asked (LSE plots, rendering)
   qpos: Optional[jax.Array]  # [T + 1, B, nq] if asked (rendering)
+  transitions: Optional[dict] = None  # if asked: replay's fields [T, B, ...] (PEARL's
+                                      # context); steps where ``alive`` is 0 are not real
 
 
 def min_contact_distance(data) -> jax.Array:
@@ -86,7 +88,8 @@ def rollout(env: envs.TaskFamilyEnv, act: ActFn, policy_inputs: Any,
             task_params: jax.Array, keys: jax.Array, stochastic=False, *,
             score_params: Optional[jax.Array] = None, keep_states: bool = False,
             length: Optional[int] = None,
-            success_window: Optional[int] = None) -> Episode:
+            success_window: Optional[int] = None,
+            keep_transitions: bool = False) -> Episode:
   """One episode per entry b of ``policy_inputs`` (a pytree with leading axis B: task
   indices, LTEs, ...) on the task ``task_params[b]`` [B, p].
 
@@ -95,8 +98,10 @@ def rollout(env: envs.TaskFamilyEnv, act: ActFn, policy_inputs: Any,
   Entry b depends on its own inputs alone, so a batch gives the same episodes as one
   rollout per entry.  ``score_params`` [S, p] also scores every step under other tasks
   (``env.reward``; e.g. both sources of an interpolation).  Rewards stop accumulating at
-  termination.  ``success_window``: also ``Episode.success`` (``episode_success``).  Jit
-  it with ``env``, ``act``, ``keep_states``, ``length`` and ``success_window`` static.
+  termination.  ``success_window``: also ``Episode.success`` (``episode_success``).
+  ``keep_transitions``: also ``Episode.transitions`` (obs, action, reward, next_obs).
+  Jit it with ``env``, ``act``, ``keep_states``, ``length``, ``success_window`` and
+  ``keep_transitions`` static.
   """
   steps = int(length or env.episode_length)
   score_params = (jnp.zeros((0, env.task_param_size)) if score_params is None
@@ -116,6 +121,9 @@ def rollout(env: envs.TaskFamilyEnv, act: ActFn, policy_inputs: Any,
              "metrics": dict(nxt.metrics, min_contact=min_contact_distance(nxt.data))}
       if keep_states:
         out["obs"], out["qpos"] = nxt.obs, env.qpos(nxt.data)
+      if keep_transitions:
+        out["transitions"] = {"obs": state.obs, "action": action, "reward": nxt.reward,
+                              "next_obs": nxt.obs}
       return (nxt, alive * (1.0 - nxt.done)), out
 
     _, out = jax.lax.scan(step, (state, jnp.ones(())), jnp.arange(steps))
@@ -137,7 +145,9 @@ def rollout(env: envs.TaskFamilyEnv, act: ActFn, policy_inputs: Any,
       success=(None if success_window is None else episode_success(
           time_major(out["metrics"]["success"]) * alive, success_window)),
       obs=time_major(out["obs"]) if keep_states else None,
-      qpos=time_major(out["qpos"]) if keep_states else None)
+      qpos=time_major(out["qpos"]) if keep_states else None,
+      transitions=(jax.tree.map(time_major, out["transitions"]) if keep_transitions
+                   else None))
 
 
 def episode_success(success: jax.Array, window: int) -> jax.Array:

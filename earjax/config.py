@@ -19,7 +19,7 @@ WIDTH = 400   # every hidden layer of the release's networks
 
 def default_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
-  c.agent = "ear_sac"       # earjax.agents.names(): ear_sac | ohe_sac | mhmt_sac
+  c.agent = "ear_sac"       # earjax.agents.names(): ear_sac | ohe_sac | mhmt_sac | tsac | pearl
   c.env_name = "halfcheetah_vel"
   c.task_ids = ()           # indices into env.train_tasks; () = every training task
   c.backend = "default"     # physics: the family's default (mjx), or e.g. spring
@@ -79,11 +79,12 @@ def default_config() -> ml_collections.ConfigDict:
   return c
 
 
-# Keys whose change makes a saved run incompatible (a different env or network shape).
+# Keys whose change makes a saved run incompatible (a different env or network shape);
+# the agents' sections declare theirs (``agents.SHAPE_KEYS``).
 SHAPE_KEYS = ("agent", "env_name", "backend", "task_ids", "network.actor_hidden",
               "network.critic_hidden", "network.state_encoder_hidden",
               "network.task_encoder_hidden", "network.lse_dim", "network.lte_dim",
-              "envs_per_task", "replay_capacity", "sac.per_task_alpha")
+              "envs_per_task", "replay_capacity") + agents.SHAPE_KEYS
 
 # Keys renamed since a run may have been saved: old name -> (new name, value map).
 RENAMED = {"network.kind": ("agent", lambda kind: f"{kind}_sac"),

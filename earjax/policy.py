@@ -101,6 +101,17 @@ def restore_policy(workdir: str, which: str = "best"):
   return config, env, ids, networks, params, epoch
 
 
+def restore_best_items(workdir: str, agent: agents.Agent,
+                       checkpoints_to_keep: int) -> tuple[dict, int]:
+  """(every item of ``agent.best_items``, epoch) of the best checkpoint in ``workdir``."""
+  targets = checkpoint.abstract(agents.abstract_best_items(agent))
+  ckpt = checkpoint.Checkpointer(workdir, checkpoints_to_keep, tuple(targets))
+  try:
+    return ckpt.restore_best(targets), int(ckpt.best_epoch())
+  finally:
+    ckpt.close()
+
+
 def _require_ear(workdir: str) -> None:
   agent = job.load_config(workdir).agent
   if agent != "ear_sac":

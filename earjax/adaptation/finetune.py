@@ -22,9 +22,8 @@ import optax
 
 from earjax import acting
 from earjax import agents
-from earjax import checkpoint
 from earjax import envs
-from earjax.agents.base import abstract_best_items
+from earjax import policy
 from earjax.agents.sac import learner as sac_learner
 from earjax.training.trainer import Trainer, TrainingState, agent_spec, make_env, task_ids
 
@@ -103,12 +102,6 @@ def make_finetuner(source_config: ml_collections.ConfigDict, envs_per_task: int,
 
 def load_source(workdir: str, finetuner: Finetuner):
   """(actor, critic, log_alpha) of the OHE run's best checkpoint."""
-  agent = finetuner.trainer.agent
-  items = checkpoint.abstract(abstract_best_items(agent))
-  ckpt = checkpoint.Checkpointer(workdir, finetuner.source_config.checkpoints_to_keep,
-                                 tuple(items))
-  try:
-    best = ckpt.restore_best(items)
-  finally:
-    ckpt.close()
+  best, _ = policy.restore_best_items(workdir, finetuner.trainer.agent,
+                                      finetuner.source_config.checkpoints_to_keep)
   return best["policy"], best["critic"], best["temperature"]

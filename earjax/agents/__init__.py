@@ -1,7 +1,8 @@
 """The methods earjax trains, found by name: ``get(name)``, ``names()``.
 
 Every subpackage of ``earjax.agents`` that exports ``METHODS`` is registered (see
-``base.py`` for the interface), so a new method is added by writing
+``base.py`` for the interface), with its ``CONFIG_SECTIONS`` and ``SHAPE_KEYS`` (config
+keys of its sections that change its networks' shapes), so a new method is added by writing
 ``earjax/agents/<method>/`` alone.  ``sac`` is the multi-task SAC the SAC-family agents
 (``ear_sac``, ``ohe_sac``, ``mhmt_sac``) share; it registers no agent of its own.
 """
@@ -10,21 +11,22 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from earjax.agents.base import Agent, AgentSpec, Method
+from earjax.agents.base import Agent, AgentSpec, Method, abstract_best_items
 
 
 def _discover():
-  methods, sections = {}, {}
+  methods, sections, shape_keys = {}, {}, ()
   for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
     if not info.ispkg:
       continue
     module = importlib.import_module(f"{__name__}.{info.name}")
     methods.update(getattr(module, "METHODS", {}))
     sections.update(getattr(module, "CONFIG_SECTIONS", {}))
-  return methods, sections
+    shape_keys += tuple(getattr(module, "SHAPE_KEYS", ()))
+  return methods, sections, shape_keys
 
 
-_METHODS, CONFIG_SECTIONS = _discover()
+_METHODS, CONFIG_SECTIONS, SHAPE_KEYS = _discover()
 
 
 def names() -> tuple[str, ...]:
@@ -38,4 +40,5 @@ def get(name: str) -> Method:
   return _METHODS[name]
 
 
-__all__ = ["Agent", "AgentSpec", "CONFIG_SECTIONS", "Method", "get", "names"]
+__all__ = ["Agent", "AgentSpec", "CONFIG_SECTIONS", "Method", "SHAPE_KEYS",
+           "abstract_best_items", "get", "names"]

@@ -54,6 +54,10 @@ class Agent:
   - ``replay_metrics``: env metrics of each step (``State.metrics``, e.g. ``"success"``,
     TSAC's sparse reward) the replay keeps beside the transition; they reach ``update``
     as batch fields of the same names.
+  - ``context_per_task``: if positive, ``update``'s batch also holds ``"context"``, a
+    second, independent sample of that many transitions of every task, per task
+    ([num_tasks, context_per_task, ...] replay fields): PEARL's context batch, drawn
+    apart from the RL batch.
   """
   name: str
   networks: Any
@@ -64,6 +68,7 @@ class Agent:
   best_items: Callable[[LearnerState], dict[str, Params]]
   parameter_health: Callable[[LearnerState], dict[str, jax.Array]]
   replay_metrics: tuple[str, ...] = ()
+  context_per_task: int = 0
 
 
 def number_problems(section: str, values, checks: dict[str, tuple[Callable, str]]) -> list[str]:

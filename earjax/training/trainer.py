@@ -170,6 +170,9 @@ class Trainer:
       sample_key, step_key = jax.random.split(key)
       batch = replay.flatten_batch(replay.sample(replay_state, sample_key,
                                                  c.batch_size_per_task))
+      if self.agent.context_per_task:
+        batch["context"] = replay.sample(replay_state, jax.random.fold_in(sample_key, 1),
+                                         self.agent.context_per_task)
       learner_state, metrics = self.agent.update(learner_state, batch, step_key)
       # The order the update computes its quantities in (a traced dict comes back with
       # sorted keys), for the non-finite report.

@@ -117,5 +117,6 @@ def validate_section(s: ml_collections.ConfigDict) -> list[str]:
 
 
 CONFIG_SECTIONS = {"sac": (config_section, validate_section)}
+SHAPE_KEYS = ("sac.per_task_alpha",)
 
 __all__ = ["SACNetworks", "SACState", "make_sac_agent", "network_functions"]

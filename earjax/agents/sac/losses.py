@@ -54,13 +54,18 @@ def make_losses(actor_apply: Callable[..., tuple[jax.Array, jax.Array]],
                 critic_apply: Callable[..., jax.Array], action_size: int, num_tasks: int, *,
                 gamma: float, reward_scale: float, policy_mean_reg: float,
                 policy_std_reg: float, target_lte_noise: bool,
-                target_entropy: Optional[float] = None) -> SACLosses:
+                target_entropy: Optional[float] = None,
+                task_features: Optional[Callable[[Batch], jax.Array]] = None) -> SACLosses:
   """The losses of multi-task SAC for ``actor_apply(params, obs, task_onehot, noise_key)``
   and ``critic_apply(params, obs, action, task_onehot) -> [2, B]``; ``target_entropy``
-  defaults to -action_size."""
+  defaults to -action_size.  ``task_features(batch) -> [B, f]`` is what the networks
+  receive as the task (default: the one-hot of ``batch["task"]``; PEARL: the latent
+  context ``batch["z"]``)."""
   target_entropy = -float(action_size) if target_entropy is None else target_entropy
 
   def task_onehot(batch: Batch) -> jax.Array:
+    if task_features is not None:
+      return task_features(batch)
     return jax.nn.one_hot(batch["task"], num_tasks)
 
   def sample_alpha(log_alpha: jax.Array, batch: Batch) -> jax.Array:

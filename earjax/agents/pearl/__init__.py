@@ -1,0 +1,109 @@
+"""PEARL (Rakelly et al. 2019): SAC on (obs, z) with a probabilistic context encoder
+q(z | c), meta-trained over the family's training tasks, as an earjax agent.
+
+Networks in ``networks.py``, the step in ``learner.py`` (the shared SAC update plus the
+encoder's); the generic epoch collects and replays as for every agent, all training
+tasks in one vmapped batch, and hands the update a context batch per task apart from
+the RL batch (``Agent.context_per_task``).  Adapting to a new task without gradient
+steps (posterior sampling, then the posterior mean) is ``earjax.adaptation.pearl``.
+
+Config section ``pearl`` (``--config.pearl.<key>``), defaults = the PEARL reference
+settings (katerakelly/oyster, garage's ``pearl_half_cheetah_vel``): ``latent_dim`` 5,
+``kl_weight`` 0.1, ``encoder_hidden`` 200 x 3, ``context_per_task`` 100 (the context
+batch), ``context_next_obs`` False (c = (s, a, r)), ``prior_fraction`` 0.4.  The actor and critic widths (300 x 3
+there) and ``reward_scale`` (5) are the run's ``network.*`` and ``reward_scale``: the
+``pearl`` presets of ``experiments/configs`` set them.
+
+What earjax does differently, and why (WORKSPACE.md, "PEARL"):
+- every training task is in every batch (the all-tasks vmapped batch of earjax), where
+  PEARL samples a meta-batch of 16 of its 100 tasks;
+- the behaviour z is drawn once per task per gradient step, from the prior with
+  probability ``prior_fraction`` (0.4: oyster's 400 prior steps of 1000), else from the
+  posterior, and acting uses the latest draw, so the envs of a task share one z for a
+  whole epoch of collection (PEARL draws z per episode, prior first, then posterior);
+- the context batch is drawn from the task's whole replay partition (oyster keeps a
+  separate encoder buffer of recent prior-z data);
+- twin Q critics without PEARL's separate V network (the SAC of the other agents).
+"""
+from __future__ import annotations
+
+import ml_collections
+import optax
+
+from earjax.agents.base import Agent, AgentSpec, Method, number_problems
+from earjax.agents.pearl import learner
+from earjax.agents.pearl.networks import PEARLNetworks, make_networks
+from earjax.agents.sac import learner as sac_learner
+from earjax.agents.sac.losses import make_losses
+from earjax.networks import deterministic_action, sample_tanh_gaussian
+
+
+def make_agent(config: ml_collections.ConfigDict, spec: AgentSpec) -> Agent:
+  networks = make_networks(config, spec)
+  p, s = config.pearl, config.sac
+  losses = make_losses(networks.actor_apply, networks.critic_apply, spec.action_size,
+                       spec.num_tasks, gamma=config.gamma, reward_scale=config.reward_scale,
+                       policy_mean_reg=s.policy_mean_reg, policy_std_reg=s.policy_std_reg,
+                       target_lte_noise=False, task_features=lambda batch: batch["z"])
+  optimizer = optax.adam(config.learning_rate)
+  sac_update = sac_learner.make_update(losses, optimizer, config.tau, config.max_grad_norm,
+                                       s.update_order)
+
+  def act(policy_params, obs, task_index, key, deterministic: bool):
+    """The task's posterior draw (collection) or posterior mean (``deterministic``)."""
+    z = policy_params["z_mean" if deterministic else "z_sample"][task_index]
+    mean, log_std = networks.actor_apply(policy_params["actor"], obs, z)
+    if deterministic:
+      return deterministic_action(mean)
+    return sample_tanh_gaussian(mean, log_std, key)[0]
+
+  return Agent(
+      name="pearl", networks=networks,
+      init=lambda key: learner.init(networks, optimizer, key, spec.num_tasks,
+                                    s.per_task_alpha),
+      act=act,
+      policy_params=learner.policy_params,
+      update=learner.make_update(networks, losses, optimizer, sac_update,
+                                 float(p.kl_weight), config.max_grad_norm,
+                                 float(p.prior_fraction)),
+      best_items=lambda state: {"policy": learner.policy_params(state),
+                                "encoder": state.encoder_params},
+      parameter_health=learner.parameter_health,
+      context_per_task=int(p.context_per_task))
+
+
+def config_section() -> ml_collections.ConfigDict:
+  """The ``pearl`` section's defaults: the PEARL reference settings."""
+  c = ml_collections.ConfigDict()
+  c.latent_dim = 5
+  c.kl_weight = 0.1
+  c.encoder_hidden = (200, 200, 200)
+  c.context_per_task = 100
+  c.context_next_obs = False
+  c.prior_fraction = 0.4     # oyster: num_steps_prior 400 of 400 + 600 per task
+  return c
+
+
+def validate_section(p: ml_collections.ConfigDict) -> list[str]:
+  problems = number_problems("pearl", p, {"kl_weight": (lambda v: v >= 0, ">= 0"),
+                                          "prior_fraction": (lambda v: 0 <= v <= 1,
+                                                             "in [0, 1]")})
+  for key in ("latent_dim", "context_per_task"):
+    if isinstance(p[key], bool) or not isinstance(p[key], int) or p[key] < 1:
+      problems.append(f"pearl.{key} must be a positive integer, got {p[key]!r}")
+  widths = p.encoder_hidden
+  if (not isinstance(widths, (tuple, list)) or not widths or
+      not all(isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in widths)):
+    problems.append(f"pearl.encoder_hidden must be a non-empty list of positive integers, "
+                    f"got {widths!r}")
+  if not isinstance(p.context_next_obs, bool):
+    problems.append(f"pearl.context_next_obs must be true or false, got "
+                    f"{p.context_next_obs!r}")
+  return problems
+
+
+METHODS = {"pearl": Method(make_networks, make_agent)}
+CONFIG_SECTIONS = {"pearl": (config_section, validate_section)}
+SHAPE_KEYS = ("pearl.latent_dim", "pearl.encoder_hidden", "pearl.context_next_obs")
+
+__all__ = ["PEARLNetworks", "make_agent", "make_networks"]

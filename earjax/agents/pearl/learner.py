@@ -1,0 +1,108 @@
+"""One PEARL gradient step (Rakelly et al. 2019, Algorithm 1, lines 9-13) on the SAC
+agents' update.
+
+The encoder's gradient is that of the critic loss through z (Algorithm 1 line 12: "the
+critic's gradient trains the encoder") plus ``kl_weight`` times the KL of every task's
+posterior to the prior (Eq. 4, summed over the meta-batch as oyster does).  The critic
+loss is the shared SAC loss (``sac.losses``) with z in place of the one-hot task, taken
+at the parameters before this step with the key SAC's critic step uses, so the encoder
+sees the very loss the critics descend.  Then one step of the shared SAC update
+(``sac.learner``) on the batch with z held fixed: actor and temperature never move the
+encoder (oyster detaches z for the policy loss).
+
+Between updates the state keeps, per task, the posterior mean of the latest context
+batch and the behaviour z: with probability ``prior_fraction`` a draw from the prior
+N(0, I), else the draw z ~ q(z | c) of the step (PEARL collects ``num_steps_prior`` of
+every ``num_steps_prior + num_extra_rl_steps_posterior`` steps with z from the prior,
+400 of 1000 on HalfCheetah-Vel, so the encoder learns to read the context a task-
+agnostic behaviour leaves, the first context of every adaptation).  The behaviour
+policy acts with it, evaluation with the mean.  Before the first update they are the
+prior's (mean 0, a draw from N(0, I)).
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from flax import struct
+import jax
+import jax.numpy as jnp
+import optax
+
+from earjax.agents.pearl.networks import PEARLNetworks, kl_to_prior
+from earjax.agents.sac import learner as sac_learner
+from earjax.agents.sac.losses import SACLosses
+
+Params = Any
+
+
+@struct.dataclass
+class PEARLState:
+  sac: sac_learner.SACState   # actor and critics on (obs, z), temperature, targets
+  encoder_params: Params
+  encoder_opt: optax.OptState
+  z_mean: jax.Array           # [num_tasks, latent]: posterior means of the latest context
+  z_sample: jax.Array         # [num_tasks, latent]: each task's behaviour z
+
+
+def init(networks: PEARLNetworks, optimizer: optax.GradientTransformation, key: jax.Array,
+         num_tasks: int, per_task_alpha: bool) -> PEARLState:
+  sac_key, encoder_key, z_key = jax.random.split(key, 3)
+  encoder_params = networks.encoder_init(encoder_key)
+  return PEARLState(
+      sac=sac_learner.init(networks, optimizer, sac_key, num_tasks, per_task_alpha),
+      encoder_params=encoder_params, encoder_opt=optimizer.init(encoder_params),
+      z_mean=jnp.zeros((num_tasks, networks.latent_dim)),
+      z_sample=jax.random.normal(z_key, (num_tasks, networks.latent_dim)))
+
+
+def policy_params(state: PEARLState) -> dict:
+  """What acting needs: the actor and each task's posterior mean and draw."""
+  return {"actor": state.sac.actor_params, "z_mean": state.z_mean,
+          "z_sample": state.z_sample}
+
+
+def parameter_health(state: PEARLState) -> dict[str, jax.Array]:
+  return {**sac_learner.parameter_health(state.sac),
+          **sac_learner.finite_by_network(state.encoder_params, "encoder")}
+
+
+def make_update(networks: PEARLNetworks, losses: SACLosses,
+                optimizer: optax.GradientTransformation, sac_update: Callable,
+                kl_weight: float, max_grad_norm: float, prior_fraction: float):
+  """``update(state, batch, key) -> (state, metrics)``; ``batch["context"]`` holds
+  [num_tasks, context, ...] replay fields (``Agent.context_per_task``)."""
+
+  def update(state: PEARLState, batch, key):
+    batch = dict(batch)
+    context = batch.pop("context")
+    z_key, prior_key, choice_key, sac_key = jax.random.split(key, 4)
+    critic_key = jax.random.split(sac_key)[0]     # sac_learner.update's critic key
+    noise = jax.random.normal(z_key, state.z_mean.shape)
+    sac = state.sac
+
+    def encoder_loss(encoder_params):
+      mean, variance = networks.posterior(encoder_params, context)     # [K, d]
+      z = mean + jnp.sqrt(variance) * noise                             # reparameterised
+      critic = losses.critic_loss(sac.critic_params, sac.actor_params,
+                                  sac.target_critic_params, sac.log_alpha,
+                                  dict(batch, z=z[batch["task"]]), critic_key)
+      kl = kl_to_prior(mean, variance).sum()
+      return critic + kl_weight * kl, (mean, variance, z, kl)
+
+    (loss, (mean, variance, z, kl)), grads = jax.value_and_grad(
+        encoder_loss, has_aux=True)(state.encoder_params)
+    grads = sac_learner.clip_per_network(grads, max_grad_norm, ensemble_axis=False)
+    updates, encoder_opt = optimizer.update(grads, state.encoder_opt, state.encoder_params)
+    encoder_params = optax.apply_updates(state.encoder_params, updates)
+    z = jax.lax.stop_gradient(z)
+    sac, metrics = sac_update(sac, dict(batch, z=z[batch["task"]]), sac_key)
+    finite = {"encoder_loss": jnp.isfinite(loss),
+              **sac_learner.finite_by_network(grads, "encoder_grad"), **metrics["finite"]}
+    metrics = dict(metrics, finite=finite, encoder_loss=loss, kl=kl,
+                   posterior_std=jnp.sqrt(variance).mean())
+    from_prior = jax.random.bernoulli(choice_key, prior_fraction, (z.shape[0], 1))
+    behaviour_z = jnp.where(from_prior, jax.random.normal(prior_key, z.shape), z)
+    return PEARLState(sac=sac, encoder_params=encoder_params, encoder_opt=encoder_opt,
+                      z_mean=mean, z_sample=behaviour_z), metrics
+
+  return update
