@@ -16,7 +16,7 @@ transitions in the task-partitioned replay, and runs ``grad_steps_per_epoch`` ca
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, Optional
 
 import jax
 
@@ -42,10 +42,18 @@ class Agent:
     actions in [-1, 1]; ``deterministic`` is a Python bool (evaluation) .
   - ``policy_params(state)``: what ``act`` needs (what evaluation and the best
     checkpoint's ``"policy"`` item hold).
-  - ``update(state, batch, key) -> (state, metrics)``: one gradient step on a batch of
-    replay fields (``obs``, ``action``, ``reward``, ``next_obs``, ``discount``, ``task``;
-    [B, ...]).  ``metrics`` are scalars plus ``"finite"``: {quantity: bool}, in the order
-    the step computes them, which the trainer reports on a non-finite value.
+  - ``update(state, batch, key) -> (state, metrics)`` (an off-policy method): one
+    gradient step on a batch of replay fields (``obs``, ``action``, ``reward``,
+    ``next_obs``, ``discount``, ``task``; [B, ...]).  ``metrics`` are scalars plus
+    ``"finite"``: {quantity: bool}, in the order the step computes them, which the
+    trainer reports on a non-finite value.
+  - ``meta_update(state, episodes, task_params [K, p], key) -> (state, metrics)`` (an
+    on-policy method, MAML; instead of ``update``): one whole iteration that draws its
+    own episodes, ``episodes(act, policy_inputs, task_params, keys) -> acting.Episode``
+    (``acting.rollout`` with sampled actions and the transitions kept), on the run's
+    K tasks; ``meta_episodes_per_task`` is how many episodes of every task it draws,
+    for the env-step count.  The epoch is then that iteration alone (no collection, no
+    replay).
   - ``best_items(state)``: the items of the best checkpoint, ``{"policy": ...}`` and
     whatever else adaptation baselines need (SAC: the critics).
   - ``parameter_health(state) -> {name: bool}``: every network's parameters finite.
@@ -64,11 +72,19 @@ class Agent:
   init: Callable[[jax.Array], LearnerState]
   act: Callable[..., jax.Array]
   policy_params: Callable[[LearnerState], Params]
-  update: Callable[[LearnerState, Batch, jax.Array], tuple[LearnerState, dict]]
   best_items: Callable[[LearnerState], dict[str, Params]]
   parameter_health: Callable[[LearnerState], dict[str, jax.Array]]
+  update: Optional[Callable[[LearnerState, Batch, jax.Array],
+                            tuple[LearnerState, dict]]] = None
   replay_metrics: tuple[str, ...] = ()
   context_per_task: int = 0
+  meta_update: Optional[Callable[..., tuple[LearnerState, dict]]] = None
+  meta_episodes_per_task: int = 0
+
+  def __post_init__(self):
+    if (self.update is None) == (self.meta_update is None):
+      raise ValueError(f"agent {self.name!r} must have exactly one of update and "
+                       f"meta_update")
 
 
 def number_problems(section: str, values, checks: dict[str, tuple[Callable, str]]) -> list[str]:
@@ -80,6 +96,30 @@ def number_problems(section: str, values, checks: dict[str, tuple[Callable, str]
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not ok(value):
       problems.append(f"{section}.{key} must be a number {what}, got {value!r}")
   return problems
+
+
+def _is_int(value) -> bool:
+  return isinstance(value, int) and not isinstance(value, bool)
+
+
+def positive_int_problems(section: str, values, keys) -> list[str]:
+  """One line per key of ``keys`` whose value is not a positive integer."""
+  return [f"{section}.{key} must be a positive integer, got {values[key]!r}"
+          for key in keys if not _is_int(values[key]) or values[key] < 1]
+
+
+def widths_problems(section: str, values, key: str) -> list[str]:
+  """One line if ``values[key]`` is not a non-empty list of positive integers."""
+  widths = values[key]
+  if (isinstance(widths, (tuple, list)) and widths
+      and all(_is_int(w) and w > 0 for w in widths)):
+    return []
+  return [f"{section}.{key} must be a non-empty list of positive integers, got {widths!r}"]
+
+
+def bool_problems(section: str, values, keys) -> list[str]:
+  return [f"{section}.{key} must be true or false, got {values[key]!r}"
+          for key in keys if not isinstance(values[key], bool)]
 
 
 def abstract_best_items(agent: Agent) -> dict[str, Params]:

@@ -309,7 +309,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     return f"last checkpoint {ckpt.state_path(good)} (intact); run the same command to resume"
 
   writer = SummaryWriter(logdir=workdir)
-  steps_per_epoch = trainer.num_envs * config.env_steps_per_epoch
+  steps_per_epoch = trainer.env_steps_per_epoch
   bar = tqdm.tqdm(total=config.num_epochs * steps_per_epoch, unit="env-step",
                   unit_scale=True, dynamic_ncols=True, desc=config.env_name)
   rollbacks, poisoned = 0, False

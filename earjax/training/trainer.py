@@ -104,6 +104,13 @@ class Trainer:
                                              donate_argnums=(0,))
     self.evaluate = program_cache.CachedProgram(self._evaluate, "evaluate", fingerprint)
 
+  @property
+  def env_steps_per_epoch(self) -> int:
+    """Env steps of one epoch, all envs together (an on-policy agent's: its episodes)."""
+    if self.agent.meta_update is not None:
+      return self.num_tasks * self.agent.meta_episodes_per_task * self.env.episode_length
+    return self.num_envs * self.config.env_steps_per_epoch
+
   def fingerprint(self) -> str:
     """What the compiled functions close over, as the program cache's key: the config
     (but ``HOST_ONLY_KEYS``), the agent's name, the tasks and their parameters.  The env
@@ -135,9 +142,12 @@ class Trainer:
     """A run from a given learner state: empty replay, reset envs, counters at 0."""
     env_key, rng = jax.random.split(key)
     c = self.config
+    # An on-policy agent replays nothing: it keeps a one-slot replay (every agent's
+    # state has the same structure).
+    capacity = c.replay_capacity if self.agent.meta_update is None else 1
     return TrainingState(
         learner=learner_state,
-        replay=replay.init(self.num_tasks, c.replay_capacity, self.env.observation_size,
+        replay=replay.init(self.num_tasks, capacity, self.env.observation_size,
                            self.env.action_size, self.agent.replay_metrics),
         env_state=self._reset_envs(env_key, task_params),
         rng=rng, epoch=jnp.zeros((), jnp.int32), env_steps=jnp.zeros((), jnp.int32),
@@ -152,8 +162,11 @@ class Trainer:
     """Algorithm 1, one epoch: collect with every task's envs, then the updates.
 
     Updates run once the random-action epochs are over and the replay holds
-    ``min_replay_size`` transitions (all tasks together)."""
+    ``min_replay_size`` transitions (all tasks together).  An on-policy agent's epoch
+    is ``_meta_epoch``."""
     self.epoch_traces += 1
+    if self.agent.meta_update is not None:
+      return self._meta_epoch(state)
     c = self.config
     rng, collect_key, update_key = jax.random.split(state.rng, 3)
     random_phase = state.epoch < c.random_epochs
@@ -203,8 +216,32 @@ class Trainer:
     return TrainingState(
         learner=learner_state, replay=replay_state, env_state=env_state, rng=rng,
         epoch=state.epoch + 1,
-        env_steps=state.env_steps + self.num_envs * c.env_steps_per_epoch,
+        env_steps=state.env_steps + self.env_steps_per_epoch,
         grad_steps=state.grad_steps + grad_steps), metrics
+
+  def _meta_epoch(self, state: TrainingState):
+    """One ``agent.meta_update`` on the run's tasks (MAML's meta-iteration): its episodes,
+    drawn inside it with sampled actions, and its update in this one jit."""
+    rng, key = jax.random.split(state.rng)
+
+    def episodes(act, policy_inputs, task_params, keys):
+      return acting.rollout(self.env, act, policy_inputs, task_params, keys,
+                            stochastic=True, keep_transitions=True)
+
+    learner_state, metrics = self.agent.meta_update(state.learner, episodes,
+                                                    self.task_params, key)
+    finite = metrics.pop("finite")
+    metrics = {f"train/{k}": v for k, v in metrics.items()}
+    health = {f"start/{k}": jnp.where(ok, -1, 0)
+              for k, ok in self.agent.parameter_health(state.learner).items()}
+    health.update({f"update/{i}/{k}": jnp.where(ok, -1, 0)
+                   for i, (k, ok) in enumerate(finite.items())})
+    health.update({f"end/{k}": jnp.where(ok, -1, 0)
+                   for k, ok in self.agent.parameter_health(learner_state).items()})
+    metrics["health"] = jax.tree.map(lambda x: x.astype(jnp.int32), health)
+    return state.replace(learner=learner_state, rng=rng, epoch=state.epoch + 1,
+                         env_steps=state.env_steps + self.env_steps_per_epoch,
+                         grad_steps=state.grad_steps + 1), metrics
 
   def _health(self, start, transitions, finite, end) -> dict[str, jax.Array]:
     """``{quantity: first env or gradient step where it is non-finite, or -1}``, in the

@@ -30,7 +30,8 @@ from __future__ import annotations
 import ml_collections
 import optax
 
-from earjax.agents.base import Agent, AgentSpec, Method, number_problems
+from earjax.agents.base import (Agent, AgentSpec, Method, bool_problems, number_problems,
+                               positive_int_problems, widths_problems)
 from earjax.agents.pearl import learner
 from earjax.agents.pearl.networks import PEARLNetworks, make_networks
 from earjax.agents.sac import learner as sac_learner
@@ -88,17 +89,9 @@ def validate_section(p: ml_collections.ConfigDict) -> list[str]:
   problems = number_problems("pearl", p, {"kl_weight": (lambda v: v >= 0, ">= 0"),
                                           "prior_fraction": (lambda v: 0 <= v <= 1,
                                                              "in [0, 1]")})
-  for key in ("latent_dim", "context_per_task"):
-    if isinstance(p[key], bool) or not isinstance(p[key], int) or p[key] < 1:
-      problems.append(f"pearl.{key} must be a positive integer, got {p[key]!r}")
-  widths = p.encoder_hidden
-  if (not isinstance(widths, (tuple, list)) or not widths or
-      not all(isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in widths)):
-    problems.append(f"pearl.encoder_hidden must be a non-empty list of positive integers, "
-                    f"got {widths!r}")
-  if not isinstance(p.context_next_obs, bool):
-    problems.append(f"pearl.context_next_obs must be true or false, got "
-                    f"{p.context_next_obs!r}")
+  problems += positive_int_problems("pearl", p, ("latent_dim", "context_per_task"))
+  problems += widths_problems("pearl", p, "encoder_hidden")
+  problems += bool_problems("pearl", p, ("context_next_obs",))
   return problems
 
 

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from earjax.agents.base import Agent, AgentSpec, number_problems
+from earjax.agents.base import Agent, AgentSpec, bool_problems, number_problems
 from earjax.agents.sac import learner
 from earjax.agents.sac.learner import UPDATE_ORDERS, SACState
 from earjax.agents.sac.losses import make_losses
@@ -110,10 +110,7 @@ def validate_section(s: ml_collections.ConfigDict) -> list[str]:
                     f"{s.update_order!r}")
   problems += number_problems("sac", s, {key: (lambda v: v >= 0, ">= 0")
                                          for key in ("policy_mean_reg", "policy_std_reg")})
-  for key in ("target_lte_noise", "per_task_alpha"):
-    if not isinstance(s[key], bool):
-      problems.append(f"sac.{key} must be true or false, got {s[key]!r}")
-  return problems
+  return problems + bool_problems("sac", s, ("target_lte_noise", "per_task_alpha"))
 
 
 CONFIG_SECTIONS = {"sac": (config_section, validate_section)}

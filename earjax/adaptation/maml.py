@@ -1,0 +1,96 @@
+"""MAML's adaptation to a new task: the inner loop alone (Finn et al. 2017, Sec. 3.2),
+policy-gradient steps from the meta-learned initialisation on that task's rollouts.
+
+Step s draws ``episodes_per_step`` episodes with theta_s (sampled actions), fits the
+baseline and takes theta_{s+1} = theta_s - alpha grad L_inner (``agents.maml.losses``);
+theta_s is also evaluated on fresh deterministic episodes (the mean action), which the
+budget does not count.  Return vs adaptation env steps: after s steps, s x
+``episodes_per_step`` x episode length steps were spent.  Every task row runs in one
+jitted, vmapped call.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from earjax import acting
+from earjax import agents
+from earjax import envs
+from earjax.agents.maml import MAMLNetworks, learner, losses
+from earjax.policy import restore_policy
+from earjax.training import job
+
+
+@dataclasses.dataclass(frozen=True)
+class MAMLRun:
+  workdir: str
+  config: ml_collections.ConfigDict
+  env: envs.TaskFamilyEnv
+  networks: MAMLNetworks
+  params: dict          # theta, the meta-learned initialisation
+  epoch: int
+
+
+def load(workdir: str, which: str = "latest") -> MAMLRun:
+  """The MAML run in ``workdir``; ``which`` defaults to "latest": the job's best
+  checkpoint is chosen on the unadapted policy's return, which MAML does not maximise."""
+  config = job.load_config(workdir)
+  if config.agent != "maml":
+    raise ValueError(f"a MAML run is needed; {workdir!r} trained {config.agent!r}")
+  config, env, _, networks, params, epoch = restore_policy(workdir, which)
+  envs.require_per_env(env, "MAML's adaptation rollouts")
+  return MAMLRun(workdir=workdir, config=config, env=env, networks=networks, params=params,
+                 epoch=int(epoch))
+
+
+def adapt(run: MAMLRun, task_params: jax.Array, key: jax.Array, steps: int,
+          episodes_per_step: int, eval_episodes: int,
+          inner_lr: float | None = None) -> dict[str, np.ndarray]:
+  """Per task row of ``task_params`` [N, p]: ``eval_return`` [N, steps + 1] (theta_s's
+  deterministic return), ``sampled_return`` [N, steps] (the mean return of the
+  episodes step s learns from) and ``env_steps`` [steps + 1]; ``inner_lr`` defaults to
+  the run's ``maml.inner_lr``."""
+  m = run.config.maml
+  lr = float(m.inner_lr if inner_lr is None else inner_lr)
+  out = jax.device_get(_adapt(run.env, run.networks, steps, episodes_per_step, eval_episodes,
+                              lr, run.config.gamma, float(m.gae_lambda), run.params,
+                              jnp.asarray(task_params, jnp.float32),
+                              jax.random.split(key, len(task_params))))
+  return out | {"env_steps": np.arange(steps + 1) * episodes_per_step
+                             * run.env.episode_length}
+
+
+@functools.partial(jax.jit, static_argnums=tuple(range(8)))
+def _adapt(env, networks, steps, episodes_per_step, eval_episodes, inner_lr, gamma,
+           gae_lambda, params, task_params, keys):
+  act = learner.make_act(networks)
+
+  def rollouts(params, task_param, key, n, stochastic):
+    tile = lambda x: jnp.broadcast_to(x, (n,) + x.shape)
+    return acting.rollout(env, act, jax.tree.map(tile, params), tile(task_param),
+                          jax.random.split(key, n), stochastic=stochastic,
+                          keep_transitions=stochastic)
+
+  def one(task_param, key):
+    theta, evals, sampled = params, [], []
+    for s in range(steps + 1):
+      eval_key, sample_key = jax.random.split(jax.random.fold_in(key, s))
+      evals.append(rollouts(theta, task_param, eval_key, eval_episodes, False).ret.mean())
+      if s == steps:
+        break
+      ep = rollouts(theta, task_param, sample_key, episodes_per_step, True)
+      data = {name: jnp.swapaxes(ep.transitions[name], 0, 1)
+              for name in ("obs", "action", "reward")}
+      data["alive"] = ep.alive.T
+      sampled.append(ep.ret.mean())
+      theta = losses.inner_step(networks, theta, data,
+                                 losses.advantages(data, gamma, gae_lambda), inner_lr,
+                                 first_order=True)
+    return {"eval_return": jnp.stack(evals), "sampled_return": jnp.stack(sampled)}
+
+  return jax.vmap(one)(task_params, keys)

@@ -1,0 +1,94 @@
+"""MAML for continuous control (Finn et al. 2017), as an earjax agent: a Gaussian MLP
+policy meta-learned so that ``inner_steps`` policy-gradient steps on a task's episodes
+adapt it to that task.
+
+Networks in ``networks.py``, the objectives in ``losses.py``, the meta-iteration in
+``learner.py``.  MAML is on-policy: its agent has ``meta_update`` instead of
+``update``, and the generic epoch (``training.Trainer``) is then one meta-iteration
+whose rollouts, all tasks and episodes in one vmapped ``acting.rollout``, and update
+run in one jit.  The job, checkpoints and evaluation are the other agents'.  Adapting
+to a new task (the inner steps on that task's rollouts) is ``earjax.adaptation.maml``.
+
+Config section ``maml`` (``--config.maml.<key>``), defaults = tristandeleu/pytorch-
+maml-rl's HalfCheetah-Vel config where it has one: ``hidden`` 64 x 64 (tanh),
+``episodes_per_task`` 20 (its fast-batch-size), ``inner_steps`` 1, ``inner_lr`` 0.1,
+``first_order`` False (second order), ``gae_lambda`` 1.0, and the run's ``gamma``.
+
+The outer step is Adam at the run's ``learning_rate`` on the exact meta-gradient, where
+pytorch-maml-rl and rainx0r/metaworld-algorithms take a TRPO step (KL 0.01, 10 CG
+iterations, a line search): earjax's choice, because the meta-iteration stays one
+jitted function with a fixed amount of work (no line search's data-dependent number
+of loss evaluations) and the same optimiser as the other agents; TRPO's trust region
+is what keeps MAML stable at large steps, so ``learning_rate`` is the knob here
+(WORKSPACE.md, "MAML").  The meta-batch is every training task of the run (40 sampled
+tasks a batch there).  The replay-related keys (``envs_per_task``,
+``env_steps_per_epoch``, ``grad_steps_per_epoch``, ``batch_size_per_task``,
+``replay_capacity``, ``random_epochs``, ``min_replay_size``) do not apply.
+"""
+from __future__ import annotations
+
+import jax.numpy as jnp
+import ml_collections
+import optax
+
+from earjax.agents.base import (Agent, AgentSpec, Method, bool_problems, number_problems,
+                               positive_int_problems, widths_problems)
+from earjax.agents.maml import learner
+from earjax.agents.maml.networks import MAMLNetworks, make_networks
+
+
+def make_agent(config: ml_collections.ConfigDict, spec: AgentSpec) -> Agent:
+  networks = make_networks(config, spec)
+  m = config.maml
+  optimizer = optax.adam(config.learning_rate)
+
+  def act(params, obs, task_index, key, deterministic: bool):
+    """The meta-learned (unadapted) policy: its mean, or a sample, clipped to [-1, 1]."""
+    del task_index
+    action = (networks.actor_apply(params, obs)[0] if deterministic
+              else networks.sample(params, obs, key))
+    return jnp.clip(action, -1.0, 1.0)
+
+  def init(key):
+    params = networks.actor_init(key)
+    return learner.MAMLState(params=params, opt_state=optimizer.init(params))
+
+  return Agent(
+      name="maml", networks=networks, init=init, act=act,
+      policy_params=lambda state: state.params,
+      best_items=lambda state: {"policy": state.params},
+      parameter_health=lambda state: {"policy": learner.finite_tree(state.params)},
+      meta_update=learner.make_meta_update(
+          networks, optimizer, episodes_per_task=int(m.episodes_per_task),
+          inner_steps=int(m.inner_steps), inner_lr=float(m.inner_lr),
+          first_order=bool(m.first_order), gamma=config.gamma,
+          gae_lambda=float(m.gae_lambda), max_grad_norm=config.max_grad_norm),
+      meta_episodes_per_task=int(m.episodes_per_task) * (int(m.inner_steps) + 1))
+
+
+def config_section() -> ml_collections.ConfigDict:
+  """The ``maml`` section's defaults (pytorch-maml-rl's HalfCheetah-Vel config)."""
+  c = ml_collections.ConfigDict()
+  c.hidden = (64, 64)
+  c.episodes_per_task = 20
+  c.inner_steps = 1
+  c.inner_lr = 0.1
+  c.first_order = False
+  c.gae_lambda = 1.0
+  return c
+
+
+def validate_section(m: ml_collections.ConfigDict) -> list[str]:
+  problems = number_problems("maml", m, {"inner_lr": (lambda v: v > 0, "> 0"),
+                                         "gae_lambda": (lambda v: 0 <= v <= 1, "in [0, 1]")})
+  problems += positive_int_problems("maml", m, ("episodes_per_task", "inner_steps"))
+  problems += widths_problems("maml", m, "hidden")
+  problems += bool_problems("maml", m, ("first_order",))
+  return problems
+
+
+METHODS = {"maml": Method(make_networks, make_agent)}
+CONFIG_SECTIONS = {"maml": (config_section, validate_section)}
+SHAPE_KEYS = ("maml.hidden",)
+
+__all__ = ["MAMLNetworks", "make_agent", "make_networks"]
