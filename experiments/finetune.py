@@ -17,7 +17,6 @@ import time
 from absl import app
 from absl import flags
 import jax
-import numpy as np
 
 from earjax import checkpoint
 from earjax import files
@@ -50,52 +49,24 @@ def main(argv):
     trainer = finetuner.trainer
     config = trainer.config
     task_params, task_names = lte_lib.parse_tasks(trainer.env, _TASKS.value)
-    actor, critic, log_alpha = finetune.load_source(_WORKDIR.value, finetuner)
+    actor, critic, log_alpha, _ = finetune.load_source(_WORKDIR.value, finetuner)
   except (ValueError, ConfigError, checkpoint.CheckpointError) as e:
     cli.fail([str(e)])
   env, key = trainer.env, jax.random.PRNGKey(config.seed)
-  per_epoch = trainer.num_envs * config.env_steps_per_epoch
-  epochs = -(-_ENV_STEPS.value // per_epoch)
   result = {"workdir": _WORKDIR.value, "env": env.name, "tasks": {},
-            "env_steps_per_epoch": per_epoch,
+            "env_steps_per_epoch": trainer.env_steps_per_epoch,
             "grad_steps_per_epoch": config.grad_steps_per_epoch,
             "envs_per_task": _ENVS_PER_TASK.value}
   for t, (param, name) in enumerate(zip(task_params, task_names)):
-    task_key = jax.random.fold_in(key, t)
     start = time.time()
-    scores = np.asarray(finetuner.score_sources(actor, param, task_key,
-                                                _SOURCE_EPISODES.value))
-    slot = int(np.argmax(scores))
-    used = finetuner.num_source_tasks * _SOURCE_EPISODES.value * env.episode_length
-    state = finetuner.start(
-        finetune.move_slot_to_front(actor, slot, finetuner.num_source_tasks),
-        finetune.move_slot_to_front(critic, slot, finetuner.num_source_tasks),
-        log_alpha, param, task_key)
-    target = env.velocity_target(param)
-    rows = []
-
-    def record(epoch, state):
-      out = jax.device_get(finetuner.evaluate(state.learner.actor_params, param,
-                                              jax.random.fold_in(task_key, epoch)))
-      row = {"epoch": epoch, "env_steps": used + int(state.env_steps),
-             "return": float(out["return"][0]), "velocity": float(out["velocity"][0])}
-      if target is not None:
-        row["velocity_error"] = abs(row["velocity"] - target)
-      rows.append(row)
-
-    record(0, state)
-    for epoch in range(1, epochs + 1):
-      state, _ = trainer.epoch(state)
-      if epoch % _EVAL_EVERY.value == 0 or epoch == epochs:
-        record(epoch, state)
-    source_names = finetuner.source_names
-    result["tasks"][name] = {"task_param": param.tolist(), "source_slot": slot,
-                             "source_task": source_names[slot],
-                             "source_returns": scores.tolist(), "evaluations": rows,
-                             "wall_seconds": time.time() - start}
-    print(f"{name}: source {source_names[slot]}, return {rows[0]['return']:.1f} -> "
+    out = finetuner.adapt(actor, critic, log_alpha, param, jax.random.fold_in(key, t),
+                          _ENV_STEPS.value, _EVAL_EVERY.value, _SOURCE_EPISODES.value)
+    out["wall_seconds"] = time.time() - start
+    result["tasks"][name] = out
+    rows = out["evaluations"]
+    print(f"{name}: source {out['source_task']}, return {rows[0]['return']:.1f} -> "
           f"{rows[-1]['return']:.1f} after {rows[-1]['env_steps']} env steps "
-          f"({time.time() - start:.0f} s)")
+          f"({out['wall_seconds']:.0f} s)")
   out_dir = _OUT_DIR.value or os.path.join(_WORKDIR.value, "finetune")
   os.makedirs(out_dir, exist_ok=True)
   path = os.path.join(out_dir, "_".join(task_names) + ".json")

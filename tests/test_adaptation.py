@@ -119,7 +119,7 @@ def test_finetuner_continues_sac_from_the_source_run_on_a_new_task(tmp_path):
   finetuner = finetune.make_finetuner(load_config(workdir), envs_per_task=3, eval_episodes=2)
   trainer = finetuner.trainer
   assert (trainer.num_tasks, trainer.num_envs, finetuner.num_source_tasks) == (1, 3, 2)
-  actor, critic, log_alpha = finetune.load_source(workdir, finetuner)
+  actor, critic, log_alpha, _ = finetune.load_source(workdir, finetuner)
   new_task = np.array([1.0], np.float32)   # a held-out Point-Vel target
   scores = finetuner.score_sources(actor, new_task, jax.random.PRNGKey(0), 2)
   assert scores.shape == (2,)

@@ -76,6 +76,43 @@ class Finetuner:
                            jnp.arange(self.num_source_tasks), tasks, key, episodes,
                            self.trainer.config.success_window)["return"]
 
+  def adapt(self, actor_params, critic_params, log_alpha, task_param, key: jax.Array,
+            env_steps: int, eval_every: int, source_episodes: int) -> dict:
+    """Fine-tunes on ``task_param`` [p] until ``env_steps`` env steps, the source scoring
+    (``source_episodes`` per slot) included: the chosen ``source_slot``, the sources'
+    returns and ``evaluations``, one row per ``eval_every`` epochs (and the first and
+    the last): epoch, env steps used, deterministic return and velocity (and
+    |velocity - target| where the task has one)."""
+    env = self.trainer.env
+    scores = np.asarray(self.score_sources(actor_params, task_param, key, source_episodes))
+    slot = int(np.argmax(scores))
+    used = self.num_source_tasks * source_episodes * env.episode_length
+    n = self.num_source_tasks
+    state = self.start(move_slot_to_front(actor_params, slot, n),
+                       move_slot_to_front(critic_params, slot, n), log_alpha, task_param,
+                       key)
+    target = env.velocity_target(task_param)
+    epochs = -(-max(env_steps - used, 0) // self.trainer.env_steps_per_epoch)
+    rows = []
+
+    def record(epoch, state):
+      out = jax.device_get(self.evaluate(state.learner.actor_params, task_param,
+                                         jax.random.fold_in(key, epoch)))
+      row = {"epoch": epoch, "env_steps": used + int(state.env_steps),
+             "return": float(out["return"][0]), "velocity": float(out["velocity"][0])}
+      if target is not None:
+        row["velocity_error"] = abs(row["velocity"] - target)
+      rows.append(row)
+
+    record(0, state)
+    for epoch in range(1, epochs + 1):
+      state, _ = self.trainer.epoch(state)
+      if epoch % eval_every == 0 or epoch == epochs:
+        record(epoch, state)
+    return {"task_param": np.asarray(task_param).tolist(), "source_slot": slot,
+            "source_task": self.source_names[slot], "source_returns": scores.tolist(),
+            "evaluations": rows}
+
   def __hash__(self):   # static argument of score_sources: one compile per Finetuner
     return id(self)
 
@@ -101,7 +138,7 @@ def make_finetuner(source_config: ml_collections.ConfigDict, envs_per_task: int,
 
 
 def load_source(workdir: str, finetuner: Finetuner):
-  """(actor, critic, log_alpha) of the OHE run's best checkpoint."""
-  best, _ = policy.restore_best_items(workdir, finetuner.trainer.agent,
-                                      finetuner.source_config.checkpoints_to_keep)
-  return best["policy"], best["critic"], best["temperature"]
+  """(actor, critic, log_alpha, epoch) of the OHE run's best checkpoint."""
+  best, epoch = policy.restore_best_items(workdir, finetuner.trainer.agent,
+                                          finetuner.source_config.checkpoints_to_keep)
+  return best["policy"], best["critic"], best["temperature"], epoch

@@ -51,10 +51,10 @@ def load(workdir: str, which: str = "latest") -> MAMLRun:
 def adapt(run: MAMLRun, task_params: jax.Array, key: jax.Array, steps: int,
           episodes_per_step: int, eval_episodes: int,
           inner_lr: float | None = None) -> dict[str, np.ndarray]:
-  """Per task row of ``task_params`` [N, p]: ``eval_return`` [N, steps + 1] (theta_s's
-  deterministic return), ``sampled_return`` [N, steps] (the mean return of the
-  episodes step s learns from) and ``env_steps`` [steps + 1]; ``inner_lr`` defaults to
-  the run's ``maml.inner_lr``."""
+  """Per task row of ``task_params`` [N, p]: ``eval_return`` and ``eval_velocity``
+  [N, steps + 1] (theta_s's deterministic return and mean forward velocity),
+  ``sampled_return`` [N, steps] (the mean return of the episodes step s learns from)
+  and ``env_steps`` [steps + 1]; ``inner_lr`` defaults to the run's ``maml.inner_lr``."""
   m = run.config.maml
   lr = float(m.inner_lr if inner_lr is None else inner_lr)
   out = jax.device_get(_adapt(run.env, run.networks, steps, episodes_per_step, eval_episodes,
@@ -77,20 +77,26 @@ def _adapt(env, networks, steps, episodes_per_step, eval_episodes, inner_lr, gam
                           keep_transitions=stochastic)
 
   def one(task_param, key):
-    theta, evals, sampled = params, [], []
-    for s in range(steps + 1):
-      eval_key, sample_key = jax.random.split(jax.random.fold_in(key, s))
-      evals.append(rollouts(theta, task_param, eval_key, eval_episodes, False).ret.mean())
-      if s == steps:
-        break
-      ep = rollouts(theta, task_param, sample_key, episodes_per_step, True)
+    def evaluate(theta, s):
+      ep = rollouts(theta, task_param, jax.random.fold_in(key, 2 * s), eval_episodes, False)
+      return ep.ret.mean(), ep.velocity.mean()
+
+    def step(theta, s):
+      ret, velocity = evaluate(theta, s)
+      ep = rollouts(theta, task_param, jax.random.fold_in(key, 2 * s + 1),
+                    episodes_per_step, True)
       data = {name: jnp.swapaxes(ep.transitions[name], 0, 1)
               for name in ("obs", "action", "reward")}
       data["alive"] = ep.alive.T
-      sampled.append(ep.ret.mean())
       theta = losses.inner_step(networks, theta, data,
-                                 losses.advantages(data, gamma, gae_lambda), inner_lr,
-                                 first_order=True)
-    return {"eval_return": jnp.stack(evals), "sampled_return": jnp.stack(sampled)}
+                                losses.advantages(data, gamma, gae_lambda), inner_lr,
+                                first_order=True)
+      return theta, (ret, velocity, ep.ret.mean())
+
+    theta, (returns, velocities, sampled) = jax.lax.scan(step, params, jnp.arange(steps))
+    last_return, last_velocity = evaluate(theta, steps)
+    return {"eval_return": jnp.append(returns, last_return),
+            "eval_velocity": jnp.append(velocities, last_velocity),
+            "sampled_return": sampled}
 
   return jax.vmap(one)(task_params, keys)

@@ -68,7 +68,8 @@ def _act(networks: PEARLNetworks, actor_params):
 def adapt(run: PEARLRun, task_params: jax.Array, key: jax.Array, context_episodes: int,
           eval_episodes: int) -> dict[str, np.ndarray]:
   """Per task row of ``task_params`` [N, p] (e.g. every (task, seed) pair), with its own
-  key: ``eval_return`` [N, E + 1] (posterior-mean return after e context episodes),
+  key: ``eval_return`` and ``eval_velocity`` [N, E + 1] (the posterior mean's return
+  and mean forward velocity after e context episodes),
   ``context_return`` [N, E] (the posterior-sampling episodes' returns), ``posterior_std``
   [N, E + 1] (mean std of q(z | c)) and ``env_steps`` [E + 1] (context steps taken)."""
   return jax.device_get(_adapt(run.env, run.networks, context_episodes, eval_episodes,
@@ -96,12 +97,13 @@ def _adapt(env, networks, context_episodes, eval_episodes, actor_params, encoder
       episodes = acting.rollout(env, act, jnp.repeat(mean[None], eval_episodes, 0),
                                 jnp.repeat(task_param[None], eval_episodes, 0),
                                 jax.random.split(key, eval_episodes))
-      return episodes.ret.mean(), jnp.sqrt(variance).mean(), mean, variance
+      return (episodes.ret.mean(), episodes.velocity.mean(), jnp.sqrt(variance).mean(),
+              mean, variance)
 
     def episode(carry, e):
       context, mask = carry
       eval_key, z_key, rollout_key = jax.random.split(jax.random.fold_in(key, e), 3)
-      eval_return, std, mean, variance = evaluate(context, mask, eval_key)
+      eval_return, velocity, std, mean, variance = evaluate(context, mask, eval_key)
       z = mean + jnp.sqrt(variance) * jax.random.normal(z_key, mean.shape)
       ep = acting.rollout(env, act, z[None], task_param[None], rollout_key[None],
                           stochastic=True, keep_transitions=True)
@@ -110,13 +112,14 @@ def _adapt(env, networks, context_episodes, eval_episodes, actor_params, encoder
           lambda buf, new: jax.lax.dynamic_update_slice_in_dim(buf, new[:, 0], start, 0),
           context, ep.transitions)
       mask = jax.lax.dynamic_update_slice_in_dim(mask, ep.alive[:, 0], start, 0)
-      return (context, mask), (eval_return, std, ep.ret[0])
+      return (context, mask), (eval_return, velocity, std, ep.ret[0])
 
-    (context, mask), (eval_returns, stds, context_returns) = jax.lax.scan(
+    (context, mask), (eval_returns, velocities, stds, context_returns) = jax.lax.scan(
         episode, (context, mask), jnp.arange(context_episodes))
-    last_return, last_std, _, _ = evaluate(context, mask,
-                                           jax.random.fold_in(key, context_episodes))
+    last_return, last_velocity, last_std, _, _ = evaluate(
+        context, mask, jax.random.fold_in(key, context_episodes))
     return {"eval_return": jnp.append(eval_returns, last_return),
+            "eval_velocity": jnp.append(velocities, last_velocity),
             "posterior_std": jnp.append(stds, last_std),
             "context_return": context_returns}
 

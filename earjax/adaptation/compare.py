@@ -1,0 +1,204 @@
+"""The paper's adaptation comparison (Sec. 4.4): every method adapts to the same new
+tasks within the same env-step budget, over the same seeds, and reports one kind of
+record, so ``experiments.compare_adaptation`` can tabulate and plot them together.
+
+A method's record: ``workdir``, ``checkpoint_epoch``, ``training_seconds`` (the run's
+wall time to that checkpoint), ``curve`` (what its points are) and, per task,
+``env_steps`` [P] (adaptation env steps spent at each point), ``return`` and
+``velocity`` [seeds, P], and ``final_return`` / ``final_velocity`` [seeds] (the adapted
+policy on fresh deterministic episodes, at most ``budget`` steps spent).
+
+- ``ear_cem``, ``ear_table_es``: Algorithm 2's CEM and earjax's ES over the frozen EAR
+  policy's LTE (``adaptation.cem``), ``budget / (90 x episode length)`` generations; the
+  curve is the search's best score so far (one deterministic episode per candidate).
+- ``ohe_finetune``: SAC continued from the OHE-SAC run (``adaptation.finetune``); the
+  curve is its deterministic evaluations.
+- ``pearl``: posterior sampling, then the posterior mean (``adaptation.pearl``), up to
+  ``pearl_episodes`` context episodes; the curve is the posterior mean's evaluations.
+- ``maml``: inner policy-gradient steps (``adaptation.maml``) of the run's
+  ``episodes_per_task`` episodes, as many as the budget allows up to ``maml_steps``.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from earjax.adaptation import cem
+from earjax.adaptation import finetune
+from earjax.adaptation import lte as lte_lib
+from earjax.adaptation import maml
+from earjax.adaptation import pearl
+from earjax.policy import load_run
+from earjax.training import job
+
+METHODS = ("ear_cem", "ear_table_es", "ohe_finetune", "pearl", "maml")
+# Which trained run each method reads: --runs=<kind>=<workdir>.
+RUN_OF = {"ear_cem": "ear", "ear_table_es": "ear", "ohe_finetune": "ohe",
+          "pearl": "pearl", "maml": "maml"}
+
+
+def training_seconds(workdir: str, epoch: int) -> float:
+  """The run's wall time (``metrics.jsonl``) at its first row at or past ``epoch``."""
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    rows = [json.loads(line) for line in f if line.strip()]
+  done = [r for r in rows if r["epoch"] >= epoch] or rows[-1:]
+  return float(done[0]["wall_time"])
+
+
+def inside_tasks(train_params: np.ndarray) -> np.ndarray:
+  """Midpoints of neighbouring training targets (one-parameter families): new tasks
+  inside the trained range."""
+  values = np.sort(np.unique(np.asarray(train_params)[:, 0]))
+  return ((values[1:] + values[:-1]) / 2)[:, None].astype(np.float32)
+
+
+def _per_task(env, task_params, names, env_steps, returns, velocities, final_returns,
+              final_velocities) -> dict:
+  """Arrays with a leading (task, seed) axis, task-major, into per-task lists."""
+  seeds = len(returns) // len(names)
+  out = {}
+  for t, name in enumerate(names):
+    rows = slice(t * seeds, (t + 1) * seeds)
+    out[name] = {"task_param": np.asarray(task_params[t]).tolist(),
+                 "velocity_target": env.velocity_target(task_params[t]),
+                 "env_steps": np.asarray(env_steps).tolist(),
+                 "return": np.asarray(returns[rows]).tolist(),
+                 "velocity": np.asarray(velocities[rows]).tolist(),
+                 "final_return": np.asarray(final_returns[rows]).tolist(),
+                 "final_velocity": np.asarray(final_velocities[rows]).tolist()}
+  return out
+
+
+def _ear(method: str, workdir: str, task_params, names, seeds: int, key, budget: int,
+         eval_episodes: int) -> dict:
+  run = load_run(workdir)
+  population = cem.CEMConfig().population
+  generations = budget // cem.env_steps_per_generation(population, run.env)
+  if generations < 1:
+    raise ValueError(f"a budget of {budget} env steps is less than one generation")
+  targets = jnp.asarray(task_params, jnp.float32)
+  first = None
+  if method == "ear_table_es":
+    first = cem.pair_interpolations(np.asarray(run.ltes), population,
+                                    jax.random.fold_in(key, 99))
+
+  def one(policy, key):
+    score = cem.rollout_score_fn(run.env, policy, targets)
+    if method == "ear_cem":
+      best, history = cem.cem(score, key, len(targets), run.lte_dim,
+                              cem.CEMConfig(generations=generations))
+    else:
+      best, history = cem.table_es(score, key, first, len(targets),
+                                   cem.ESConfig(generations=generations))
+    return best, history["best"], history["best_aux"]["velocity"]
+
+  best, scores, velocity = jax.device_get(jax.jit(jax.vmap(one, in_axes=(None, 0)))(
+      run.policy, jax.random.split(key, seeds)))            # [S, T, d], [S, G, T]
+  # Best so far, task-major rows (task, seed), and the velocity of that candidate.
+  scores, velocity = (np.moveaxis(x, 2, 0).reshape(-1, generations) for x in (scores, velocity))
+  at = np.maximum.accumulate(
+      np.where(scores == np.maximum.accumulate(scores, 1),
+               np.arange(generations)[None], 0), 1)
+  curve = np.take_along_axis(scores, at, 1)
+  curve_velocity = np.take_along_axis(velocity, at, 1)
+  ltes = np.swapaxes(best, 0, 1).reshape(-1, run.lte_dim)
+  rows = np.repeat(np.asarray(task_params, np.float32), seeds, axis=0)
+  episode = lte_lib.make_rollout(run.env)(
+      run.policy, jnp.repeat(ltes, eval_episodes, 0), jnp.repeat(rows, eval_episodes, 0),
+      jax.random.split(jax.random.fold_in(key, 7), len(rows) * eval_episodes))
+  final = lambda x: np.asarray(x).reshape(-1, eval_episodes).mean(1)
+  steps = (np.arange(generations) + 1) * cem.env_steps_per_generation(population, run.env)
+  return {"workdir": workdir, "checkpoint_epoch": run.epoch,
+          "training_seconds": training_seconds(workdir, run.epoch),
+          "curve": "the search's best score so far (one deterministic episode)",
+          "tasks": _per_task(run.env, task_params, names, steps, curve, curve_velocity,
+                             final(episode.ret), final(episode.velocity))}
+
+
+def _finetune(workdir: str, task_params, names, seeds: int, key, budget: int,
+              eval_episodes: int, envs_per_task: int, eval_every: int,
+              source_episodes: int) -> dict:
+  finetuner = finetune.make_finetuner(job.load_config(workdir), envs_per_task, eval_episodes)
+  actor, critic, log_alpha, epoch = finetune.load_source(workdir, finetuner)
+  runs = [finetuner.adapt(actor, critic, log_alpha, np.asarray(p, np.float32),
+                          jax.random.fold_in(jax.random.fold_in(key, t), s), budget,
+                          eval_every, source_episodes)
+          for t, p in enumerate(task_params) for s in range(seeds)]
+  field = lambda name: np.array([[r[name] for r in out["evaluations"]] for out in runs])
+  returns, velocities = field("return"), field("velocity")
+  steps = [r["env_steps"] for r in runs[0]["evaluations"]]
+  return {"workdir": workdir, "checkpoint_epoch": epoch,
+          "training_seconds": training_seconds(workdir, epoch),
+          "curve": "deterministic evaluations of the fine-tuned policy",
+          "tasks": _per_task(finetuner.trainer.env, task_params, names, steps, returns,
+                             velocities, returns[:, -1], velocities[:, -1])}
+
+
+def _pearl(workdir: str, task_params, names, seeds: int, key, budget: int,
+           eval_episodes: int, max_episodes: int) -> dict:
+  run = pearl.load(workdir)
+  episodes = min(max_episodes, budget // run.env.episode_length)
+  rows = np.repeat(np.asarray(task_params, np.float32), seeds, axis=0)
+  out = pearl.adapt(run, rows, key, episodes, eval_episodes)
+  return {"workdir": workdir, "checkpoint_epoch": run.epoch,
+          "training_seconds": training_seconds(workdir, run.epoch),
+          "curve": "the posterior mean's deterministic evaluations after each context "
+                   "episode (posterior sampling)",
+          "tasks": _per_task(run.env, task_params, names, out["env_steps"],
+                             out["eval_return"], out["eval_velocity"],
+                             out["eval_return"][:, -1], out["eval_velocity"][:, -1])}
+
+
+def _maml(workdir: str, task_params, names, seeds: int, key, budget: int,
+          eval_episodes: int, max_steps: int) -> dict:
+  run = maml.load(workdir)
+  per_step = int(run.config.maml.episodes_per_task)
+  steps = min(max_steps, budget // (per_step * run.env.episode_length))
+  rows = np.repeat(np.asarray(task_params, np.float32), seeds, axis=0)
+  out = maml.adapt(run, rows, key, steps, per_step, eval_episodes)
+  return {"workdir": workdir, "checkpoint_epoch": run.epoch,
+          "training_seconds": training_seconds(workdir, run.epoch),
+          "curve": f"deterministic evaluations after each inner step ({per_step} episodes)",
+          "tasks": _per_task(run.env, task_params, names, out["env_steps"],
+                             out["eval_return"], out["eval_velocity"],
+                             out["eval_return"][:, -1], out["eval_velocity"][:, -1])}
+
+
+def run_method(method: str, workdir: str, task_params: np.ndarray, names, *, seeds: int,
+               key: jax.Array, budget: int, eval_episodes: int, finetune_envs: int = 16,
+               finetune_eval_every: int = 20, source_episodes: int = 2,
+               pearl_episodes: int = 10, maml_steps: int = 5) -> dict:
+  """One method's record on ``task_params`` [K, p] (named ``names``)."""
+  if method in ("ear_cem", "ear_table_es"):
+    return _ear(method, workdir, task_params, names, seeds, key, budget, eval_episodes)
+  if method == "ohe_finetune":
+    return _finetune(workdir, task_params, names, seeds, key, budget, eval_episodes,
+                     finetune_envs, finetune_eval_every, source_episodes)
+  if method == "pearl":
+    return _pearl(workdir, task_params, names, seeds, key, budget, eval_episodes,
+                  pearl_episodes)
+  if method == "maml":
+    return _maml(workdir, task_params, names, seeds, key, budget, eval_episodes, maml_steps)
+  raise ValueError(f"unknown method {method!r}; valid methods: {', '.join(METHODS)}")
+
+
+def summary(result: dict) -> dict:
+  """Per method and task: final return and |velocity - target| (mean and std over seeds),
+  env steps spent, and the method's training time."""
+  out = {}
+  for method, rec in result["methods"].items():
+    out[method] = {"training_seconds": rec["training_seconds"], "tasks": {}}
+    for name, task in rec["tasks"].items():
+      ret = np.array(task["final_return"])
+      entry = {"final_return_mean": float(ret.mean()), "final_return_std": float(ret.std()),
+               "env_steps": task["env_steps"][-1]}
+      if task["velocity_target"] is not None:
+        err = np.abs(np.array(task["final_velocity"]) - task["velocity_target"])
+        entry.update(velocity_error_mean=float(err.mean()),
+                     velocity_error_std=float(err.std()))
+      out[method]["tasks"][name] = entry
+  return out

@@ -1,0 +1,72 @@
+"""``experiments.compare_adaptation``: one command, one table, one plot; its records
+checked on a tiny EAR run (the methods' own adaptation is tested in test_adaptation.py,
+test_pearl.py and test_maml.py); bad input refused in one line."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from earjax.adaptation import compare
+from earjax.training import train_and_evaluate
+from tiny import REPO, tiny_config
+
+
+def run_cli(*args):
+  return subprocess.run([sys.executable, "-m", "experiments.compare_adaptation", *args],
+                        cwd=REPO, capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def ear_run(tmp_path_factory):
+  workdir = str(tmp_path_factory.mktemp("ear"))
+  train_and_evaluate(tiny_config(), workdir)
+  return workdir
+
+
+def test_inside_tasks_are_the_midpoints_of_the_training_targets():
+  np.testing.assert_allclose(compare.inside_tasks(np.array([[3.0], [1.0], [2.0], [4.0]])),
+                             [[1.5], [2.5], [3.5]])
+
+
+def test_the_command_writes_records_summary_and_plot(ear_run, tmp_path):
+  out = str(tmp_path / "out")
+  proc = run_cli("--family=point_vel", f"--runs=ear={ear_run}", "--methods=ear_cem",
+                 "--tasks=adapt,inside,1", "--budget=36000", "--seeds=2",
+                 "--eval_episodes=2", f"--out_dir={out}")
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  with open(os.path.join(out, "results.json")) as f:
+    result = json.load(f)
+  # The run trained -1.5 and 1.5 (task_ids 0, 3): inside = 0; adapt = -1, 0, 1; 1 again.
+  assert result["tasks"] == ["vel-1", "vel0", "vel1"]
+  task = result["methods"]["ear_cem"]["tasks"]["vel1"]
+  assert task["env_steps"] == [18000, 36000]              # 2 generations of 90 x 200
+  assert np.array(task["return"]).shape == (2, 2)
+  assert (np.diff(np.array(task["return"]), axis=1) >= 0).all()   # best so far
+  assert len(task["final_return"]) == 2 and task["velocity_target"] == 1.0
+  with open(os.path.join(out, "summary.json")) as f:
+    summary = json.load(f)
+  entry = summary["ear_cem"]["tasks"]["vel1"]
+  assert entry["final_return_mean"] == pytest.approx(np.mean(task["final_return"]))
+  assert entry["velocity_error_mean"] == pytest.approx(
+      np.mean(np.abs(np.array(task["final_velocity"]) - 1.0)))
+  assert os.path.exists(os.path.join(out, "curves.png"))
+  assert "| EAR CEM |" in proc.stdout
+
+
+@pytest.mark.parametrize("args, line", [
+    (["--runs=foo=/x"], "error: bad --runs entry 'foo=/x': give kind=workdir, kinds ear, "
+                          "maml, ohe, pearl"),
+    (["--runs=ear=/no/such/run"], "error: no run at /no/such/run (--runs ear)"),
+    (["--runs=ear={ear}", "--methods=pearl"], "error: no run for pearl (--runs pearl=<workdir>)"),
+    (["--runs=ear={ear}", "--family=halfcheetah_vel"],
+     "error: --runs ear={ear} trained point_vel, not halfcheetah_vel"),
+    (["--runs=ear={ear}", "--seeds=0"], "error: seeds, budget and every count must be positive")])
+def test_bad_input_is_refused_in_one_line(ear_run, args, line):
+  args = [a.format(ear=ear_run) for a in args]
+  family = [] if any(a.startswith("--family") for a in args) else ["--family=point_vel"]
+  proc = run_cli(*family, *args)
+  assert proc.returncode == 2
+  assert proc.stderr.strip().splitlines() == [line.format(ear=ear_run)]
