@@ -47,8 +47,8 @@ def test_shapes_of_every_sac_agent(agent):
 
 
 def test_unknown_agent_raises():
-  with pytest.raises(ValueError, match="unknown agent 'pearl'; valid agents: ear_sac"):
-    agents.get("pearl")
+  with pytest.raises(ValueError, match="unknown agent 'dqn'; valid agents: ear_sac"):
+    agents.get("dqn")
 
 
 def test_release_default_sizes():

@@ -196,8 +196,8 @@ CLI_CASES = [  # (flags, config file, the one line on stderr)
     ([], "experiments/configs/point_vel.py:gpu",
      "error: flag --config=experiments/configs/point_vel.py:gpu: Error whilst parsing "
      "config file: ValueError: unknown preset 'gpu'; valid presets: paper, cpu, cpu_release"),
-    (["--config.agent=pearl"], None,
-     "error: agent must be one of ear_sac, mhmt_sac, ohe_sac, tsac, got 'pearl'"),
+    (["--config.agent=dqn"], None,
+     "error: agent must be one of ear_sac, maml, mhmt_sac, ohe_sac, pearl, tsac, got 'dqn'"),
     ([], "experiments/configs/nope.py", "error: cannot load the config file: [Errno 2] No "
      "such file or directory: 'experiments/configs/nope.py'"),
 ]
@@ -215,7 +215,8 @@ CONFIG_CASES = [  # (changes to the tiny config, the one problem line)
     ({"gamma": 1.5}, "gamma must be in (0, 1], got 1.5"),
     ({"batch_size_per_task": 0}, "batch_size_per_task must be a positive integer, got 0"),
     ({"seed": -3}, "seed must be a non-negative integer, got -3"),
-    ({"agent": "mlp"}, "agent must be one of ear_sac, mhmt_sac, ohe_sac, tsac, got 'mlp'"),
+    ({"agent": "mlp"}, "agent must be one of ear_sac, maml, mhmt_sac, ohe_sac, pearl, tsac, "
+                       "got 'mlp'"),
     ({"env_name": "cheetah"}, "env_name must be one of halfcheetah_vel, ant_dir, hopper_vel, "
                               "walker_vel, halfcheetah_run_jump, point_vel, metaworld_mt10, "
                               "halfcheetah_skills, hopper_skills, mountaincar_continuous, "
