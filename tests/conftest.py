@@ -23,3 +23,14 @@ def programs(tmp_path):
     program_cache.disable()
   else:
     program_cache.enable(before)
+
+
+@pytest.fixture(scope="session")
+def tiny_ear_run(tmp_path_factory):
+  """A finished tiny EAR-SAC run on Point-Vel (``tiny.tiny_config()``), trained once per
+  test worker for the tests that only read one (adaptation tools, refusals)."""
+  from earjax.training import train_and_evaluate   # pylint: disable=import-outside-toplevel
+  from tiny import tiny_config                      # pylint: disable=import-outside-toplevel
+  workdir = str(tmp_path_factory.mktemp("tiny_ear_run"))
+  train_and_evaluate(tiny_config(), workdir)
+  return workdir

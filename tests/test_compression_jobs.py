@@ -14,14 +14,12 @@ from earjax.compression import autoencoder as ae_lib
 from earjax.compression import jobs, store
 from earjax.compression.dataset import PolicyDataset
 from earjax.compression.policies import PolicySpace
-from earjax.training import train_and_evaluate
 from experiments.configs import compression as compression_config
 from tiny_policies import ae_config, small_dataset
 from tiny import REPO
-from tiny import tiny_config as tiny_training_config
 
 
-def test_the_jobs_run_on_the_tiny_preset(tmp_path):
+def test_the_jobs_run_on_the_tiny_preset(tmp_path, tiny_ear_run):
   config = compression_config.get_config("tiny")
   workdir = str(tmp_path / "run")
   summary = jobs.build_dataset(config, workdir)
@@ -39,9 +37,7 @@ def test_the_jobs_run_on_the_tiny_preset(tmp_path):
   assert "n/a (return" in jobs.recovery_table(recovered)
   with open(os.path.join(workdir, "recovery_summary.json")) as f:
     assert json.load(f) == jobs.recovery_summary(recovered)
-  ear_workdir = str(tmp_path / "ear")            # a tiny EAR run on the same family
-  train_and_evaluate(tiny_training_config(), ear_workdir)
-  config.adapt.ear_workdir = ear_workdir
+  config.adapt.ear_workdir = tiny_ear_run        # a tiny EAR run on the same family
   result = jobs.adaptation(config, workdir)
   env = envs.make(config.adapt.env_name)
   assert list(result["methods"]) == ["latent_pgpe_z2", "theta_pgpe", "ear_cem"]

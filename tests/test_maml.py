@@ -67,9 +67,10 @@ def test_inner_and_meta_gradients_match_finite_differences_and_first_order_diffe
   direction = direction / jnp.linalg.norm(direction)
 
   inner_loss = lambda p: losses.reinforce_loss(net, p, inner, inner_adv)
-  grad = ravel_pytree(jax.grad(inner_loss)(params))[0]
+  grad = ravel_pytree(jax.jit(jax.grad(inner_loss))(params))[0]
   np.testing.assert_allclose(float(grad @ direction),
-                             float(_directional(inner_loss, params, direction)), rtol=2e-2)
+                             float(_directional(jax.jit(inner_loss), params, direction)),
+                             rtol=2e-2)
 
   lr = 1.0   # a large inner step, so the second-order term is far from negligible
   old = net.log_prob(losses.inner_step(net, params, inner, inner_adv, lr, False),
@@ -79,9 +80,10 @@ def test_inner_and_meta_gradients_match_finite_differences_and_first_order_diffe
     adapted = losses.inner_step(net, p, inner, inner_adv, lr, first_order)
     return losses.surrogate_loss(net, adapted, outer, outer_adv, old)
 
-  second = float(ravel_pytree(jax.grad(meta_loss)(params, False))[0] @ direction)
-  first = float(ravel_pytree(jax.grad(meta_loss)(params, True))[0] @ direction)
-  numeric = float(_directional(lambda p: meta_loss(p, False), params, direction))
+  meta_grad = jax.jit(jax.grad(meta_loss), static_argnums=1)
+  second = float(ravel_pytree(meta_grad(params, False))[0] @ direction)
+  first = float(ravel_pytree(meta_grad(params, True))[0] @ direction)
+  numeric = float(_directional(jax.jit(lambda p: meta_loss(p, False)), params, direction))
   np.testing.assert_allclose(second, numeric, rtol=1e-2)
   assert abs(first - numeric) > 5 * abs(second - numeric) + 0.02 * abs(numeric)
 
@@ -137,7 +139,6 @@ def test_the_inner_loop_improves_a_meta_trained_policy_on_held_out_targets(tmp_p
   assert out["eval_return"][:, -1].mean() > out["eval_return"][:, 0].mean() + 20
 
 
-def test_a_run_of_another_agent_is_refused_in_one_line(tmp_path):
-  train_and_evaluate(tiny_config(), str(tmp_path))
+def test_a_run_of_another_agent_is_refused_in_one_line(tiny_ear_run):
   with pytest.raises(ValueError, match="a MAML run is needed; .* trained 'ear_sac'"):
-    maml_adaptation.load(str(tmp_path))
+    maml_adaptation.load(tiny_ear_run)

@@ -74,7 +74,7 @@ def test_the_critic_gradient_trains_the_encoder():
   state = agent.init(jax.random.PRNGKey(0))
   batch = _batch(jax.random.PRNGKey(1))
   key = jax.random.PRNGKey(2)
-  new, metrics = agent.update(state, batch, key)
+  new, metrics = jax.jit(agent.update)(state, batch, key)
   chex.assert_shape(new.z_mean, (2, 2))
   chex.assert_shape(new.z_sample, (2, 2))
 
@@ -94,7 +94,7 @@ def test_the_critic_gradient_trains_the_encoder():
                               s.log_alpha, dict(rl, z=z[rl["task"]]),
                               jax.random.split(sac_key)[0])
 
-  grad = jax.grad(critic_loss)(state.encoder_params)
+  grad = jax.jit(jax.grad(critic_loss))(state.encoder_params)
   step = jax.tree.map(lambda a, b: a - b, new.encoder_params, state.encoder_params)
   g = np.concatenate([np.ravel(x) for x in jax.tree.leaves(grad)])
   d = np.concatenate([np.ravel(x) for x in jax.tree.leaves(step)])
@@ -160,7 +160,6 @@ def test_adaptation_without_gradients_improves_the_return_on_held_out_targets(tr
   assert (np.diff(std, axis=1) < 0).all()
 
 
-def test_a_run_of_another_agent_is_refused_in_one_line(tmp_path):
-  train_and_evaluate(tiny_config(), str(tmp_path))
+def test_a_run_of_another_agent_is_refused_in_one_line(tiny_ear_run):
   with pytest.raises(ValueError, match="a PEARL run is needed; .* trained 'ear_sac'"):
-    pearl_adaptation.load(str(tmp_path))
+    pearl_adaptation.load(tiny_ear_run)

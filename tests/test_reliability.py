@@ -251,12 +251,10 @@ def test_unknown_config_key_is_rejected():
   assert validate(config) == ["unknown config key 'lerning_rate'"]
 
 
-@pytest.fixture(scope="session")
-def trained(tmp_path_factory):
-  """A finished 2-epoch tiny run, copied by the tests that damage a workdir."""
-  workdir = str(tmp_path_factory.mktemp("trained"))
-  train_and_evaluate(tiny_config(), workdir)
-  return workdir
+@pytest.fixture
+def trained(tiny_ear_run):
+  """A finished 2-epoch tiny run (conftest's), copied by the tests that damage a workdir."""
+  return tiny_ear_run
 
 
 def copy_of(trained, tmp_path):
