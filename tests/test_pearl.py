@@ -18,7 +18,7 @@ from earjax.agents.sac.losses import make_losses
 from earjax.config import validate
 from earjax.training import train_and_evaluate, trainer_for
 from experiments.configs import point_vel
-from tiny import leaves, restored_state, tiny_config
+from tiny import assert_resumed_run_equals_straight_one, tiny_config
 
 PEARL = {"agent": "pearl", "pearl.latent_dim": 2, "pearl.encoder_hidden": (8,),
          "pearl.context_per_task": 6}
@@ -114,27 +114,21 @@ def test_bad_pearl_values_are_refused_in_one_line(key, value, line):
   assert validate(pearl_config(**{f"pearl.{key}": value})) == [line]
 
 
-def test_a_resumed_run_equals_a_straight_one_bitwise(tmp_path, programs):
+def test_a_resumed_run_equals_a_straight_one_bitwise_and_is_traced_once(tmp_path, programs):
   del programs
-  extended, straight = str(tmp_path / "extended"), str(tmp_path / "straight")
-  train_and_evaluate(pearl_config(seed=4, num_epochs=2), extended)
-  train_and_evaluate(pearl_config(seed=4, num_epochs=4), extended)
-  train_and_evaluate(pearl_config(seed=4, num_epochs=4), straight)
-  _, a = restored_state(extended, pearl_config(seed=4, num_epochs=4))
-  _, b = restored_state(straight, pearl_config(seed=4, num_epochs=4))
-  assert int(a.epoch) == 4
-  for x, y in zip(leaves(a), leaves(b)):
-    np.testing.assert_array_equal(x, y)
+  assert_resumed_run_equals_straight_one(tmp_path, **PEARL, seed=4)
   assert trainer_for(pearl_config(seed=4)).epoch_traces == 1
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-  """PEARL on Point-Vel's four training targets, 40 epochs of the cpu preset (~30 s)."""
+  """PEARL on Point-Vel's four training targets, 40 epochs of the cpu preset with 50
+  gradient steps each (~20 s)."""
   config = point_vel.get_config("cpu")
   config.agent = "pearl"
   config.reward_scale = 5.0
   config.num_epochs = config.random_epochs + 40
+  config.grad_steps_per_epoch = 50
   config.pearl.encoder_hidden = (64, 64)
   config.pearl.context_next_obs = True
   workdir = str(tmp_path_factory.mktemp("pearl"))

@@ -14,8 +14,8 @@ from earjax import replay
 from earjax.agents import tsac
 from earjax.agents.tsac import losses as tsac_losses
 from earjax.config import validate
-from earjax.training import train_and_evaluate, trainer_for
-from tiny import leaves, restored_state, tiny_config
+from earjax.training import trainer_for
+from tiny import assert_resumed_run_equals_straight_one, tiny_config
 
 OBS, ACT, TASKS, BATCH = 5, 2, 3, 4
 
@@ -116,15 +116,7 @@ def test_bad_tsac_values_are_refused_in_one_line(key, value, line):
 def test_a_resumed_run_equals_a_straight_one_bitwise_and_the_epoch_is_traced_once(
     tmp_path, programs):
   del programs   # an empty program cache: this process traces
-  extended, straight = str(tmp_path / "extended"), str(tmp_path / "straight")
-  train_and_evaluate(tiny_config(agent="tsac", seed=3, num_epochs=2), extended)
-  train_and_evaluate(tiny_config(agent="tsac", seed=3, num_epochs=4), extended)
-  train_and_evaluate(tiny_config(agent="tsac", seed=3, num_epochs=4), straight)
-  _, a = restored_state(extended, tiny_config(agent="tsac", seed=3, num_epochs=4))
-  _, b = restored_state(straight, tiny_config(agent="tsac", seed=3, num_epochs=4))
-  assert int(a.epoch) == 4
-  for x, y in zip(leaves(a), leaves(b)):
-    np.testing.assert_array_equal(x, y)
+  assert_resumed_run_equals_straight_one(tmp_path, agent="tsac", seed=3)
   # Three jobs (2 epochs, resumed to 4, a straight 4) differ in host-only keys: one trace
   # (seed 3: a Trainer no other test of this process shares).
   assert trainer_for(tiny_config(agent="tsac", seed=3)).epoch_traces == 1

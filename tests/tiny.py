@@ -10,7 +10,7 @@ import numpy as np
 from earjax import agents
 from earjax import checkpoint
 from earjax.config import default_config, flatten, set_key
-from earjax.training import trainer_for
+from earjax.training import train_and_evaluate, trainer_for
 from experiments.configs import point_vel
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -76,3 +76,17 @@ def restored_state(workdir, config, epoch=None):
     return trainer, ckpt.restore(abstract, epoch)
   finally:
     ckpt.close()
+
+
+def assert_resumed_run_equals_straight_one(tmp_path, **changes) -> None:
+  """A tiny run (``changes``) of 2 epochs extended to 4 equals a straight 4-epoch run,
+  leaf by leaf, bitwise (CPU)."""
+  extended, straight = str(tmp_path / "extended"), str(tmp_path / "straight")
+  train_and_evaluate(tiny_config(**changes, num_epochs=2), extended)
+  train_and_evaluate(tiny_config(**changes, num_epochs=4), extended)
+  train_and_evaluate(tiny_config(**changes, num_epochs=4), straight)
+  _, a = restored_state(extended, tiny_config(**changes, num_epochs=4))
+  _, b = restored_state(straight, tiny_config(**changes, num_epochs=4))
+  assert int(a.epoch) == int(b.epoch) == 4
+  for x, y in zip(leaves(a), leaves(b)):
+    np.testing.assert_array_equal(x, y)
