@@ -11,8 +11,6 @@ end-to-end rate of a training run (gradient steps included) is read from its
 """
 from __future__ import annotations
 
-import time
-
 from absl import app
 from absl import flags
 import jax

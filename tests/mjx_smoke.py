@@ -3,7 +3,7 @@ trains two epochs of EAR-SAC on two of the family's tasks through MJX, evaluates
 checkpoints.  Algorithm behaviour is tested on Point-Vel; this checks that every family
 plugs into the same trainer.  The substeps are a rolled loop (``unroll_substeps=False``)
 to keep the three MJX compiles of each family (init, epoch, evaluation) short.  The
-families are split over two test files (``test_mjx_smoke_*.py``) so that the suite's two
+families have a test file each (``test_mjx_smoke_<family>.py``) so that the suite's two
 workers share them.
 """
 import json

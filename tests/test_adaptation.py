@@ -4,8 +4,6 @@ The sphere-function tests need no env.  The env tests share one tiny random EAR 
 Point-Vel and 20-step episodes; the fine-tuning baseline runs on a tiny OHE-SAC run.
 """
 import subprocess
-
-import subprocess
 import sys
 
 import jax

@@ -1,5 +1,6 @@
 """The tiny Point-Vel run every algorithm test uses (one set of compiled shapes, compiled
 in seconds), tiny networks for unit tests, and the CLI around them."""
+import json
 import os
 import subprocess
 import sys
@@ -90,3 +91,16 @@ def assert_resumed_run_equals_straight_one(tmp_path, **changes) -> None:
   assert int(a.epoch) == int(b.epoch) == 4
   for x, y in zip(leaves(a), leaves(b)):
     np.testing.assert_array_equal(x, y)
+
+
+def metrics_rows(workdir):
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    rows = [json.loads(line) for line in f]
+  for row in rows:
+    row.pop("wall_time")
+  return rows
+
+
+def state_epochs(workdir):
+  root = os.path.join(workdir, "checkpoints", "state")
+  return sorted(int(n) for n in os.listdir(root) if n.isdigit()) if os.path.isdir(root) else []

@@ -19,7 +19,6 @@ import ml_collections
 import numpy as np
 
 from earjax import acting
-from earjax import agents
 from earjax import envs
 from earjax.agents.maml import MAMLNetworks, learner, losses
 from earjax.policy import restore_policy

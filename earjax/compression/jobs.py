@@ -151,7 +151,7 @@ def recovery(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
   env = envs.make(dataset.env_name)
   space = dataset.space()
   tasks = jnp.asarray(dataset.task_params)
-  num_tasks, seeds = len(dataset.task_names), config.search_seeds
+  seeds = config.search_seeds
   pairs = jnp.repeat(tasks, seeds, axis=0)            # task-major: row = task * seeds + seed
   key = jax.random.PRNGKey(config.seed)
   eval_key, key = jax.random.split(key)
