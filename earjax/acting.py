@@ -100,8 +100,9 @@ def rollout(env: envs.TaskFamilyEnv, act: ActFn, policy_inputs: Any,
   (``env.reward``; e.g. both sources of an interpolation).  Rewards stop accumulating at
   termination.  ``success_window``: also ``Episode.success`` (``episode_success``).
   ``keep_transitions``: also ``Episode.transitions`` (obs, action, reward, next_obs).
-  The env gets the action clipped to the action space [-1, 1] (a no-op for the tanh
-  policies; MAML's Gaussian samples are not bounded); the transitions keep ``act``'s.
+  The env (and ``score_params``' rewards) get the action clipped to the action space
+  [-1, 1] (a no-op for the tanh policies; MAML's Gaussian samples are not bounded); the
+  transitions keep ``act``'s.
   Jit it with ``env``, ``act``, ``keep_states``, ``length``, ``success_window`` and
   ``keep_transitions`` static.
   """
@@ -116,8 +117,9 @@ def rollout(env: envs.TaskFamilyEnv, act: ActFn, policy_inputs: Any,
     def step(carry, t):
       state, alive = carry
       action = act(policy_input, state.obs, jax.random.fold_in(act_key, t), stochastic)
-      nxt = env.step(state, jnp.clip(action, -1.0, 1.0))
-      scores = jax.vmap(lambda p: env.reward(state.data, nxt.data, action, p)[0])(
+      applied = jnp.clip(action, -1.0, 1.0)
+      nxt = env.step(state, applied)
+      scores = jax.vmap(lambda p: env.reward(state.data, nxt.data, applied, p)[0])(
           score_params)
       out = {"reward": alive * nxt.reward, "scores": alive * scores, "alive": alive,
              "metrics": dict(nxt.metrics, min_contact=min_contact_distance(nxt.data))}

@@ -163,12 +163,12 @@ def main(argv):
             "seeds": _SEEDS.value, "eval_episodes": _EVAL_EPISODES.value,
             "runs": runs, "methods": {}}
   key = jax.random.PRNGKey(_SEED.value)
-  for m, method in enumerate(methods):
+  for method in methods:
     start = time.time()
-    try:
+    try:   # each method's key depends on its name only, not on which others run
       record = compare.run_method(
           method, runs[compare.RUN_OF[method]], task_params, names, seeds=_SEEDS.value,
-          key=jax.random.fold_in(key, m), budget=_BUDGET.value,
+          key=jax.random.fold_in(key, compare.METHODS.index(method)), budget=_BUDGET.value,
           eval_episodes=_EVAL_EPISODES.value, finetune_envs=_FINETUNE_ENVS.value,
           finetune_eval_every=_FINETUNE_EVAL_EVERY.value,
           pearl_episodes=_PEARL_EPISODES.value, maml_steps=_MAML_STEPS.value)

@@ -7,7 +7,8 @@ For each new task (one after another, sharing one compiled epoch): score every s
 one-hot on the new task (``source_episodes`` deterministic episodes each, counted in
 the budget), then continue SAC from the run's best actor and critics with the best
 source's slot, ``envs_per_task`` envs x the run's ``env_steps_per_epoch`` steps and
-``grad_steps_per_epoch`` updates per epoch, until ``env_steps`` env steps.  Writes
+``grad_steps_per_epoch`` updates per epoch, for as many whole epochs as ``env_steps``
+allow (never more; the CLI refuses a budget without one epoch).  Writes
 ``<out_dir>/<tasks>.json``: per task, the deterministic evaluation return and velocity
 against env steps used.
 """
@@ -59,8 +60,11 @@ def main(argv):
             "envs_per_task": _ENVS_PER_TASK.value}
   for t, (param, name) in enumerate(zip(task_params, task_names)):
     start = time.time()
-    out = finetuner.adapt(actor, critic, log_alpha, param, jax.random.fold_in(key, t),
-                          _ENV_STEPS.value, _EVAL_EVERY.value, _SOURCE_EPISODES.value)
+    try:
+      out = finetuner.adapt(actor, critic, log_alpha, param, jax.random.fold_in(key, t),
+                            _ENV_STEPS.value, _EVAL_EVERY.value, _SOURCE_EPISODES.value)
+    except ValueError as e:
+      cli.fail([str(e)])
     out["wall_seconds"] = time.time() - start
     result["tasks"][name] = out
     rows = out["evaluations"]

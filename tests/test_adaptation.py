@@ -130,6 +130,16 @@ def test_finetuner_continues_sac_from_the_source_run_on_a_new_task(tmp_path):
   # The trainer's own functions stay usable (nothing was overwritten after __init__).
   fresh = trainer.init(jax.random.PRNGKey(3), jnp.asarray([new_task]))
   assert int(fresh.epoch) == 0
+  # Whole epochs within the budget, the sources' scoring (one episode each) counted.
+  scoring = 2 * trainer.env.episode_length
+  budget = scoring + 2 * trainer.env_steps_per_epoch + trainer.env_steps_per_epoch - 1
+  out = finetuner.adapt(actor, critic, log_alpha, new_task, jax.random.PRNGKey(4), budget,
+                        eval_every=1, source_episodes=1)
+  assert [r["epoch"] for r in out["evaluations"]] == [0, 1, 2]
+  assert out["evaluations"][-1]["env_steps"] == scoring + 2 * trainer.env_steps_per_epoch
+  with pytest.raises(ValueError, match="leaves no fine-tuning epoch"):
+    finetuner.adapt(actor, critic, log_alpha, new_task, jax.random.PRNGKey(4),
+                    scoring + trainer.env_steps_per_epoch - 1, 1, 1)
   with pytest.raises(ValueError, match="fine-tuning is the OHE-SAC baseline"):
     finetune.make_finetuner(tiny_config(), 3, 2)
 

@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 
+from earjax.adaptation import cem
 from earjax.adaptation import compare
 from tiny import REPO
 
@@ -21,6 +22,19 @@ def run_cli(*args):
 def test_inside_tasks_are_the_midpoints_of_the_training_targets():
   np.testing.assert_allclose(compare.inside_tasks(np.array([[3.0], [1.0], [2.0], [4.0]])),
                              [[1.5], [2.5], [3.5]])
+
+
+def test_inside_tasks_need_a_one_parameter_family():
+  with pytest.raises(ValueError, match="needs a one-parameter family"):
+    compare.inside_tasks(np.zeros((3, 2)))
+
+
+def test_cem_best_so_far_is_the_top_elite_of_the_best_generation():
+  # 3 generations, 2 tasks, 2 elites of dimension 1: task 0 peaks in generation 1,
+  # task 1 in generation 0 (its last generation is worse).
+  elites = np.arange(12, dtype=np.float32).reshape(3, 2, 2, 1)
+  history = {"best": np.array([[1.0, 9.0], [5.0, 2.0], [4.0, 3.0]]), "elites": elites}
+  np.testing.assert_array_equal(cem.best_so_far(history), [elites[1, 0, 0], elites[0, 1, 0]])
 
 
 def test_the_command_writes_records_summary_and_plot(tiny_ear_run, tmp_path):

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from earjax import agents
+from earjax.adaptation import compare
 from earjax.adaptation import maml as maml_adaptation
 from earjax.agents.maml import losses
 from earjax.config import validate
@@ -39,6 +40,24 @@ def test_discounted_returns_and_advantages_by_hand():
   assert float(adv[0, 3]) == 0.0
   np.testing.assert_allclose(float((adv * alive).sum()), 0.0, atol=1e-5)   # normalised
   np.testing.assert_allclose(float((jnp.square(adv) * alive).sum() / 3), 1.0, rtol=1e-4)
+
+
+def test_the_baseline_is_the_ridge_fit_and_falls_back_to_the_first_finite_solve():
+  obs = jax.random.normal(jax.random.PRNGKey(0), (2, 5, 1))
+  returns = jax.random.normal(jax.random.PRNGKey(1), (2, 5))
+  alive = jnp.ones((2, 5)).at[1, 4].set(0.0)
+  x = np.asarray(losses.baseline_features(obs), np.float64)      # [E, T, 6]
+  rows = x[np.asarray(alive) > 0]
+  w = np.linalg.solve(rows.T @ rows + 1e-5 * np.eye(6),
+                      rows.T @ np.asarray(returns, np.float64)[np.asarray(alive) > 0])
+  np.testing.assert_allclose(losses.linear_baseline(obs, returns, alive),
+                             (x @ w) * np.asarray(alive), atol=2e-3)
+  nan = float("nan")
+  np.testing.assert_array_equal(
+      losses.first_finite(jnp.array([[nan, 1.0], [2.0, jnp.inf], [3.0, 4.0], [5.0, 6.0]])),
+      [3.0, 4.0])
+  np.testing.assert_array_equal(losses.first_finite(jnp.array([[nan, 1.0], [nan, 2.0]])),
+                                [nan, 2.0])
 
 
 def _task_data(key, agent, episodes=3, steps=6):
@@ -129,6 +148,9 @@ def test_the_inner_loop_improves_a_meta_trained_policy_on_held_out_targets(tmp_p
   chex.assert_shape(out["sampled_return"], (4, 3))
   np.testing.assert_array_equal(out["env_steps"], [0, 2000, 4000, 6000])
   assert out["eval_return"][:, -1].mean() > out["eval_return"][:, 0].mean() + 20
+  with pytest.raises(ValueError, match="less than one inner step"):
+    compare.run_method("maml", workdir, np.array([[1.0]]), ("vel1",), seeds=1,
+                       key=jax.random.PRNGKey(0), budget=1999, eval_episodes=1)
 
 
 def test_a_run_of_another_agent_is_refused_in_one_line(tiny_ear_run):

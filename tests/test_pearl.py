@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from earjax import agents
+from earjax.adaptation import compare
 from earjax.adaptation import pearl as pearl_adaptation
 from earjax.agents.pearl.networks import kl_to_prior, product_of_gaussians
 from earjax.agents.sac.losses import make_losses
@@ -152,6 +153,9 @@ def test_adaptation_without_gradients_improves_the_return_on_held_out_targets(tr
   std = out["posterior_std"]
   np.testing.assert_allclose(std[:, 0], 1.0)
   assert (np.diff(std, axis=1) < 0).all()
+  with pytest.raises(ValueError, match="less than one context episode"):
+    compare.run_method("pearl", trained.workdir, tasks[:1], ("vel1",), seeds=1,
+                       key=jax.random.PRNGKey(0), budget=199, eval_episodes=1)
 
 
 def test_a_run_of_another_agent_is_refused_in_one_line(tiny_ear_run):

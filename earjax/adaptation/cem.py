@@ -101,6 +101,13 @@ def cem(score_fn: ScoreFn, key: jax.Array, num_tasks: int, lte_dim: int,
   return elites[:, 0], history
 
 
+def best_so_far(history) -> jax.Array:
+  """The top elite of each task's best generation in ``cem``'s history [T, d]: the LTE
+  behind the curve of best scores so far (Algorithm 2 returns the last generation's)."""
+  at = jnp.argmax(history["best"], 0)
+  return history["elites"][at, jnp.arange(at.shape[0]), 0]
+
+
 def pair_interpolations(table: np.ndarray, population: int, key: jax.Array) -> jax.Array:
   """``population`` LTEs from Eq. 1 between every pair of rows of ``table`` [K, d] at
   evenly spaced betas (the rows themselves included); random unit vectors fill any gap,

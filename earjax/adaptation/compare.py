@@ -10,7 +10,10 @@ policy on fresh deterministic episodes, at most ``budget`` steps spent).
 
 - ``ear_cem``, ``ear_table_es``: Algorithm 2's CEM and earjax's ES over the frozen EAR
   policy's LTE (``adaptation.cem``), ``budget / (90 x episode length)`` generations; the
-  curve is the search's best score so far (one deterministic episode per candidate).
+  curve is the search's best score so far (one deterministic episode per candidate), and
+  the final episodes run that best-so-far LTE (for CEM, rather than Algorithm 2's last
+  top elite, which a noisy last generation can leave below an earlier one).  Table-ES
+  draws its first generation (Eq. 1 between the run's LTEs) per seed.
 - ``ohe_finetune``: SAC continued from the OHE-SAC run (``adaptation.finetune``); the
   curve is its deterministic evaluations.
 - ``pearl``: posterior sampling, then the posterior mean (``adaptation.pearl``), up to
@@ -42,7 +45,9 @@ RUN_OF = {"ear_cem": "ear", "ear_table_es": "ear", "ohe_finetune": "ohe",
 
 
 def training_seconds(workdir: str, epoch: int) -> float:
-  """The run's wall time (``metrics.jsonl``) at its first row at or past ``epoch``."""
+  """The run's wall time (``metrics.jsonl``) at its first logged row at or past ``epoch``
+  (the row of ``epoch`` itself where the run logged it, as the jobs do at every
+  evaluation and at the end)."""
   with open(os.path.join(workdir, "metrics.jsonl")) as f:
     rows = [json.loads(line) for line in f if line.strip()]
   done = [r for r in rows if r["epoch"] >= epoch] or rows[-1:]
@@ -50,8 +55,11 @@ def training_seconds(workdir: str, epoch: int) -> float:
 
 
 def inside_tasks(train_params: np.ndarray) -> np.ndarray:
-  """Midpoints of neighbouring training targets (one-parameter families): new tasks
-  inside the trained range."""
+  """Midpoints of neighbouring training targets [K, 1]: new tasks inside the trained
+  range.  One-parameter families only (a ValueError otherwise)."""
+  if np.asarray(train_params).shape[-1] != 1:
+    raise ValueError("--tasks=inside needs a one-parameter family (midpoints of its "
+                     "training targets); name the tasks instead")
   values = np.sort(np.unique(np.asarray(train_params)[:, 0]))
   return ((values[1:] + values[:-1]) / 2)[:, None].astype(np.float32)
 
@@ -81,23 +89,24 @@ def _ear(method: str, workdir: str, task_params, names, seeds: int, key, budget:
   if generations < 1:
     raise ValueError(f"a budget of {budget} env steps is less than one generation")
   targets = jnp.asarray(task_params, jnp.float32)
-  first = None
-  if method == "ear_table_es":
-    first = cem.pair_interpolations(np.asarray(run.ltes), population,
-                                    jax.random.fold_in(key, 99))
+  keys = jax.random.split(key, seeds)
+  # Table-ES's first generation, per seed (CEM ignores it).
+  firsts = jnp.stack([cem.pair_interpolations(np.asarray(run.ltes), population,
+                                              jax.random.fold_in(k, 99)) for k in keys])
 
-  def one(policy, key):
+  def one(policy, key, first):
     score = cem.rollout_score_fn(run.env, policy, targets)
     if method == "ear_cem":
-      best, history = cem.cem(score, key, len(targets), run.lte_dim,
-                              cem.CEMConfig(generations=generations))
+      _, history = cem.cem(score, key, len(targets), run.lte_dim,
+                           cem.CEMConfig(generations=generations))
+      best = cem.best_so_far(history)
     else:
       best, history = cem.table_es(score, key, first, len(targets),
                                    cem.ESConfig(generations=generations))
     return best, history["best"], history["best_aux"]["velocity"]
 
-  best, scores, velocity = jax.device_get(jax.jit(jax.vmap(one, in_axes=(None, 0)))(
-      run.policy, jax.random.split(key, seeds)))            # [S, T, d], [S, G, T]
+  best, scores, velocity = jax.device_get(jax.jit(jax.vmap(one, in_axes=(None, 0, 0)))(
+      run.policy, keys, firsts))                            # [S, T, d], [S, G, T]
   # Best so far, task-major rows (task, seed), and the velocity of that candidate.
   scores, velocity = (np.moveaxis(x, 2, 0).reshape(-1, generations) for x in (scores, velocity))
   at = np.maximum.accumulate(
@@ -142,6 +151,9 @@ def _pearl(workdir: str, task_params, names, seeds: int, key, budget: int,
            eval_episodes: int, max_episodes: int) -> dict:
   run = pearl.load(workdir)
   episodes = min(max_episodes, budget // run.env.episode_length)
+  if episodes < 1:
+    raise ValueError(f"a budget of {budget} env steps is less than one context episode "
+                     f"({run.env.episode_length})")
   rows = np.repeat(np.asarray(task_params, np.float32), seeds, axis=0)
   out = pearl.adapt(run, rows, key, episodes, eval_episodes)
   return {"workdir": workdir, "checkpoint_epoch": run.epoch,
@@ -158,6 +170,9 @@ def _maml(workdir: str, task_params, names, seeds: int, key, budget: int,
   run = maml.load(workdir)
   per_step = int(run.config.maml.episodes_per_task)
   steps = min(max_steps, budget // (per_step * run.env.episode_length))
+  if steps < 1:
+    raise ValueError(f"a budget of {budget} env steps is less than one inner step "
+                     f"({per_step} episodes of {run.env.episode_length})")
   rows = np.repeat(np.asarray(task_params, np.float32), seeds, axis=0)
   out = maml.adapt(run, rows, key, steps, per_step, eval_episodes)
   return {"workdir": workdir, "checkpoint_epoch": run.epoch,

@@ -78,21 +78,27 @@ class Finetuner:
 
   def adapt(self, actor_params, critic_params, log_alpha, task_param, key: jax.Array,
             env_steps: int, eval_every: int, source_episodes: int) -> dict:
-    """Fine-tunes on ``task_param`` [p] until ``env_steps`` env steps, the source scoring
-    (``source_episodes`` per slot) included: the chosen ``source_slot``, the sources'
+    """Fine-tunes on ``task_param`` [p] for as many whole epochs as ``env_steps`` env
+    steps allow, the source scoring (``source_episodes`` per slot) included (never more;
+    a budget without one epoch is a ValueError): the chosen ``source_slot``, the sources'
     returns and ``evaluations``, one row per ``eval_every`` epochs (and the first and
     the last): epoch, env steps used, deterministic return and velocity (and
     |velocity - target| where the task has one)."""
     env = self.trainer.env
+    used = self.num_source_tasks * source_episodes * env.episode_length
+    epochs = (env_steps - used) // self.trainer.env_steps_per_epoch
+    if epochs < 1:
+      raise ValueError(
+          f"a budget of {env_steps} env steps leaves no fine-tuning epoch: scoring the "
+          f"{self.num_source_tasks} sources takes {used} and an epoch "
+          f"{self.trainer.env_steps_per_epoch}")
     scores = np.asarray(self.score_sources(actor_params, task_param, key, source_episodes))
     slot = int(np.argmax(scores))
-    used = self.num_source_tasks * source_episodes * env.episode_length
     n = self.num_source_tasks
     state = self.start(move_slot_to_front(actor_params, slot, n),
                        move_slot_to_front(critic_params, slot, n), log_alpha, task_param,
                        key)
     target = env.velocity_target(task_param)
-    epochs = -(-max(env_steps - used, 0) // self.trainer.env_steps_per_epoch)
     rows = []
 
     def record(epoch, state):

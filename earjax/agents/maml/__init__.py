@@ -20,7 +20,7 @@ iterations, a line search): earjax's choice, because the meta-iteration stays on
 jitted function with a fixed amount of work (no line search's data-dependent number
 of loss evaluations) and the same optimiser as the other agents; TRPO's trust region
 is what keeps MAML stable at large steps, so ``learning_rate`` is the knob here
-(WORKSPACE.md, "MAML").  The meta-batch is every training task of the run (40 sampled
+(WORKSPACE.md, "PEARL and MAML").  The meta-batch is every training task of the run (40 sampled
 tasks a batch there).  The replay-related keys (``envs_per_task``,
 ``env_steps_per_epoch``, ``grad_steps_per_epoch``, ``batch_size_per_task``,
 ``replay_capacity``, ``random_epochs``, ``min_replay_size``) do not apply.

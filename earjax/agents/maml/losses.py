@@ -40,14 +40,24 @@ def baseline_features(obs: jax.Array) -> jax.Array:
 
 
 def linear_baseline(obs: jax.Array, returns: jax.Array, alive: jax.Array,
-                    ridge: float = 1e-5) -> jax.Array:
+                    ridge: float = 1e-5, tries: int = 5) -> jax.Array:
   """V(s_t): the ridge regression of the returns on ``baseline_features``, fitted on
-  these episodes' alive steps ([E, T])."""
+  these episodes' alive steps ([E, T]).  As rllab's linear baseline (the MAML release's):
+  where the solve with ``ridge`` is not finite, the first finite one of ``ridge`` x 10,
+  x 100, ... (``tries`` in all; all solved at once, no host round trip)."""
   x = baseline_features(obs) * alive[..., None]
   x = x.reshape(-1, x.shape[-1])
   y = (returns * alive).reshape(-1)
-  w = jnp.linalg.solve(x.T @ x + ridge * jnp.eye(x.shape[-1]), x.T @ y)
-  return (baseline_features(obs) @ w) * alive
+  ridges = ridge * 10.0 ** jnp.arange(tries)
+  eye = jnp.eye(x.shape[-1])
+  ws = jax.vmap(lambda r: jnp.linalg.solve(x.T @ x + r * eye, x.T @ y))(ridges)
+  return (baseline_features(obs) @ first_finite(ws)) * alive
+
+
+def first_finite(rows: jax.Array) -> jax.Array:
+  """The first row of ``rows`` [n, k] with every entry finite; the last row if none is."""
+  finite = jnp.isfinite(rows).all(-1)
+  return jnp.where(finite.any(), rows[jnp.argmax(finite)], rows[-1])
 
 
 def advantages(episodes: Episodes, gamma: float, gae_lambda: float) -> jax.Array:

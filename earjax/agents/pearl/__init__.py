@@ -11,10 +11,10 @@ Config section ``pearl`` (``--config.pearl.<key>``), defaults = the PEARL refere
 settings (katerakelly/oyster, garage's ``pearl_half_cheetah_vel``): ``latent_dim`` 5,
 ``kl_weight`` 0.1, ``encoder_hidden`` 200 x 3, ``context_per_task`` 100 (the context
 batch), ``context_next_obs`` False (c = (s, a, r)), ``prior_fraction`` 0.4.  The actor and critic widths (300 x 3
-there) and ``reward_scale`` (5) are the run's ``network.*`` and ``reward_scale``: the
-``pearl`` presets of ``experiments/configs`` set them.
+there) and ``reward_scale`` (5) are the run's ``network.*`` and ``reward_scale``, set
+on the command line (README's PEARL command gives ``--config.reward_scale=5``).
 
-What earjax does differently, and why (WORKSPACE.md, "PEARL"):
+What earjax does differently, and why (WORKSPACE.md, "PEARL and MAML"):
 - every training task is in every batch (the all-tasks vmapped batch of earjax), where
   PEARL samples a meta-batch of 16 of its 100 tasks;
 - the behaviour z is drawn once per task per gradient step, from the prior with

@@ -5,8 +5,9 @@ The encoder's gradient is that of the critic loss through z (Algorithm 1 line 12
 critic's gradient trains the encoder") plus ``kl_weight`` times the KL of every task's
 posterior to the prior (Eq. 4, summed over the meta-batch as oyster does).  The critic
 loss is the shared SAC loss (``sac.losses``) with z in place of the one-hot task, taken
-at the parameters before this step with the key SAC's critic step uses, so the encoder
-sees the very loss the critics descend.  Then one step of the shared SAC update
+at the critics, actor and temperature before this step with the key SAC's critic step
+uses: the critics' own loss but for one thing, under ``sac.update_order=alpha_first``
+the critics then descend it at the temperature of after its step.  Then one step of the shared SAC update
 (``sac.learner``) on the batch with z held fixed: actor and temperature never move the
 encoder (oyster detaches z for the policy loss).
 
