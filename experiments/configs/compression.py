@@ -60,7 +60,10 @@ def get_config(preset: str = "halfcheetah"):
     c.policy_hidden = (400, 300)      # 121,801 parameters
     c.dataset.update(size=2000, generation_size=200)   # 1 GB of θ (the paper: 50k-100k)
     c.latent_dims = (1, 2, 3)         # the paper's MountainCar latent sizes
-    c.autoencoder.update(batch_states=64, epochs=20)
+    # The encoder reads each policy's actions on the probe states: reading θ, its
+    # 121,801 x 256 first layer kept every autoencoder at the mean policy or worse
+    # (RESULTS.md, "MountainCarContinuous"; earjax's choice, the paper's is θ).
+    c.autoencoder.update(batch_states=64, epochs=20, encoder_input="actions")
   if preset == "tiny":
     c.dataset.update(size=64, generation_size=16, keep_fraction=0.25, k=3,
                      num_probe_states=8, probe_policies=4, states_per_policy=4)
