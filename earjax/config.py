@@ -13,6 +13,7 @@ import ml_collections
 
 from earjax import agents
 from earjax import envs
+from earjax import parallel
 
 WIDTH = 400   # every hidden layer of the release's networks
 
@@ -27,6 +28,10 @@ def default_config() -> ml_collections.ConfigDict:
   c.ls_iterations = 8
   c.unroll_substeps = True  # MJX substeps unrolled: slower compile, faster steps (envs/base.py)
   c.seed = 0
+  # Data parallelism (earjax.parallel): the devices the run is laid over (0 = every
+  # device of the job) and which axis they split: tasks | storage.
+  c.num_devices = 0
+  c.shard_layout = "tasks"
 
   c.network = ml_collections.ConfigDict()
   c.network.actor_hidden = (WIDTH,) * 4    # EAR action decoder / OHE MLP / MHMT trunk
@@ -97,7 +102,7 @@ _POSITIVE_INTS = ("envs_per_task", "num_epochs", "env_steps_per_epoch",
                   "checkpoints_to_keep", "solver_iterations", "ls_iterations",
                   "network.lse_dim", "network.lte_dim")
 _NON_NEGATIVE_INTS = ("random_epochs", "min_replay_size", "seed", "max_rollbacks",
-                      "poison_epoch", "stall_epoch")
+                      "poison_epoch", "stall_epoch", "num_devices")
 _POSITIVE_FLOATS = ("learning_rate", "reward_scale", "max_grad_norm", "watchdog_factor",
                     "watchdog_min_s", "watchdog_first_epoch_s", "stop_grace_s")
 _UNIT_INTERVAL = ("gamma", "tau")
@@ -108,7 +113,7 @@ _WIDTHS = ("network.actor_hidden", "network.critic_hidden",
 
 def _enums() -> dict[str, tuple[str, ...]]:
   return {"agent": agents.names(), "env_name": envs.names(),
-          "on_nonfinite": ("stop", "rollback")}
+          "on_nonfinite": ("stop", "rollback"), "shard_layout": parallel.LAYOUTS}
 
 
 def flatten(config: ml_collections.ConfigDict, prefix: str = "") -> dict:

@@ -128,6 +128,10 @@ class CachedProgram:
     return jax.tree.unflatten(entry.out_tree, [jax.ShapeDtypeStruct(a.shape, a.dtype)
                                                for a in entry.out_avals])
 
+  def compiled_text(self, *args, **kwargs) -> str:
+    """The optimised HLO XLA runs for these arguments (collectives, host transfers)."""
+    return self._jit.lower(*args, **kwargs).compile().as_text()
+
   def compile(self, *args, **kwargs) -> None:
     """Traces (or loads) and compiles for these arguments without running; the next
     call with the same signature uses the compiled executable."""

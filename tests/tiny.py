@@ -72,9 +72,7 @@ def restored_state(workdir, config, epoch=None):
   trainer = trainer_for(config)
   ckpt = checkpoint.Checkpointer(workdir, config.checkpoints_to_keep)
   try:
-    abstract = checkpoint.abstract(trainer.init.eval_shape(jax.random.PRNGKey(0),
-                                                           trainer.task_params))
-    return trainer, ckpt.restore(abstract, epoch)
+    return trainer, ckpt.restore(trainer.abstract_state(jax.random.PRNGKey(0)), epoch)
   finally:
     ckpt.close()
 

@@ -126,14 +126,15 @@ class Finetuner:
 def make_finetuner(source_config: ml_collections.ConfigDict, envs_per_task: int,
                    eval_episodes: int) -> Finetuner:
   """The source run's agent with ``envs_per_task`` envs on one new task, no random-action
-  epochs and no replay minimum, ``eval_episodes`` per evaluation."""
+  epochs and no replay minimum, ``eval_episodes`` per evaluation, on one device (one
+  task's batches are small; the source run's layout is not its concern)."""
   if source_config.agent != "ohe_sac":
     raise ValueError(f"fine-tuning is the OHE-SAC baseline; got a {source_config.agent!r} run")
   if source_config.sac.per_task_alpha:
     raise ValueError("fine-tuning continues one shared temperature; the run has per-task ones")
   config = ml_collections.ConfigDict(source_config.to_dict())
   config.envs_per_task, config.random_epochs, config.min_replay_size = envs_per_task, 0, 0
-  config.eval_episodes = eval_episodes
+  config.eval_episodes, config.num_devices = eval_episodes, 1
   env = make_env(config)
   envs.require_per_env(env, "fine-tuning")
   ids = task_ids(config, env)

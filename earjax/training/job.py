@@ -226,8 +226,7 @@ def _start(trainer: Trainer, ckpt: checkpoint.Checkpointer, metrics_path: str,
                          trainer.task_params)
     epoch = 0
   else:
-    state = trainer.restored(ckpt.restore(
-        checkpoint.abstract(trainer.init.eval_shape(key, trainer.task_params)), epoch))
+    state = trainer.restored(ckpt.restore(trainer.abstract_state(key), epoch))
     if rollback:
       state = state.replace(rng=jax.random.fold_in(state.rng, rollback))
   rows = _read_metrics(metrics_path, epoch)

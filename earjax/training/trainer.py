@@ -23,8 +23,10 @@ import numpy as np
 
 from earjax import acting
 from earjax import agents
+from earjax import checkpoint
 from earjax import config as config_lib
 from earjax import envs
+from earjax import parallel
 from earjax import program_cache
 from earjax import replay
 
@@ -96,8 +98,15 @@ class Trainer:
     # Envs are task-major: env i runs task i // envs_per_task.
     self.env_task_index = jnp.repeat(self.task_index, config.envs_per_task)
     self.epoch_traces = 0
-    # Programs that call back to host envs cannot be exported: jax.jit alone.
-    fingerprint = None if envs.on_host(env) else self.fingerprint()
+    problems = parallel.problems(config, self.num_tasks)
+    if problems:
+      raise ConfigError("\n".join(problems))
+    # The state laid over the devices (None: one device, nothing annotated).
+    self.layout = parallel.Layout.for_run(config)
+    # Programs that call back to host envs cannot be exported, nor are sharded ones
+    # cached: jax.jit alone.
+    fingerprint = (None if envs.on_host(env) or self.layout is not None
+                   else self.fingerprint())
     self.init = program_cache.CachedProgram(self._init, "init", fingerprint)
     self.start = program_cache.CachedProgram(self._start, "start", fingerprint)
     self.epoch = program_cache.CachedProgram(self._epoch, "epoch", fingerprint,
@@ -145,13 +154,23 @@ class Trainer:
     # An on-policy agent replays nothing: it keeps a one-slot replay (every agent's
     # state has the same structure).
     capacity = c.replay_capacity if self.agent.meta_update is None else 1
-    return TrainingState(
+    return self._laid_out(TrainingState(
         learner=learner_state,
         replay=replay.init(self.num_tasks, capacity, self.env.observation_size,
                            self.env.action_size, self.agent.replay_metrics),
         env_state=self._reset_envs(env_key, task_params),
         rng=rng, epoch=jnp.zeros((), jnp.int32), env_steps=jnp.zeros((), jnp.int32),
-        grad_steps=jnp.zeros((), jnp.int32))
+        grad_steps=jnp.zeros((), jnp.int32)))
+
+  def _laid_out(self, state: TrainingState) -> TrainingState:
+    """``state`` constrained to the run's layout over its devices (``earjax.parallel``)."""
+    return state if self.layout is None else self.layout.constrain_state(state)
+
+  def abstract_state(self, key: jax.Array) -> TrainingState:
+    """ShapeDtypeStructs of the run's state, with the layout's shardings: the target a
+    checkpoint is restored onto."""
+    shapes = checkpoint.abstract(self.init.eval_shape(key, self.task_params))
+    return shapes if self.layout is None else self.layout.abstract_state(shapes)
 
   def _reset_envs(self, key: jax.Array, task_params: jax.Array) -> envs.State:
     """Fresh episodes of every env, env group k on ``task_params[k]``."""
@@ -183,9 +202,13 @@ class Trainer:
       sample_key, step_key = jax.random.split(key)
       batch = replay.flatten_batch(replay.sample(replay_state, sample_key,
                                                  c.batch_size_per_task))
+      if self.layout is not None:
+        batch = self.layout.constrain_batch(batch)
       if self.agent.context_per_task:
-        batch["context"] = replay.sample(replay_state, jax.random.fold_in(sample_key, 1),
-                                         self.agent.context_per_task)
+        context = replay.sample(replay_state, jax.random.fold_in(sample_key, 1),
+                                self.agent.context_per_task)
+        batch["context"] = (context if self.layout is None
+                            else self.layout.constrain_per_task(context))
       learner_state, metrics = self.agent.update(learner_state, batch, step_key)
       # The order the update computes its quantities in (a traced dict comes back with
       # sorted keys), for the non-finite report.
@@ -213,11 +236,11 @@ class Trainer:
     metrics["train/reward"] = transitions["reward"].mean()
     metrics["health"] = self._health(state.learner, transitions, finite, learner_state)
     grad_steps = jnp.where(train, c.grad_steps_per_epoch, 0)
-    return TrainingState(
+    return self._laid_out(TrainingState(
         learner=learner_state, replay=replay_state, env_state=env_state, rng=rng,
         epoch=state.epoch + 1,
         env_steps=state.env_steps + self.env_steps_per_epoch,
-        grad_steps=state.grad_steps + grad_steps), metrics
+        grad_steps=state.grad_steps + grad_steps)), metrics
 
   def _meta_epoch(self, state: TrainingState):
     """One ``agent.meta_update`` on the run's tasks (MAML's meta-iteration): its episodes,
@@ -239,9 +262,10 @@ class Trainer:
     health.update({f"end/{k}": jnp.where(ok, -1, 0)
                    for k, ok in self.agent.parameter_health(learner_state).items()})
     metrics["health"] = jax.tree.map(lambda x: x.astype(jnp.int32), health)
-    return state.replace(learner=learner_state, rng=rng, epoch=state.epoch + 1,
-                         env_steps=state.env_steps + self.env_steps_per_epoch,
-                         grad_steps=state.grad_steps + 1), metrics
+    return self._laid_out(state.replace(
+        learner=learner_state, rng=rng, epoch=state.epoch + 1,
+        env_steps=state.env_steps + self.env_steps_per_epoch,
+        grad_steps=state.grad_steps + 1)), metrics
 
   def _health(self, start, transitions, finite, end) -> dict[str, jax.Array]:
     """``{quantity: first env or gradient step where it is non-finite, or -1}``, in the

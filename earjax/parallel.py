@@ -1,0 +1,129 @@
+"""Data parallelism over every device of the job: one mesh with a ``data`` axis.
+
+The epoch is written on global arrays, one program for any number of devices; the
+trainer lays its state over the mesh with sharding annotations
+(``jax.lax.with_sharding_constraint``) and XLA's SPMD partitioner splits the work and
+emits the collectives: the losses are means over a batch laid over the data axis, so
+their gradients (hence the parameters, the optimiser states and the temperature, all
+replicated) come out of an all-reduce inside the jitted epoch, with no host round trip.
+Random draws are the same on any number of devices (``jax_threefry_partitionable``), so
+an N-device run samples the transitions and actions a 1-device run samples; only the
+order of floating-point sums differs (the all-reduce adds per-device partial sums).
+
+``shard_layout`` says which axis of the env batch, the replay and the SGD batch is laid
+over the data axis:
+
+- ``tasks``: device d holds whole tasks (tasks d*K/D .. (d+1)*K/D - 1 of K): their envs,
+  their replay partitions, their rows of the task-balanced batch.  Collection, replay
+  insertion and sampling stay on the device; the only traffic is the gradient
+  all-reduce.  Needs the task count divisible by the device count.
+- ``storage``: every task on every device: the env batch, the replay's storage
+  (capacity) axis and the SGD batch are split evenly, whatever the task count.  Insertion
+  and sampling then cross devices (XLA moves the epoch's transitions and the sampled
+  rows).
+
+With one device nothing is annotated: the programs are the single-device ones.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+import ml_collections
+import numpy as np
+
+DATA = "data"
+LAYOUTS = ("tasks", "storage")
+
+
+def device_count(config: ml_collections.ConfigDict) -> int:
+  """The run's device count: ``num_devices``, 0 meaning every device of the job."""
+  return int(config.num_devices) or jax.device_count()
+
+
+def problems(config: ml_collections.ConfigDict, num_tasks: int) -> list[str]:
+  """One line per reason the run's batches cannot be laid over its devices."""
+  n, available = device_count(config), jax.device_count()
+  if n > available:
+    return [f"num_devices={n}, but the job has {available} device(s)"]
+  if n == 1:
+    return []
+  out = []
+  batch = num_tasks * config.batch_size_per_task
+  if config.shard_layout == "tasks":
+    if num_tasks % n:
+      out.append(f"shard_layout=tasks needs the task count ({num_tasks}) divisible by the "
+                 f"device count ({n}); use shard_layout=storage or another num_devices")
+  else:
+    envs = num_tasks * config.envs_per_task
+    if envs % n:
+      out.append(f"the env batch (tasks x envs_per_task = {envs}) is not divisible by "
+                 f"the device count ({n})")
+    if config.replay_capacity % n:
+      out.append(f"replay_capacity ({config.replay_capacity}) is not divisible by the "
+                 f"device count ({n})")
+  if batch % n:
+    out.append(f"the SGD batch (tasks x batch_size_per_task = {batch}) is not divisible "
+               f"by the device count ({n})")
+  return out
+
+
+class Layout:
+  """Where each array of a run lives on the mesh of ``num_devices`` devices."""
+
+  def __init__(self, num_devices: int, shard_layout: str):
+    self.mesh = Mesh(np.array(jax.devices()[:num_devices]), (DATA,))
+    self.shard_layout = shard_layout
+    self.replicated = NamedSharding(self.mesh, P())
+    self.leading = NamedSharding(self.mesh, P(DATA))
+    self.replay_data = (self.leading if shard_layout == "tasks"
+                        else NamedSharding(self.mesh, P(None, DATA)))
+
+  @classmethod
+  def for_run(cls, config: ml_collections.ConfigDict) -> "Layout | None":
+    """The run's layout; None with one device (nothing is annotated)."""
+    n = device_count(config)
+    return None if n == 1 else cls(n, config.shard_layout)
+
+  @property
+  def num_devices(self) -> int:
+    return self.mesh.devices.size
+
+  def state_shardings(self, state: Any) -> Any:
+    """A sharding per leaf of a ``TrainingState`` (arrays or ShapeDtypeStructs): the
+    env batch (every leaf of ``env_state``, env axis first) and the replay's data laid
+    over the data axis; the learner, the replay's positions, the RNG and the counters
+    replicated."""
+    replicate = lambda tree: jax.tree.map(lambda _: self.replicated, tree)
+    return state.replace(
+        learner=replicate(state.learner),
+        replay=state.replay.replace(
+            data=jax.tree.map(lambda _: self.replay_data, state.replay.data),
+            insert_pos=self.replicated, size=self.replicated),
+        env_state=jax.tree.map(lambda x: self.leading if x.ndim else self.replicated,
+                               state.env_state),
+        rng=self.replicated, epoch=self.replicated, env_steps=self.replicated,
+        grad_steps=self.replicated)
+
+  def constrain_state(self, state: Any) -> Any:
+    return jax.lax.with_sharding_constraint(state, self.state_shardings(state))
+
+  def constrain_batch(self, batch: dict[str, jax.Array]) -> dict[str, jax.Array]:
+    """The flat SGD batch [tasks x batch_size_per_task, ...] over the data axis."""
+    return jax.lax.with_sharding_constraint(
+        batch, jax.tree.map(lambda _: self.leading, batch))
+
+  def constrain_per_task(self, tree: Any) -> Any:
+    """Arrays with the task axis first (PEARL's context batch): over the data axis with
+    the ``tasks`` layout, left to XLA with ``storage``."""
+    if self.shard_layout != "tasks":
+      return tree
+    return jax.lax.with_sharding_constraint(tree, jax.tree.map(lambda _: self.leading, tree))
+
+  def abstract_state(self, shapes: Any) -> Any:
+    """``shapes`` (ShapeDtypeStructs of a state) with this layout's shardings: the
+    target a checkpoint is restored onto."""
+    return jax.tree.map(
+        lambda s, sharding: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding),
+        shapes, self.state_shardings(shapes))

@@ -1,0 +1,91 @@
+"""Run by ``test_parallel.py`` in a process of its own with four forced host devices
+(``XLA_FLAGS=--xla_force_host_platform_device_count=4`` must be set before jax starts):
+the tiny Point-Vel run on all four training tasks, on one device and on four, per layout.
+Prints one JSON object of measurements; the test asserts on them."""
+import json
+import os
+import sys
+import tempfile
+
+import jax
+import numpy as np
+
+from earjax.training import ConfigError, train_and_evaluate, trainer_for
+from tiny import restored_state, tiny_config
+
+EPOCHS = 4
+
+
+def config(num_devices, layout, **changes):
+  return tiny_config(**{"num_devices": num_devices, "shard_layout": layout,
+                        "task_ids": (0, 1, 2, 3), "num_epochs": EPOCHS, **changes})
+
+
+def epochs(num_devices, layout):
+  trainer = trainer_for(config(num_devices, layout))
+  state = trainer.init(jax.random.PRNGKey(0), trainer.task_params)
+  for _ in range(EPOCHS):
+    state, _ = trainer.epoch(state)
+  return trainer, state
+
+
+def max_diff(a, b) -> float:
+  return max(float(np.max(np.abs(np.asarray(x, np.float64) - np.asarray(y, np.float64))))
+             for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+
+
+def collectives(trainer, state) -> dict:
+  text = trainer.epoch.compiled_text(state)
+  ops = ("all-reduce(", "all-gather(", "outfeed(", "infeed(", "send(", "recv(")
+  out = {op.rstrip("("): text.count(op) for op in ops}
+  out["host_callbacks"] = text.count("xla_python_cpu_callback") + text.count(
+      "xla_ffi_python_cpu_callback")
+  return out
+
+
+def main():
+  result = {"devices": jax.device_count()}
+  _, one = epochs(1, "tasks")
+  for layout in ("tasks", "storage"):
+    trainer, four = epochs(4, layout)
+    result[layout] = {
+        "learner_max_diff": max_diff(one.learner, four.learner),
+        "replay_max_diff": max_diff(one.replay, four.replay),
+        "counters_equal": [int(one.epoch), int(one.grad_steps)] == [int(four.epoch),
+                                                                    int(four.grad_steps)],
+        "replay_spec": str(four.replay.data["obs"].sharding.spec),
+        "env_spec": str(jax.tree.leaves(four.env_state)[0].sharding.spec),
+        "learner_replicated": all(x.sharding.is_fully_replicated
+                                  for x in jax.tree.leaves(four.learner)),
+        "collectives": collectives(trainer, four),
+    }
+  # Through the job: 2 epochs then extended to 4 on four devices equals 4 straight; the
+  # 4-device checkpoint resumed on two devices (resharded) continues alike.
+  with tempfile.TemporaryDirectory() as tmp:
+    straight, split, moved = (os.path.join(tmp, n) for n in ("straight", "split", "moved"))
+    train_and_evaluate(config(4, "tasks"), straight)
+    train_and_evaluate(config(4, "tasks", num_epochs=2), split)
+    train_and_evaluate(config(4, "tasks"), split)
+    train_and_evaluate(config(4, "tasks", num_epochs=2), moved)
+    train_and_evaluate(config(2, "tasks"), moved)
+    _, a = restored_state(straight, config(4, "tasks"))
+    _, b = restored_state(split, config(4, "tasks"))
+    _, c = restored_state(moved, config(2, "tasks"))
+    result["resume_bitwise"] = max_diff(a, b) == 0.0
+    result["resume_on_two_max_diff"] = max_diff(a.learner, c.learner)
+  refusals = {}
+  for name, cfg in (("three_devices_four_tasks", config(3, "tasks")),
+                    ("more_than_available", config(8, "tasks")),
+                    ("storage_batch", config(3, "storage", envs_per_task=3,
+                                             replay_capacity=30))):
+    try:
+      trainer_for(cfg)
+      refusals[name] = None
+    except ConfigError as e:
+      refusals[name] = str(e)
+  result["refusals"] = refusals
+  json.dump(result, sys.stdout)
+
+
+if __name__ == "__main__":
+  main()
