@@ -23,6 +23,7 @@ import zlib
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.experimental import multihost_utils
 import orbax.checkpoint as ocp
 
 DIGEST = "digest"
@@ -57,11 +58,35 @@ def _one_line(e: Exception) -> str:
   return f"{type(e).__name__}: {text[0] if text else ''}"
 
 
-def digest(tree: Any) -> np.ndarray:
-  """CRC-32 of each array's bytes, in path order."""
+def digest(tree: Any, like: np.ndarray | None = None) -> np.ndarray:
+  """A checksum of each array, in path order: the CRC-32 of its bytes (>= 0) where this
+  process holds the whole array, else ``-1 - device_checksum`` (a multi-host job's
+  sharded arrays, never gathered to one host).  ``like``: a saved digest whose kind to
+  reproduce per array (a CRC of an array sharded over hosts now is computed on the
+  array gathered to every host)."""
   leaves = _by_path(tree)
-  return np.array([zlib.crc32(np.ascontiguousarray(jax.device_get(leaves[k])).tobytes())
-                   for k in sorted(leaves)], np.int64)
+  out = []
+  for i, k in enumerate(sorted(leaves)):
+    leaf = leaves[k]
+    whole = not isinstance(leaf, jax.Array) or leaf.is_fully_addressable
+    if like is not None and like[i] < 0 or like is None and not whole:
+      out.append(-1 - int(_device_checksum(leaf)))
+      continue
+    if not whole:
+      leaf = multihost_utils.process_allgather(leaf, tiled=True)
+    out.append(zlib.crc32(np.ascontiguousarray(jax.device_get(leaf)).tobytes()))
+  return np.array(out, np.int64)
+
+
+@jax.jit
+def _device_checksum(x: jax.Array) -> jax.Array:
+  """A position-weighted sum of ``x``'s 32-bit words modulo 2^32, computed where the
+  shards live (replicated result)."""
+  if x.dtype.itemsize != 4:    # bools, 8- and 16-bit types: their values as float32
+    x = x.astype(jnp.float32)
+  words = jax.lax.bitcast_convert_type(x, jnp.uint32).reshape(-1)
+  weights = jnp.arange(words.size, dtype=jnp.uint32) * jnp.uint32(2654435761) + 1
+  return jnp.sum(words * weights, dtype=jnp.uint32)
 
 
 def _shapes(tree: Any) -> dict[str, tuple]:
@@ -116,7 +141,7 @@ def _restore(manager: ocp.CheckpointManager, epoch: int, targets: dict[str, Any]
   for name, tree in targets.items():
     leaves = dict(restored[name])
     expected = np.asarray(leaves.pop(DIGEST))
-    actual = digest(leaves)
+    actual = digest(leaves, like=expected)
     if not np.array_equal(expected, actual):
       bad = sorted(leaves)[int(np.argmax(expected != actual))]
       raise CheckpointError(f"{what} checkpoint {path} is corrupted: {bad} does not match "

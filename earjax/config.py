@@ -32,6 +32,12 @@ def default_config() -> ml_collections.ConfigDict:
   # device of the job) and which axis they split: tasks | storage.
   c.num_devices = 0
   c.shard_layout = "tasks"
+  # Multi-host jobs (earjax.parallel.initialize, before anything touches a device): one
+  # process per host, all given the coordinator's host:port; 1 process = no runtime.
+  c.num_processes = 1
+  c.process_id = 0
+  c.coordinator_address = ""
+  c.coordinator_timeout_s = 60   # seconds to wait for every process to join
 
   c.network = ml_collections.ConfigDict()
   c.network.actor_hidden = (WIDTH,) * 4    # EAR action decoder / OHE MLP / MHMT trunk
@@ -100,9 +106,10 @@ _POSITIVE_INTS = ("envs_per_task", "num_epochs", "env_steps_per_epoch",
                   "grad_steps_per_epoch", "batch_size_per_task", "replay_capacity",
                   "eval_every", "eval_episodes", "success_window", "checkpoint_every",
                   "checkpoints_to_keep", "solver_iterations", "ls_iterations",
-                  "network.lse_dim", "network.lte_dim")
+                  "network.lse_dim", "network.lte_dim", "num_processes",
+                  "coordinator_timeout_s")
 _NON_NEGATIVE_INTS = ("random_epochs", "min_replay_size", "seed", "max_rollbacks",
-                      "poison_epoch", "stall_epoch", "num_devices")
+                      "poison_epoch", "stall_epoch", "num_devices", "process_id")
 _POSITIVE_FLOATS = ("learning_rate", "reward_scale", "max_grad_norm", "watchdog_factor",
                     "watchdog_min_s", "watchdog_first_epoch_s", "stop_grace_s")
 _UNIT_INTERVAL = ("gamma", "tau")
@@ -192,6 +199,7 @@ def validate(config: ml_collections.ConfigDict) -> list[str]:
     problems.append(f"task_ids must be a list of task indices, got {task_ids!r}")
   elif len(set(task_ids)) != len(task_ids):
     problems.append(f"task_ids must not repeat a task, got {task_ids!r}")
+  problems += parallel.process_problems(config)
   if not problems:
     per_task_chunk = config.envs_per_task * config.env_steps_per_epoch
     if per_task_chunk > config.replay_capacity:

@@ -26,6 +26,8 @@ With one device nothing is annotated: the programs are the single-device ones.
 """
 from __future__ import annotations
 
+import socket
+import time
 from typing import Any
 
 import jax
@@ -35,6 +37,58 @@ import numpy as np
 
 DATA = "data"
 LAYOUTS = ("tasks", "storage")
+
+
+class DistributedError(RuntimeError):
+  """The multi-host runtime could not start (one line: who, where, how long)."""
+
+
+def process_problems(config: ml_collections.ConfigDict) -> list[str]:
+  """One line per problem of the multi-host keys (their types are checked already)."""
+  n, pid, address = config.num_processes, config.process_id, config.coordinator_address
+  if not all(isinstance(v, int) and not isinstance(v, bool) for v in (n, pid)):
+    return []
+  out = []
+  if n > 1 and pid >= n:
+    out.append(f"process_id={pid} is out of range for num_processes={n} (0..{n - 1})")
+  if n > 1:
+    host, _, port = str(address).rpartition(":")
+    if not host or not port.isdigit():
+      out.append(f"coordinator_address must be host:port when num_processes > 1, "
+                 f"got {address!r}")
+  return out
+
+
+def initialize(config: ml_collections.ConfigDict) -> None:
+  """Starts JAX's distributed runtime for a multi-host job (``num_processes`` > 1): every
+  process calls it, before anything touches a device, with the coordinator's address
+  and its own ``process_id``; ``jax.devices()`` then lists every host's devices.  CPU
+  collectives between processes go through gloo.  A process other than 0 that finds no
+  coordinator within ``coordinator_timeout_s`` raises ``DistributedError``; process 0
+  (the coordinator) waiting that long for an absent process is ended by XLA itself,
+  with its own message (not catchable from Python)."""
+  if config.num_processes == 1:
+    return
+  who = f"process {config.process_id} of {config.num_processes}"
+  deadline = time.monotonic() + config.coordinator_timeout_s
+  if config.process_id != 0:
+    # XLA's client aborts the process when the coordinator never answers; a plain TCP
+    # connection first turns that into one line.
+    host, _, port = config.coordinator_address.rpartition(":")
+    while True:
+      try:
+        socket.create_connection((host, int(port)), timeout=1.0).close()
+        break
+      except OSError as e:
+        if time.monotonic() > deadline:
+          raise DistributedError(
+              f"{who}: no coordinator at {config.coordinator_address} within "
+              f"{config.coordinator_timeout_s} s ({e.strerror or e})") from e
+        time.sleep(0.2)
+  jax.config.update("jax_cpu_collectives_implementation", "gloo")
+  jax.distributed.initialize(
+      config.coordinator_address, config.num_processes, config.process_id,
+      initialization_timeout=max(1, int(deadline - time.monotonic())))
 
 
 def device_count(config: ml_collections.ConfigDict) -> int:

@@ -9,9 +9,12 @@ resumes); 1 training went non-finite (the message names the epoch, step and netw
 """
 from absl import app
 from absl import flags
+import jax
 from ml_collections import config_flags
 
 from earjax import checkpoint
+from earjax import parallel
+from earjax.config import validate
 from earjax.training import ConfigError, NonFiniteError, train_and_evaluate
 from experiments import cli
 
@@ -46,13 +49,18 @@ def print_table(result: dict) -> None:
 
 def main(argv):
   cli.start(argv)
+  config = cli.load_config(_CONFIG)
   try:
-    result = train_and_evaluate(cli.load_config(_CONFIG), _WORKDIR.value)
-  except (ConfigError, checkpoint.CheckpointError) as e:
+    problems = validate(config)
+    if problems:
+      raise ConfigError("\n".join(problems))
+    parallel.initialize(config)   # a multi-host job: before anything touches a device
+    result = train_and_evaluate(config, _WORKDIR.value)
+  except (ConfigError, checkpoint.CheckpointError, parallel.DistributedError) as e:
     cli.fail(str(e).splitlines())
   except NonFiniteError as e:
     cli.fail([str(e)], code=1)
-  if result:
+  if result and jax.process_index() == 0:
     print_table(result)
 
 

@@ -29,6 +29,7 @@ import time
 from typing import Any
 
 import jax
+from jax.experimental import multihost_utils
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
@@ -77,7 +78,7 @@ def prepare_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:
   """Creates ``workdir``, refusing an unwritable one or a run of another shape."""
   try:
     os.makedirs(workdir, exist_ok=True)
-    probe = os.path.join(workdir, ".write_test")
+    probe = os.path.join(workdir, f".write_test.{jax.process_index()}")
     with open(probe, "w") as f:
       f.write("ok")
     os.remove(probe)
@@ -187,6 +188,20 @@ class _StopOnSignal:
     for sig, handler in self._previous.items():
       signal.signal(sig, handler)
 
+  def agreed(self) -> str | None:
+    """The signal that stops the job after this epoch, the same on every process: a
+    multi-host job stops when any of its processes got one (one small all-gather per
+    epoch), so all checkpoint the same epoch."""
+    if jax.process_count() == 1:
+      return self.signal
+    signums = multihost_utils.process_allgather(np.int32(self.signum))
+    got = [(i, int(n)) for i, n in enumerate(np.ravel(signums)) if n]
+    if not got:
+      return None
+    i, signum = got[0]
+    name = signal.Signals(signum).name
+    return name if i == jax.process_index() else f"{name} on process {i}"
+
 
 class _Watchdog:
   """The time an epoch may take: a multiple of the median of the earlier epochs of its
@@ -230,7 +245,8 @@ def _start(trainer: Trainer, ckpt: checkpoint.Checkpointer, metrics_path: str,
     if rollback:
       state = state.replace(rng=jax.random.fold_in(state.rng, rollback))
   rows = _read_metrics(metrics_path, epoch)
-  files.write_jsonl(metrics_path, rows)
+  if jax.process_index() == 0:
+    files.write_jsonl(metrics_path, rows)
   ckpt.drop_best_after(epoch)
   return state, epoch, rows
 
@@ -299,7 +315,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   except BaseException:
     ckpt.close()
     raise
-  _write_config(config, workdir)   # only once the workdir's checkpoint fits this config
+  primary = jax.process_index() == 0   # writes the files; every process computes
+  if primary:
+    _write_config(config, workdir)   # only once the workdir's checkpoint fits this config
 
   def describe_checkpoint():
     good = ckpt.latest_epoch()
@@ -307,10 +325,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
       return "no checkpoint yet"
     return f"last checkpoint {ckpt.state_path(good)} (intact); run the same command to resume"
 
-  writer = SummaryWriter(logdir=workdir)
+  writer = SummaryWriter(logdir=workdir) if primary else None
   steps_per_epoch = trainer.env_steps_per_epoch
   bar = tqdm.tqdm(total=config.num_epochs * steps_per_epoch, unit="env-step",
-                  unit_scale=True, dynamic_ncols=True, desc=config.env_name)
+                  unit_scale=True, dynamic_ncols=True, desc=config.env_name,
+                  disable=not primary)
   rollbacks, poisoned = 0, False
   watchdog = _Watchdog(config)
   try:
@@ -348,26 +367,29 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
                  "wall_time": wall_offset + time.time() - start}
           row.update({k: float(v) for k, v in jax.device_get(train_metrics).items()})
           row.update(trainer.eval_metrics(policy_params, epoch))
-          with open(metrics_path, "a") as f:
-            f.write(json.dumps(row) + "\n")
           rows.append(row)
-          for k, v in row.items():
-            if k not in ("epoch", "env_steps"):
-              writer.add_scalar(k, v, row["env_steps"])
-          writer.flush()
+          if primary:
+            with open(metrics_path, "a") as f:
+              f.write(json.dumps(row) + "\n")
+            for k, v in row.items():
+              if k not in ("epoch", "env_steps"):
+                writer.add_scalar(k, v, row["env_steps"])
+            writer.flush()
           if row["eval/return_mean"] > best:
             best = row["eval/return_mean"]
             ckpt.save_best(epoch, trainer.agent.best_items(state.learner))
           bar.set_postfix(ret=f"{row['eval/return_mean']:.1f}", refresh=False)
-        if epoch % config.checkpoint_every == 0 or final or stop.signal:
+        stopping = stop.agreed()
+        if epoch % config.checkpoint_every == 0 or final or stopping:
           ckpt.save(epoch, state, policy_params)
-        if stop.signal and not final:
+        if stopping and not final:
           bar.close()
-          print(f"stopped by {stop.signal} after epoch {epoch}; checkpoint "
+          print(f"stopped by {stopping} after epoch {epoch}; checkpoint "
                 f"{ckpt.state_path(epoch)}; run the same command to resume", file=sys.stderr)
           break
   finally:
     bar.close()
-    writer.close()
+    if writer is not None:
+      writer.close()
     ckpt.close()
   return rows[-1] if rows else {}

@@ -170,7 +170,12 @@ class Trainer:
     """ShapeDtypeStructs of the run's state, with the layout's shardings: the target a
     checkpoint is restored onto."""
     shapes = checkpoint.abstract(self.init.eval_shape(key, self.task_params))
-    return shapes if self.layout is None else self.layout.abstract_state(shapes)
+    if self.layout is not None:
+      return self.layout.abstract_state(shapes)
+    # One device, named: a checkpoint saved on several is read onto it.
+    here = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=here),
+                        shapes)
 
   def _reset_envs(self, key: jax.Array, task_params: jax.Array) -> envs.State:
     """Fresh episodes of every env, env group k on ``task_params[k]``."""
@@ -346,7 +351,9 @@ class Trainer:
 # Keys only the job loop reads: configs that differ in nothing else share a Trainer.
 HOST_ONLY_KEYS = ("num_epochs", "eval_every", "checkpoint_every", "checkpoints_to_keep",
                   "on_nonfinite", "max_rollbacks", "poison_epoch", "watchdog_factor",
-                  "watchdog_min_s", "watchdog_first_epoch_s", "stop_grace_s", "stall_epoch")
+                  "watchdog_min_s", "watchdog_first_epoch_s", "stop_grace_s", "stall_epoch",
+                  "num_processes", "process_id", "coordinator_address",
+                  "coordinator_timeout_s")
 _TRAINERS: dict[str, Trainer] = {}
 
 
