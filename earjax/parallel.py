@@ -181,3 +181,17 @@ class Layout:
     return jax.tree.map(
         lambda s, sharding: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding),
         shapes, self.state_shardings(shapes))
+
+
+def search_layout() -> "Layout | None":
+  """A layout over every device of the job for batched searches (CEM, table-ES): their
+  candidates' episodes are laid over the data axis (any count: XLA pads an uneven last
+  shard); None with one device."""
+  return None if jax.device_count() == 1 else Layout(jax.device_count(), "storage")
+
+
+def replicate(tree: Any, layout: "Layout | None") -> Any:
+  """``tree`` (a policy's parameters) on every device of ``layout`` (as is if None): a
+  jitted search whose candidates are laid over the mesh takes its arguments there."""
+  return tree if layout is None else jax.device_put(tree, layout.replicated)
+

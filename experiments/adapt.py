@@ -20,9 +20,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from earjax.adaptation import cem
 from earjax import checkpoint
 from earjax import files
+from earjax import parallel
+from earjax.adaptation import cem
 from earjax.adaptation import lte as lte_lib
 from earjax.policy import load_run
 from experiments import cli
@@ -50,11 +51,12 @@ _REPLOT = flags.DEFINE_bool("replot", False, "Only redraw curves.png from the fo
 def search(method: str, run, task_params: np.ndarray, key: jax.Array):
   """(best LTE per task, history, wall seconds including compilation) of one method."""
   num_tasks = len(task_params)
+  layout = parallel.search_layout()   # the candidates over every device, if several
   if method == "cem":
     config = cem.CEMConfig(generations=_GENERATIONS.value)
 
     def go(policy, key):
-      score = cem.rollout_score_fn(run.env, policy, task_params, _STOCHASTIC.value)
+      score = cem.rollout_score_fn(run.env, policy, task_params, _STOCHASTIC.value, layout)
       return cem.cem(score, key, num_tasks, run.lte_dim, config)
   else:
     config = cem.ESConfig(generations=_GENERATIONS.value)
@@ -62,10 +64,10 @@ def search(method: str, run, task_params: np.ndarray, key: jax.Array):
     first = cem.pair_interpolations(np.asarray(run.ltes), config.population, grid_key)
 
     def go(policy, key):
-      score = cem.rollout_score_fn(run.env, policy, task_params, _STOCHASTIC.value)
+      score = cem.rollout_score_fn(run.env, policy, task_params, _STOCHASTIC.value, layout)
       return cem.table_es(score, key, first, num_tasks, config)
   start = time.time()
-  best, history = jax.device_get(jax.jit(go)(run.policy, key))
+  best, history = jax.device_get(jax.jit(go)(parallel.replicate(run.policy, layout), key))
   population = config.population
   return best, history, time.time() - start, population
 

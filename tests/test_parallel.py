@@ -79,3 +79,13 @@ def test_bad_parallel_keys_are_refused_in_one_line():
       "shard_layout must be one of tasks, storage, got 'rows'"]
   assert validate(tiny_config(num_devices=-1)) == [
       "num_devices must be a non-negative integer, got -1"]
+
+
+def test_cem_lays_its_candidates_over_the_devices_and_finds_the_same(report):
+  """3 tasks x 90 candidates over 4 devices (an uneven split XLA pads): the same scores,
+  elites and best LTEs as on one device; the compiled search has collectives (the
+  per-task top-k reads every device's scores)."""
+  got = report["cem"]
+  assert got["devices"] == 4
+  assert got["max_diff"] <= TOLERANCE
+  assert got["collectives"] >= 1

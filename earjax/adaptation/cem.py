@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from earjax import parallel
 from earjax.adaptation import lte as lte_lib
 from earjax.envs import TaskFamilyEnv
 from earjax.networks import l2_normalize
@@ -201,16 +202,21 @@ def table_es(score_fn: ScoreFn, key: jax.Array, first_generation: jax.Array,
 
 
 def rollout_score_fn(env: TaskFamilyEnv, policy: FrozenPolicy, task_params: jax.Array,
-                     stochastic: bool = False) -> ScoreFn:
+                     stochastic: bool = False,
+                     layout: parallel.Layout | None = None) -> ScoreFn:
   """Scores candidates [T, N, d] by one episode each on task ``task_params[t]`` (one
-  vmapped rollout of all T * N); aux holds each episode's mean velocity."""
+  vmapped rollout of all T * N, laid over ``layout``'s devices if given: the policy must
+  then be replicated on them, ``parallel.replicate``); aux holds each episode's mean
+  velocity."""
   task_params = jnp.asarray(task_params, jnp.float32)
 
   def score(candidates, key):
     num_tasks, n, d = candidates.shape
-    episode = lte_lib.rollout(env, policy, candidates.reshape(-1, d),
-                              jnp.repeat(task_params, n, axis=0),
-                              jax.random.split(key, num_tasks * n), stochastic=stochastic)
+    inputs = (candidates.reshape(-1, d), jnp.repeat(task_params, n, axis=0),
+              jax.random.split(key, num_tasks * n))
+    if layout is not None:
+      inputs = jax.lax.with_sharding_constraint(inputs, (layout.leading,) * 3)
+    episode = lte_lib.rollout(env, policy, *inputs, stochastic=stochastic)
     shape = lambda x: x.reshape(num_tasks, n)
     return shape(episode.ret), {"velocity": shape(episode.velocity)}
 

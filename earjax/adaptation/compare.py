@@ -30,6 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from earjax import parallel
 from earjax.adaptation import cem
 from earjax.adaptation import finetune
 from earjax.adaptation import lte as lte_lib
@@ -94,8 +95,10 @@ def _ear(method: str, workdir: str, task_params, names, seeds: int, key, budget:
   firsts = jnp.stack([cem.pair_interpolations(np.asarray(run.ltes), population,
                                               jax.random.fold_in(k, 99)) for k in keys])
 
+  layout = parallel.search_layout()   # the candidates over every device, if several
+
   def one(policy, key, first):
-    score = cem.rollout_score_fn(run.env, policy, targets)
+    score = cem.rollout_score_fn(run.env, policy, targets, layout=layout)
     if method == "ear_cem":
       _, history = cem.cem(score, key, len(targets), run.lte_dim,
                            cem.CEMConfig(generations=generations))
@@ -106,7 +109,7 @@ def _ear(method: str, workdir: str, task_params, names, seeds: int, key, budget:
     return best, history["best"], history["best_aux"]["velocity"]
 
   best, scores, velocity = jax.device_get(jax.jit(jax.vmap(one, in_axes=(None, 0, 0)))(
-      run.policy, keys, firsts))                            # [S, T, d], [S, G, T]
+      parallel.replicate(run.policy, layout), keys, firsts))                            # [S, T, d], [S, G, T]
   # Best so far, task-major rows (task, seed), and the velocity of that candidate.
   scores, velocity = (np.moveaxis(x, 2, 0).reshape(-1, generations) for x in (scores, velocity))
   at = np.maximum.accumulate(
