@@ -26,9 +26,18 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 
 from absl import app
 from absl import flags
+import jax
+
+from benchmarks import common
+from benchmarks import settings as settings_lib
+from benchmarks import train_throughput
+from earjax import envs
+from earjax import parallel
+from earjax.training import Trainer
 
 _DEVICES = flags.DEFINE_list("devices", ["1", "2", "4"], "Device counts to time.")
 _REPEATS = flags.DEFINE_integer("repeats", 5, "Timed epochs per setting.")
@@ -42,7 +51,6 @@ COLLECTIVES = ("all-reduce", "all-gather", "all-to-all", "collective-permute",
 
 def configs(setting: str, num_devices: int):
   """(layout, config) pairs of ``setting`` at ``num_devices``."""
-  from benchmarks import settings as settings_lib  # pylint: disable=g-import-not-at-top
   base = {"brax_matched": settings_lib.brax_matched,
           "paper": lambda: settings_lib.preset("paper"), "tiny": settings_lib.tiny}[setting]
   layouts = ("tasks",) if num_devices == 1 else ("tasks", "storage")
@@ -54,8 +62,6 @@ def configs(setting: str, num_devices: int):
 
 def collective_fraction(trainer, state, num_devices: int) -> tuple[float, object]:
   """(share of the devices' time in collective ops during one epoch, new state)."""
-  import jax  # pylint: disable=g-import-not-at-top
-  import time  # pylint: disable=g-import-not-at-top
   with tempfile.TemporaryDirectory() as trace_dir:
     jax.profiler.start_trace(trace_dir, create_perfetto_trace=True)
     start = time.perf_counter()
@@ -74,12 +80,6 @@ def collective_fraction(trainer, state, num_devices: int) -> tuple[float, object
 
 
 def child(num_devices: int) -> list[dict]:
-  import jax  # pylint: disable=g-import-not-at-top
-  from benchmarks import common  # pylint: disable=g-import-not-at-top
-  from benchmarks import train_throughput  # pylint: disable=g-import-not-at-top
-  from earjax import envs  # pylint: disable=g-import-not-at-top
-  from earjax import parallel  # pylint: disable=g-import-not-at-top
-  from earjax.training import Trainer  # pylint: disable=g-import-not-at-top
   assert jax.device_count() == num_devices, jax.devices()
   records = []
   for setting in _SETTINGS.value:
@@ -90,10 +90,10 @@ def child(num_devices: int) -> list[dict]:
       if problems:
         records.append(common.record(f"{name}/skipped", 1, "flag", reason="; ".join(problems)))
         continue
-      measured = train_throughput.measure(name, config, _REPEATS.value)
       trainer = Trainer.from_config(config)
-      state = trainer.init(jax.random.PRNGKey(0), trainer.task_params)
-      state, _ = trainer.epoch(state)   # compiled already by measure: this warms up
+      measured = train_throughput.measure(name, config, _REPEATS.value, trainer)
+      # Its programs are compiled now: one epoch to warm up, one profiled.
+      state, _ = trainer.epoch(trainer.init(jax.random.PRNGKey(0), trainer.task_params))
       fraction, _ = collective_fraction(trainer, state, num_devices)
       settings = dict(measured[0]["settings"], num_devices=num_devices, shard_layout=layout)
       for record in measured:
@@ -109,7 +109,6 @@ def main(argv):
   if _CHILD.value:
     json.dump(child(_CHILD.value), sys.stdout)
     return
-  from benchmarks import common  # pylint: disable=g-import-not-at-top
   records = []
   for n in (int(d) for d in _DEVICES.value):
     env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={n}")

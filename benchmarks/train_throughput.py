@@ -15,9 +15,12 @@ from benchmarks import settings as settings_lib
 from earjax.training import Trainer
 
 
-def measure(name: str, config: ml_collections.ConfigDict, repeats: int) -> list[dict]:
-  """Records ``train/<name>/...``: env-steps/s, grad-steps/s, epoch and first-call s."""
-  trainer = Trainer.from_config(config)
+def measure(name: str, config: ml_collections.ConfigDict, repeats: int,
+            trainer: Trainer | None = None) -> list[dict]:
+  """Records ``train/<name>/...``: env-steps/s, grad-steps/s, epoch and first-call s, of
+  ``trainer`` (a new Trainer of ``config`` if None; a caller that passes one keeps its
+  compiled programs)."""
+  trainer = trainer or Trainer.from_config(config)
   state = trainer.init(jax.random.PRNGKey(config.seed), trainer.task_params)
   holder = {"state": state}
 

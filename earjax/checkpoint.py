@@ -69,7 +69,7 @@ def digest(tree: Any, like: np.ndarray | None = None) -> np.ndarray:
   for i, k in enumerate(sorted(leaves)):
     leaf = leaves[k]
     whole = not isinstance(leaf, jax.Array) or leaf.is_fully_addressable
-    if like is not None and like[i] < 0 or like is None and not whole:
+    if (like[i] < 0) if like is not None else not whole:
       out.append(-1 - int(_device_checksum(leaf)))
       continue
     if not whole:
@@ -233,6 +233,11 @@ def _from_path(abstract_tree: Any, leaves: dict[str, Any]) -> Any:
   return jax.tree_util.tree_unflatten(treedef, filled)
 
 
-def abstract(tree: Any) -> Any:
-  """ShapeDtypeStructs of ``tree`` (restore targets)."""
-  return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), tree)
+def abstract(tree: Any, sharding: Any = None) -> Any:
+  """ShapeDtypeStructs of ``tree`` (restore targets), laid out by ``sharding``: one
+  sharding for every leaf, a tree of them matching ``tree``, or None (orbax's choice)."""
+  if sharding is None or isinstance(sharding, jax.sharding.Sharding):
+    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding),
+                        tree)
+  return jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
+                      tree, sharding)

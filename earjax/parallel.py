@@ -48,14 +48,15 @@ def process_problems(config: ml_collections.ConfigDict) -> list[str]:
   n, pid, address = config.num_processes, config.process_id, config.coordinator_address
   if not all(isinstance(v, int) and not isinstance(v, bool) for v in (n, pid)):
     return []
+  if n == 1:
+    return []
   out = []
-  if n > 1 and pid >= n:
+  if pid >= n:
     out.append(f"process_id={pid} is out of range for num_processes={n} (0..{n - 1})")
-  if n > 1:
-    host, _, port = str(address).rpartition(":")
-    if not host or not port.isdigit():
-      out.append(f"coordinator_address must be host:port when num_processes > 1, "
-                 f"got {address!r}")
+  host, _, port = str(address).rpartition(":")
+  if not host or not port.isdigit():
+    out.append(f"coordinator_address must be host:port when num_processes > 1, "
+               f"got {address!r}")
   return out
 
 
@@ -66,8 +67,9 @@ def initialize(config: ml_collections.ConfigDict) -> None:
   collectives between processes go through gloo.  A process other than 0 that finds no
   coordinator within ``coordinator_timeout_s`` raises ``DistributedError``; process 0
   (the coordinator) waiting that long for an absent process is ended by XLA itself,
-  with its own message (not catchable from Python)."""
-  if config.num_processes == 1:
+  with its own message (not catchable from Python).  A no-op once the runtime runs (a
+  process's later jobs)."""
+  if config.num_processes == 1 or jax.distributed.is_initialized():
     return
   who = f"process {config.process_id} of {config.num_processes}"
   deadline = time.monotonic() + config.coordinator_timeout_s
@@ -165,22 +167,14 @@ class Layout:
 
   def constrain_batch(self, batch: dict[str, jax.Array]) -> dict[str, jax.Array]:
     """The flat SGD batch [tasks x batch_size_per_task, ...] over the data axis."""
-    return jax.lax.with_sharding_constraint(
-        batch, jax.tree.map(lambda _: self.leading, batch))
+    return jax.lax.with_sharding_constraint(batch, self.leading)
 
   def constrain_per_task(self, tree: Any) -> Any:
     """Arrays with the task axis first (PEARL's context batch): over the data axis with
     the ``tasks`` layout, left to XLA with ``storage``."""
     if self.shard_layout != "tasks":
       return tree
-    return jax.lax.with_sharding_constraint(tree, jax.tree.map(lambda _: self.leading, tree))
-
-  def abstract_state(self, shapes: Any) -> Any:
-    """``shapes`` (ShapeDtypeStructs of a state) with this layout's shardings: the
-    target a checkpoint is restored onto."""
-    return jax.tree.map(
-        lambda s, sharding: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding),
-        shapes, self.state_shardings(shapes))
+    return jax.lax.with_sharding_constraint(tree, self.leading)
 
 
 def search_layout() -> "Layout | None":

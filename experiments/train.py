@@ -14,7 +14,6 @@ from ml_collections import config_flags
 
 from earjax import checkpoint
 from earjax import parallel
-from earjax.config import validate
 from earjax.training import ConfigError, NonFiniteError, train_and_evaluate
 from experiments import cli
 
@@ -49,13 +48,8 @@ def print_table(result: dict) -> None:
 
 def main(argv):
   cli.start(argv)
-  config = cli.load_config(_CONFIG)
   try:
-    problems = validate(config)
-    if problems:
-      raise ConfigError("\n".join(problems))
-    parallel.initialize(config)   # a multi-host job: before anything touches a device
-    result = train_and_evaluate(config, _WORKDIR.value)
+    result = train_and_evaluate(cli.load_config(_CONFIG), _WORKDIR.value)
   except (ConfigError, checkpoint.CheckpointError, parallel.DistributedError) as e:
     cli.fail(str(e).splitlines())
   except NonFiniteError as e:

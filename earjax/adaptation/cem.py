@@ -215,7 +215,7 @@ def rollout_score_fn(env: TaskFamilyEnv, policy: FrozenPolicy, task_params: jax.
     inputs = (candidates.reshape(-1, d), jnp.repeat(task_params, n, axis=0),
               jax.random.split(key, num_tasks * n))
     if layout is not None:
-      inputs = jax.lax.with_sharding_constraint(inputs, (layout.leading,) * 3)
+      inputs = jax.lax.with_sharding_constraint(inputs, layout.leading)
     episode = lte_lib.rollout(env, policy, *inputs, stochastic=stochastic)
     shape = lambda x: x.reshape(num_tasks, n)
     return shape(episode.ret), {"velocity": shape(episode.velocity)}

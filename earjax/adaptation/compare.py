@@ -108,8 +108,9 @@ def _ear(method: str, workdir: str, task_params, names, seeds: int, key, budget:
                                    cem.ESConfig(generations=generations))
     return best, history["best"], history["best_aux"]["velocity"]
 
+  # [S, T, d], [S, G, T] x 2
   best, scores, velocity = jax.device_get(jax.jit(jax.vmap(one, in_axes=(None, 0, 0)))(
-      parallel.replicate(run.policy, layout), keys, firsts))                            # [S, T, d], [S, G, T]
+      parallel.replicate(run.policy, layout), keys, firsts))
   # Best so far, task-major rows (task, seed), and the velocity of that candidate.
   scores, velocity = (np.moveaxis(x, 2, 0).reshape(-1, generations) for x in (scores, velocity))
   at = np.maximum.accumulate(

@@ -38,6 +38,7 @@ import tqdm
 
 from earjax import checkpoint
 from earjax import files
+from earjax import parallel
 from earjax.agents.base import abstract_best_items
 from earjax import config as config_lib
 from earjax.training.trainer import ConfigError, Trainer, TrainingState, trainer_for
@@ -295,6 +296,8 @@ def _run_epoch(trainer: Trainer, state: TrainingState, epoch: int, stop: _StopOn
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
   """Trains (or resumes, or extends) the run in ``workdir``; returns the last evaluation.
+  A multi-host config (``num_processes`` > 1) starts JAX's distributed runtime first
+  (``parallel.initialize``), so every process of the job calls this alike.
 
   SIGTERM/SIGINT: the current epoch ends, a checkpoint is written, the function returns.
   A non-finite loss, gradient or parameter raises ``NonFiniteError`` (``on_nonfinite:
@@ -304,6 +307,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   problems = config_lib.validate(config)
   if problems:
     raise ConfigError("\n".join(problems))
+  parallel.initialize(config)   # a multi-host job: before anything touches a device
   trainer = trainer_for(config)
   prepare_workdir(config, workdir)
   best_items = tuple(abstract_best_items(trainer.agent))

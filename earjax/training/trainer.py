@@ -169,13 +169,11 @@ class Trainer:
   def abstract_state(self, key: jax.Array) -> TrainingState:
     """ShapeDtypeStructs of the run's state, with the layout's shardings: the target a
     checkpoint is restored onto."""
-    shapes = checkpoint.abstract(self.init.eval_shape(key, self.task_params))
-    if self.layout is not None:
-      return self.layout.abstract_state(shapes)
-    # One device, named: a checkpoint saved on several is read onto it.
-    here = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-    return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=here),
-                        shapes)
+    shapes = self.init.eval_shape(key, self.task_params)
+    # One device is named too: a checkpoint saved on several is read onto it.
+    return checkpoint.abstract(
+        shapes, jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+        if self.layout is None else self.layout.state_shardings(shapes))
 
   def _reset_envs(self, key: jax.Array, task_params: jax.Array) -> envs.State:
     """Fresh episodes of every env, env group k on ``task_params[k]``."""
