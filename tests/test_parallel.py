@@ -1,16 +1,25 @@
 """Data parallelism (``earjax.parallel``) on four forced host devices: one process of its
 own (``multi_device.py``; the device count is fixed when jax starts) runs the tiny
-Point-Vel run on one device and on four and reports; these tests read its report."""
+Point-Vel run on one device, on two and on four and reports; these tests read its report.
+Then a multi-host job on loopback: two ``experiments.train`` processes joined by JAX's
+distributed runtime (coordinator on 127.0.0.1, CPU collectives through gloo), one CPU
+device each, against the two-device run.  (One file: the report is computed once.)"""
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
 
+import jax
+import numpy as np
 import pytest
 
 from earjax import parallel
 from earjax.config import validate
-from tiny import REPO, tiny_config
+from multi_device import TWO_DEVICE_EPOCHS
+from tiny import REPO, restored_state, tiny_config, tiny_flags
 
 # Float32 sums in another order: the all-reduce adds per-device partial gradients, one
 # device adds the whole batch at once.  After 4 epochs of 3 steps the parameters differ
@@ -20,13 +29,16 @@ TOLERANCE = 1e-6
 
 
 @pytest.fixture(scope="module")
-def report():
+def report(tmp_path_factory):
+  """multi_device.py's measurements, and ``two_device_workdir``: its two-device run."""
+  workdir = str(tmp_path_factory.mktemp("two_devices") / "run")
   env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
              PYTHONPATH=os.pathsep.join([REPO, os.path.join(REPO, "tests")]))
-  proc = subprocess.run([sys.executable, os.path.join(REPO, "tests", "multi_device.py")],
-                        cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+  proc = subprocess.run([sys.executable, os.path.join(REPO, "tests", "multi_device.py"),
+                         workdir], cwd=REPO, env=env, capture_output=True, text=True,
+                        timeout=900)
   assert proc.returncode == 0, proc.stderr[-3000:]
-  return json.loads(proc.stdout)
+  return dict(json.loads(proc.stdout), two_device_workdir=workdir)
 
 
 @pytest.mark.parametrize("layout", parallel.LAYOUTS)
@@ -49,10 +61,10 @@ def test_the_compiled_epoch_all_reduces_and_never_touches_the_host(report, layou
   assert ops["host_callbacks"] == 0
 
 
-def test_a_sharded_run_resumes_bitwise_and_on_another_device_count(report):
-  """Through the job: 2 epochs then extended to 4 on four devices equals 4 straight;
-  a checkpoint of four devices resumed on one (orbax reshards it) continues alike."""
-  assert report["resume_bitwise"]
+def test_a_sharded_run_resumes_on_another_device_count(report):
+  """Through the job: a checkpoint of four devices resumed on one (orbax reshards it)
+  continues as the four-device run does.  (Resumed on as many devices, bitwise: the
+  two-process job below.)"""
   assert report["resume_on_one_epoch"] == 4
   assert report["resume_on_one_max_diff"] <= TOLERANCE
 
@@ -89,3 +101,91 @@ def test_cem_lays_its_candidates_over_the_devices_and_finds_the_same(report):
   assert got["devices"] == 4
   assert got["max_diff"] <= TOLERANCE
   assert got["collectives"] >= 1
+
+
+# ---- two processes on loopback ---------------------------------------------------------
+
+TASKS = (0, 1, 2, 3)
+
+
+def free_port() -> int:
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    return s.getsockname()[1]
+
+
+def command(workdir, num_epochs, *extra):
+  return [sys.executable, "-m", "experiments.train",
+          "--config=experiments/configs/point_vel.py:cpu", f"--workdir={workdir}",
+          *tiny_flags(task_ids=TASKS, num_epochs=num_epochs), *extra]
+
+
+def launch(workdir, num_epochs, port):
+  """The two processes of one job."""
+  return [subprocess.Popen(
+      command(workdir, num_epochs, "--config.num_processes=2", f"--config.process_id={i}",
+              f"--config.coordinator_address=127.0.0.1:{port}"),
+      cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+          for i in range(2)]
+
+
+def finish(procs, timeout=600):
+  out = []
+  for proc in procs:
+    _, stderr = proc.communicate(timeout=timeout)
+    out.append((proc.returncode, stderr))
+  return out
+
+
+def test_sigterm_stops_both_processes_at_one_epoch_and_the_job_resumes_as_two_devices(
+    tmp_path, report):
+  """SIGTERM to process 1: both processes checkpoint the same epoch and exit 0; the job
+  relaunched runs to its end; its state equals, bitwise, that of one process with two
+  devices running as many epochs straight (the same sums, the same collectives)."""
+  job, reference = str(tmp_path / "job"), report["two_device_workdir"]
+  procs = launch(job, 500, free_port())
+  metrics = os.path.join(job, "metrics.jsonl")
+  deadline = time.monotonic() + 300
+  while not (os.path.exists(metrics) and sum(1 for _ in open(metrics)) >= 2):
+    assert time.monotonic() < deadline and all(p.poll() is None for p in procs)
+    time.sleep(0.2)
+  procs[1].send_signal(signal.SIGTERM)
+  (code0, err0), (code1, err1) = finish(procs)
+  assert code0 == code1 == 0, err0[-2000:] + err1[-2000:]
+  last0, last1 = err0.strip().splitlines()[-1], err1.strip().splitlines()[-1]
+  stopped = int(last1.split("after epoch ")[1].split(";")[0])
+  assert last1.startswith(f"stopped by SIGTERM after epoch {stopped}; checkpoint ")
+  assert last0.startswith(f"stopped by SIGTERM on process 1 after epoch {stopped}; ")
+  assert os.path.isdir(os.path.join(job, "checkpoints", "state", str(stopped)))
+
+  epochs = TWO_DEVICE_EPOCHS
+  assert stopped < epochs, f"the job passed epoch {epochs} before SIGTERM stopped it"
+  for code, stderr in finish(launch(job, epochs, free_port())):
+    assert code == 0, stderr[-3000:]
+  # Both checkpoints hold global arrays over two devices: read onto this process's one
+  # (orbax reshards).
+  config = tiny_config(task_ids=TASKS, num_epochs=epochs, num_devices=1)
+  _, a = restored_state(job, config)
+  _, b = restored_state(reference, config)
+  assert int(a.epoch) == epochs
+  for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+    np.testing.assert_array_equal(x, y)
+  with open(metrics) as f:   # written by process 0 alone, one line per epoch
+    assert [json.loads(line)["epoch"] for line in f] == list(range(1, epochs + 1))
+
+
+@pytest.mark.parametrize("flags, line", [
+    (["--config.process_id=2"], "error: process_id=2 is out of range for num_processes=2 "
+                                "(0..1)"),
+    (["--config.process_id=1", "--config.coordinator_timeout_s=2"],
+     "error: process 1 of 2: no coordinator at 127.0.0.1:{port} within 2 s "
+     "(Connection refused)")])
+def test_bad_process_settings_are_refused_in_one_line(tmp_path, flags, line):
+  port = free_port()
+  proc = subprocess.run(
+      command(str(tmp_path / "run"), 2, "--config.num_processes=2",
+              f"--config.coordinator_address=127.0.0.1:{port}", *flags),
+      cwd=REPO, capture_output=True, text=True, timeout=120)
+  assert proc.returncode == 2
+  assert proc.stderr.strip().splitlines() == [line.format(port=port)]
+  assert not os.path.exists(tmp_path / "run")

@@ -64,18 +64,18 @@ def assert_equals_reference(workdir, reference):
   assert metrics_rows(workdir) == want_rows   # every eval epoch once, in order, identical
 
 
-def test_kill_9_at_five_random_moments_loses_nothing(tmp_path, reference):
+def test_kill_9_at_three_random_moments_loses_nothing(tmp_path, reference):
   workdir = str(tmp_path / "crash")
   rng = random.Random(0)
   kills = []
-  for _ in range(5):
+  for _ in range(3):
     proc = launch(workdir)
     wait_for_new_checkpoint(proc, workdir)
     time.sleep(rng.uniform(0.0, 1.5))   # inside an epoch, an evaluation or a save
     proc.send_signal(signal.SIGKILL)
     proc.communicate()
     kills.append((proc.returncode, max(state_epochs(workdir), default=0)))
-  assert sum(rc == -signal.SIGKILL for rc, _ in kills) >= 4, kills
+  assert sum(rc == -signal.SIGKILL for rc, _ in kills) >= 2, kills
   progress = [epoch for _, epoch in kills]
   assert progress == sorted(progress) and progress[-1] < LONG["num_epochs"], kills
   proc = launch(workdir)
