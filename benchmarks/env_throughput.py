@@ -1,7 +1,7 @@
 """Env-only throughput: env-steps/s of each family's auto-reset batch, tasks mixed.
 
   python -m benchmarks.env_throughput [--batch=256] [--envs=hopper_vel,...] [--out=F.json]
-      [--timeout_s=300]
+      [--timeout_s=300] [--backend=spring] [--impl=warp]
 
 Every training task of the family appears in the batch (task i at env i mod num_tasks);
 actions are uniform random; a jitted ``lax.scan`` of ``--steps`` steps is timed after a
@@ -29,9 +29,12 @@ from earjax.compilation_cache import enable_compilation_cache
 
 
 def measure(name: str, batch_size: int, steps: int, repeats: int,
-            backend: str = "default") -> list[dict]:
+            backend: str = "default", impl: str = "jax") -> list[dict]:
   """Records of one family at one batch: env-steps/s, first calls of reset and step."""
-  env = envs.make(name, **({} if backend == "default" else {"backend": backend}))
+  options = {} if backend == "default" else {"backend": backend}
+  if impl != "jax":
+    options["impl"] = impl
+  env = envs.make(name, **options).with_worlds(batch_size)
   batch = envs.AutoResetBatch(env)
   tasks = jnp.asarray(env.train_tasks[np.arange(batch_size) % env.num_tasks])
   keys = jax.random.split(jax.random.PRNGKey(0), batch_size)
@@ -39,13 +42,15 @@ def measure(name: str, batch_size: int, steps: int, repeats: int,
       lambda: jax.jit(batch.reset)(keys, tasks))
   rate, step_s, step_cache = common.random_action_throughput(
       batch.step, state, batch_size, env.action_size, steps, repeats)
-  settings = {"env": name, "backend": backend, "batch": batch_size, "steps_per_call": steps,
+  settings = {"env": name, "backend": backend, "impl": impl, "batch": batch_size,
+              "steps_per_call": steps,
               "repeats": repeats,
               "peak_rss_mb": common.peak_rss_mb()}
   if hasattr(env, "mj_model"):
     settings.update(solver_iterations=int(env.mj_model.opt.iterations),
                     ls_iterations=int(env.mj_model.opt.ls_iterations))
   prefix = f"env/{name}" if backend in ("default", "mjx") else f"env/{name}/{backend}"
+  prefix += "" if impl == "jax" else f"/{impl}"
   return [common.record(f"{prefix}/b{batch_size}/env_steps_per_s", rate, "env-steps/s",
                         **settings),
           common.record(f"{prefix}/b{batch_size}/reset_first_call_s", reset_s, "s",
@@ -55,13 +60,14 @@ def measure(name: str, batch_size: int, steps: int, repeats: int,
 
 
 def child(name: str, batch: int, steps: int, repeats: int, timeout_s: int,
-          backend: str = "default") -> list[dict]:
+          backend: str = "default", impl: str = "jax") -> list[dict]:
   """``measure`` in a child process; on a timeout or a crash, one record saying so."""
   with tempfile.NamedTemporaryFile(suffix=".json") as out:
     try:
       subprocess.run([sys.executable, "-m", "benchmarks.env_throughput", f"--envs={name}",
                       f"--batch={batch}", f"--steps={steps}", f"--repeats={repeats}",
-                      f"--backend={backend}", "--timeout_s=0", f"--out={out.name}"],
+                      f"--backend={backend}", f"--impl={impl}", "--timeout_s=0",
+                      f"--out={out.name}"],
                      capture_output=True, text=True, check=True, timeout=timeout_s)
       with open(out.name) as f:
         return json.load(f)
@@ -83,6 +89,7 @@ def define_flags():
   flags.DEFINE_integer("steps", 100, "Env steps per timed call.")
   flags.DEFINE_list("envs", list(envs.jax_names()), "Families to measure.")
   flags.DEFINE_string("backend", "default", "Physics backend (envs.make option).")
+  flags.DEFINE_string("impl", "jax", "MJX's implementation, jax or warp (envs.make option).")
   flags.DEFINE_integer("repeats", 5, "Timed calls; the median is reported.")
   flags.DEFINE_string("out", None, "Write the records to this JSON file.")
   flags.DEFINE_integer("timeout_s", 300, "Give up on a family after this long "
@@ -96,9 +103,10 @@ def main(argv):
   for name in FLAGS.envs:
     if FLAGS.timeout_s:
       found = child(name, FLAGS.batch, FLAGS.steps, FLAGS.repeats, FLAGS.timeout_s,
-                    FLAGS.backend)
+                    FLAGS.backend, FLAGS.impl)
     else:
-      found = measure(name, FLAGS.batch, FLAGS.steps, FLAGS.repeats, FLAGS.backend)
+      found = measure(name, FLAGS.batch, FLAGS.steps, FLAGS.repeats, FLAGS.backend,
+                      FLAGS.impl)
     records += found
     common.print_table(found)
   common.write(records, FLAGS.out)

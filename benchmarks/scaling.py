@@ -16,13 +16,19 @@ and the ``paper`` preset of HalfCheetah-Vel (10 tasks x 1 env, batch 10 x 128) i
 layout the device count divides; a setting a count does not divide is recorded as
 skipped with the reason (``parallel.problems``).  ``tiny`` (Point-Vel, seconds) checks
 the tool itself.
+
+``--arithmetic=8,16``: the ``paper`` preset on more devices than this box has, without
+timing (``arithmetic``): per-device batch and learner FLOPs, the bytes XLA all-reduces
+per update, which layouts divide (a child with 16 forced host devices).
 """
 from __future__ import annotations
 
 import glob
 import gzip
 import json
+import math
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -31,8 +37,10 @@ import time
 from absl import app
 from absl import flags
 import jax
+import numpy as np
 
 from benchmarks import common
+from benchmarks import learner_throughput
 from benchmarks import settings as settings_lib
 from benchmarks import train_throughput
 from earjax import envs
@@ -44,6 +52,9 @@ _REPEATS = flags.DEFINE_integer("repeats", 5, "Timed epochs per setting.")
 _SETTINGS = flags.DEFINE_list("settings", ["brax_matched", "paper"], "Settings to time.")
 _OUT = flags.DEFINE_string("out", "runs/bench/scaling_cpu.json", "JSON records.")
 _CHILD = flags.DEFINE_integer("child", 0, "Internal: time this device count here.")
+_ARITHMETIC = flags.DEFINE_list(
+    "arithmetic", ["8", "16"], "Device counts for the paper preset's arithmetic (no timing).")
+_ARITHMETIC_CHILD = flags.DEFINE_integer("arithmetic_child", 0, "Internal.")
 
 COLLECTIVES = ("all-reduce", "all-gather", "all-to-all", "collective-permute",
                "reduce-scatter")
@@ -104,21 +115,89 @@ def child(num_devices: int) -> list[dict]:
   return records
 
 
+def allreduce_bytes(hlo_text: str) -> int:
+  """Bytes of the arrays the all-reduce ops of a compiled module's text produce."""
+  sizes = {"f32": 4, "s32": 4, "u32": 4, "f16": 2, "bf16": 2, "f64": 8, "pred": 1}
+  total = 0
+  for line in hlo_text.splitlines():
+    if " all-reduce(" not in line or "=" not in line:
+      continue
+    shapes = line.split("=", 1)[1].split(" all-reduce(", 1)[0]
+    for dtype, dims in re.findall(r"(\w+)\[([\d,]*)\]", shapes):
+      total += sizes.get(dtype, 4) * math.prod(int(d) for d in dims.split(",") if d)
+  return total
+
+
+def arithmetic(device_counts: list[int]) -> list[dict]:
+  """The ``paper`` preset over more devices than this box has, without timing: its
+  parameters, the per-device SGD batch and learner FLOPs, the bytes XLA all-reduces per
+  update (the update compiled for the devices, batch split, state replicated; read from
+  its HLO), and which layouts and ``envs_per_task`` divide.  Runs with
+  ``max(device_counts)`` forced host devices."""
+  config = settings_lib.preset("paper")
+  trainer = Trainer.from_config(config)
+  state = trainer.agent.init(jax.random.PRNGKey(0))
+  batch = learner_throughput.random_batch(trainer, jax.random.PRNGKey(1))
+  flops = learner_throughput.update_flops(trainer, state, batch)
+  name = "scaling/arithmetic/paper"
+  settings = {"env": config.env_name, "num_tasks": trainer.num_tasks,
+              "sgd_batch": int(batch["task"].shape[0])}
+  records = [common.record(f"{name}/params/{field}", sum(
+      x.size for x in jax.tree.leaves(getattr(state, field))), "count", **settings)
+             for field in state.__dataclass_fields__]
+  records.append(common.record(f"{name}/learner_mflop_per_update", flops / 1e6, "MFLOP",
+                               **settings))
+  for n in device_counts:
+    mesh = jax.sharding.Mesh(np.array(jax.devices()[:n]), (parallel.DATA,))
+    replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+    split = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(parallel.DATA))
+    update = jax.jit(trainer.agent.update, in_shardings=(replicated, split, replicated),
+                     out_shardings=replicated)
+    text = update.lower(state, batch, jax.random.PRNGKey(0)).compile().as_text()
+    at = dict(settings, num_devices=n)
+    records += [
+        common.record(f"{name}/devices{n}/per_device_sgd_batch",
+                      settings["sgd_batch"] // n, "samples", **at),
+        common.record(f"{name}/devices{n}/learner_mflop_per_device_per_update",
+                      flops / 1e6 / n, "MFLOP", **at),
+        common.record(f"{name}/devices{n}/allreduce_mb_per_update",
+                      allreduce_bytes(text) / 1e6, "MB", **at)]
+    for layout in parallel.LAYOUTS:
+      for envs_per_task in (1, 4, 8):
+        config.num_devices, config.shard_layout = n, layout
+        config.envs_per_task = envs_per_task
+        problems = parallel.problems(config, trainer.num_tasks)
+        records.append(common.record(
+            f"{name}/devices{n}/{layout}/envs_per_task{envs_per_task}/divides",
+            float(not problems), "flag", reason="; ".join(problems), **at))
+  return records
+
+
+def run_child(flag: str, n: int) -> list[dict]:
+  env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={n}")
+  proc = subprocess.run([sys.executable, "-m", "benchmarks.scaling", f"--{flag}={n}",
+                         f"--repeats={_REPEATS.value}",
+                         f"--settings={','.join(_SETTINGS.value)}",
+                         f"--arithmetic={','.join(_ARITHMETIC.value)}"],
+                        env=env, capture_output=True, text=True, check=False)
+  if proc.returncode:
+    sys.exit(f"{flag}={n} failed:\n{proc.stderr[-3000:]}")
+  return json.loads(proc.stdout)
+
+
 def main(argv):
   del argv
   if _CHILD.value:
     json.dump(child(_CHILD.value), sys.stdout)
     return
+  if _ARITHMETIC_CHILD.value:
+    json.dump(arithmetic([int(d) for d in _ARITHMETIC.value]), sys.stdout)
+    return
   records = []
   for n in (int(d) for d in _DEVICES.value):
-    env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={n}")
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.scaling", f"--child={n}",
-                           f"--repeats={_REPEATS.value}",
-                           f"--settings={','.join(_SETTINGS.value)}"],
-                          env=env, capture_output=True, text=True, check=False)
-    if proc.returncode:
-      sys.exit(f"devices={n} failed:\n{proc.stderr[-3000:]}")
-    records += json.loads(proc.stdout)
+    records += run_child("child", n)
+  if _ARITHMETIC.value:
+    records += run_child("arithmetic_child", max(int(d) for d in _ARITHMETIC.value))
   os.makedirs(os.path.dirname(_OUT.value) or ".", exist_ok=True)
   common.write(records, _OUT.value)
   print(common.markdown_table(records))

@@ -9,6 +9,8 @@ unknown enums.
 """
 from __future__ import annotations
 
+import importlib.util
+
 import ml_collections
 
 from earjax import agents
@@ -27,6 +29,7 @@ def default_config() -> ml_collections.ConfigDict:
   c.solver_iterations = 4   # MJX solver budget (MuJoCo families; WORKSPACE.md)
   c.ls_iterations = 8
   c.unroll_substeps = True  # MJX substeps unrolled: slower compile, faster steps (envs/base.py)
+  c.impl = "jax"            # MJX's implementation: jax | warp (GPU kernels; the warp extra)
   c.seed = 0
   # Data parallelism (earjax.parallel): the devices the run is laid over (0 = every
   # device of the job) and which axis they split: tasks | storage.
@@ -92,7 +95,7 @@ def default_config() -> ml_collections.ConfigDict:
 
 # Keys whose change makes a saved run incompatible (a different env or network shape);
 # the agents' sections declare theirs (``agents.SHAPE_KEYS``).
-SHAPE_KEYS = ("agent", "env_name", "backend", "task_ids", "network.actor_hidden",
+SHAPE_KEYS = ("agent", "env_name", "backend", "impl", "task_ids", "network.actor_hidden",
               "network.critic_hidden", "network.state_encoder_hidden",
               "network.task_encoder_hidden", "network.lse_dim", "network.lte_dim",
               "envs_per_task", "replay_capacity") + agents.SHAPE_KEYS
@@ -120,7 +123,8 @@ _WIDTHS = ("network.actor_hidden", "network.critic_hidden",
 
 def _enums() -> dict[str, tuple[str, ...]]:
   return {"agent": agents.names(), "env_name": envs.names(),
-          "on_nonfinite": ("stop", "rollback"), "shard_layout": parallel.LAYOUTS}
+          "on_nonfinite": ("stop", "rollback"), "shard_layout": parallel.LAYOUTS,
+          "impl": ("jax", "warp")}
 
 
 def flatten(config: ml_collections.ConfigDict, prefix: str = "") -> dict:
@@ -194,6 +198,13 @@ def validate(config: ml_collections.ConfigDict) -> list[str]:
     if given["backend"] not in offered:
       problems.append(f"backend must be one of default, {', '.join(offered)} for "
                       f"{given['env_name']}, got {given['backend']!r}")
+  if given["impl"] == "warp":
+    if given["env_name"] in envs.names() and "impl" not in envs.options(given["env_name"]):
+      problems.append(f"impl=warp is MJX's: {given['env_name']} has no MJX physics")
+    elif resolved_backend(config) != "mjx":
+      problems.append(f"impl=warp is MJX's: backend {given['backend']} has none")
+    elif importlib.util.find_spec("warp") is None:
+      problems.append("impl=warp needs NVIDIA Warp: pip install -e '.[warp]'")
   task_ids = given["task_ids"]
   if not isinstance(task_ids, (tuple, list)) or not all(_is_int(i) and i >= 0 for i in task_ids):
     problems.append(f"task_ids must be a list of task indices, got {task_ids!r}")
@@ -222,7 +233,8 @@ def env_options(config: ml_collections.ConfigDict) -> dict:
   """The ``envs.make`` overrides of ``config`` that its family accepts (solver and substep
   settings apply to MJX families only; ``backend="default"`` leaves the family's own)."""
   wanted = {"solver_iterations": config.solver_iterations,
-            "ls_iterations": config.ls_iterations, "unroll_substeps": config.unroll_substeps}
+            "ls_iterations": config.ls_iterations, "unroll_substeps": config.unroll_substeps,
+            "impl": config.impl}
   if config.backend != "default":
     wanted["backend"] = config.backend
   return {k: v for k, v in wanted.items() if k in envs.options(config.env_name)}

@@ -85,7 +85,7 @@ def restore_policy(workdir: str, which: str = "best"):
   if which not in ("best", "latest"):
     raise ValueError(f"which must be 'best' or 'latest', got {which!r}")
   config = job.load_config(workdir)
-  env = make_env(config)
+  env = make_env(config, impl="jax")
   ids = task_ids(config, env)
   networks = agents.get(config.agent).make_networks(config, agent_spec(env, len(ids)))
   target = {"policy": checkpoint.abstract(jax.eval_shape(networks.actor_init,

@@ -47,7 +47,7 @@ def load(workdir: str) -> PEARLRun:
   config = job.load_config(workdir)
   if config.agent != "pearl":
     raise ValueError(f"a PEARL run is needed; {workdir!r} trained {config.agent!r}")
-  env = make_env(config)
+  env = make_env(config, impl="jax")
   envs.require_per_env(env, "PEARL's adaptation rollouts")
   agent = agents.get("pearl").make_agent(config, agent_spec(env, len(task_ids(config, env))))
   items, epoch = restore_best_items(workdir, agent, config.checkpoints_to_keep)

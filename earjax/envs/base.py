@@ -14,8 +14,12 @@ ships, the ``n_frames`` substeps of one control step a fully unrolled ``lax.scan
 from __future__ import annotations
 
 import abc
+import contextlib
+import copy
+import functools
 import importlib
 import importlib.util
+import io
 import os
 import re
 from typing import Any, ClassVar
@@ -24,7 +28,6 @@ from flax import struct
 import jax
 import jax.numpy as jnp
 import mujoco
-from mujoco import mjx
 import numpy as np
 
 
@@ -34,6 +37,17 @@ def assets_dir() -> str:
   if spec is None or not spec.submodule_search_locations:
     raise ImportError("the MuJoCo families load brax's MJCF assets: pip install brax")
   return os.path.join(spec.submodule_search_locations[0], "envs", "assets")
+
+
+@functools.cache
+def _mjx():
+  """``mujoco.mjx``, imported when an MJX env is first built: the import takes ~2 s (most
+  of it MuJoCo Warp's modules, imported whenever Warp is installed), which the pure-JAX
+  and host families never need.  It prints "Failed to import warp" where the ``warp``
+  extra is absent; that line is noise unless ``impl=warp`` is asked, which says so."""
+  with contextlib.redirect_stdout(io.StringIO()):
+    from mujoco import mjx  # pylint: disable=g-import-not-at-top
+  return mjx
 
 
 def _load_model(xml_file: str) -> mujoco.MjModel:
@@ -103,6 +117,8 @@ class TaskFamilyEnv(abc.ABC):
   observation_size: int
   action_size: int
   dt: float
+  # Whether gradients flow through ``step`` (MJX's Warp implementation has none).
+  differentiable: bool = True
 
   def __init__(self, *, episode_length: int = 200):
     self.episode_length = check_positive_int("episode_length", episode_length)
@@ -134,6 +150,18 @@ class TaskFamilyEnv(abc.ABC):
     done = self._terminated(data).astype(jnp.float32)
     return state.replace(data=data, obs=self._observation(data), reward=reward,
                          done=done, metrics=metrics)
+
+  def select(self, pred: jax.Array, new_data, data):
+    """``new_data`` where ``pred`` (one env's bool, traced) else ``data``: the
+    auto-reset's merge of a fresh episode's physics state into a stepped one."""
+    return jax.tree.map(lambda new, old: jnp.where(pred, new, old), new_data, data)
+
+  def with_worlds(self, worlds: int) -> "TaskFamilyEnv":
+    """This env for batches of up to ``worlds`` envs stepped together (vmapped): only
+    an implementation with batch-wide buffers (MJX Warp's contacts) needs it; here the
+    env itself."""
+    del worlds
+    return self
 
   def metric_names(self) -> tuple[str, ...]:
     """Names of ``state.metrics``; ``velocity`` is the one the reward tracks, ``success``
@@ -217,7 +245,8 @@ class MjxFamilyEnv(TaskFamilyEnv):
   reset_noise_scale: ClassVar[float]
 
   OPTIONS = ("solver_iterations", "ls_iterations", "episode_length", "backend",
-             "unroll_substeps")
+             "unroll_substeps", "impl")
+  IMPLS = ("jax", "warp")
   BACKENDS = ("mjx",)
   # brax pipelines a family offers besides MJX: name -> (timestep, n_frames, gear), the
   # settings brax itself runs that pipeline with (the control step dt is kept).
@@ -225,10 +254,20 @@ class MjxFamilyEnv(TaskFamilyEnv):
 
   def __init__(self, *, solver_iterations: int = 4, ls_iterations: int = 8,
                episode_length: int = 200, backend: str = "mjx",
-               unroll_substeps: bool = True):
+               unroll_substeps: bool = True, impl: str = "jax"):
     """``unroll_substeps``: the substeps unrolled in the compiled step (fast to run, slow
     to compile; the default) or a rolled loop (compiles several times faster, runs
-    several times slower on CPU: for short rollouts such as the env tests)."""
+    several times slower on CPU: for short rollouts such as the env tests).
+    ``impl``: MJX's implementation, ``jax`` or ``warp`` (NVIDIA Warp kernels called
+    through XLA's FFI; the ``warp`` extra; no gradients; ``with_worlds`` sizes its
+    contact buffers for a batch)."""
+    if impl not in self.IMPLS:
+      raise ValueError(f"impl must be one of {', '.join(self.IMPLS)}, got {impl!r}")
+    if impl == "warp" and backend != "mjx":
+      raise ValueError(f"impl=warp is MJX's; backend {backend!r} has no Warp implementation")
+    if impl == "warp" and importlib.util.find_spec("warp") is None:
+      raise ValueError("impl=warp needs NVIDIA Warp: pip install -e '.[warp]' "
+                       "(mujoco-mjx[warp], warp-lang)")
     model = _load_model(self.xml_file)
     self._unroll = self.n_frames if unroll_substeps else 1
     # Solver budget: 4 Newton iterations, line search capped at 8 (brax's asset asks 50,
@@ -237,8 +276,19 @@ class MjxFamilyEnv(TaskFamilyEnv):
     model.opt.iterations = check_positive_int("solver_iterations", solver_iterations)
     model.opt.ls_iterations = check_positive_int("ls_iterations", ls_iterations)
     self.mj_model = model
+    mjx = _mjx()
     self.mjx_model = mjx.put_model(model)
     self._data0 = mjx.make_data(self.mjx_model)
+    self.impl = impl
+    if impl == "warp":
+      # MJX's JAX data holds the most contacts and constraint rows one world can have
+      # (its arrays are static); Warp's holds ``naconmax`` contacts for all the worlds
+      # stepped together and ``njmax`` rows per world.
+      self._contacts_per_world = max(1, self._data0._impl.contact.dist.shape[0])
+      self._njmax = max(1, self._data0._impl.efc_J.shape[0])
+      self.mjx_model = mjx.put_model(model, impl="warp")
+      self.differentiable = False
+      self._data0 = self._warp_data(1)
     self.dt = float(model.opt.timestep * self.n_frames)
     self.backend = backend
     self._substeps = self.n_frames
@@ -248,6 +298,27 @@ class MjxFamilyEnv(TaskFamilyEnv):
     self.action_size = int(model.nu)
     self.observation_size = int(jax.eval_shape(self._observation, self._data0).shape[-1])
     super().__init__(episode_length=episode_length)
+
+  def _warp_data(self, worlds: int):
+    return _mjx().make_data(self.mj_model, impl="warp", njmax=self._njmax,
+                         naconmax=self._contacts_per_world * worlds)
+
+  def with_worlds(self, worlds: int) -> "MjxFamilyEnv":
+    """Under ``impl=warp``, a copy whose contact buffer holds ``worlds`` envs' contacts
+    (a vmapped Warp step runs every world in one call, their contacts in one buffer of
+    ``naconmax``); the env itself otherwise."""
+    if self.impl != "warp":
+      return self
+    env = copy.copy(self)
+    env._data0 = self._warp_data(check_positive_int("worlds", worlds))  # pylint: disable=protected-access
+    return env
+
+  def select(self, pred, new_data, data):
+    """MJX's ``Data.where``: Warp's contact and constraint buffers are shared by the
+    batch's worlds, not per env, and are kept as they are."""
+    if self.backend == "mjx":
+      return data.where(pred, new_data)
+    return super().select(pred, new_data, data)
 
   def _init_brax(self, backend: str) -> None:
     """Steps brax's ``backend`` pipeline instead of MJX, with brax's own settings for it."""
@@ -277,7 +348,8 @@ class MjxFamilyEnv(TaskFamilyEnv):
   def _physics_step(self, data, action):
     """``n_frames`` substeps, traced once (unrolled in the compiled code by default)."""
     if self.backend == "mjx":
-      substep = lambda data: mjx.step(self.mjx_model, data)
+      step = _mjx().step
+      substep = lambda data: step(self.mjx_model, data)
       data = data.replace(ctrl=action)
     else:
       substep = lambda data: self._brax_pipeline.step(self._brax_sys, data, action)

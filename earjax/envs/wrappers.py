@@ -49,8 +49,8 @@ class AutoResetBatch:
     done = jnp.maximum(stepped.done, truncation)
     rng, reset_key = jax.random.split(state.info["rng"])
     fresh = self.env.reset(reset_key, state.info["task_param"])
-    pick = lambda new, old: jnp.where(done > 0, new, old)
     info = dict(state.info, steps=jnp.where(done > 0, 0, steps), truncation=truncation,
                 terminal_obs=stepped.obs, rng=rng)
-    return stepped.replace(data=jax.tree.map(pick, fresh.data, stepped.data),
-                           obs=pick(fresh.obs, stepped.obs), done=done, info=info)
+    return stepped.replace(data=self.env.select(done > 0, fresh.data, stepped.data),
+                           obs=jnp.where(done > 0, fresh.obs, stepped.obs), done=done,
+                           info=info)

@@ -47,9 +47,13 @@ class TrainingState:
   grad_steps: jax.Array
 
 
-def make_env(config: ml_collections.ConfigDict) -> envs.TaskFamilyEnv:
+def make_env(config: ml_collections.ConfigDict, **overrides) -> envs.TaskFamilyEnv:
+  """``config``'s env; ``overrides`` replace the config's env options where the family
+  takes them (the LTE tools ask ``impl="jax"``: their batches differ from training's)."""
+  options = {**config_lib.env_options(config), **overrides}
   try:
-    return envs.make(config.env_name, **config_lib.env_options(config))
+    return envs.make(config.env_name, **{k: v for k, v in options.items()
+                                         if k in envs.options(config.env_name)})
   except ValueError as e:
     raise ConfigError(str(e)) from e
 
@@ -83,15 +87,18 @@ class Trainer:
                task_params: np.ndarray | None = None,
                task_names: Sequence[str] | None = None):
     self.config = config
-    self.env = env
     self.agent = agent
     self.task_index = jnp.asarray(list(task_index), jnp.int32)
     self.num_tasks = len(self.task_index)
+    self.num_envs = self.num_tasks * config.envs_per_task
+    # The env sized for the largest batch stepped together: the training envs, the
+    # evaluation episodes, an on-policy agent's episodes (MJX Warp's contact buffer).
+    self.env = env = env.with_worlds(self.num_tasks * max(
+        config.envs_per_task, config.eval_episodes, agent.meta_episodes_per_task))
     self.task_params = None if task_params is None else jnp.asarray(task_params, jnp.float32)
     self.task_names = None if task_names is None else list(task_names)
     self.velocity_targets = (None if task_params is None else
                              [env.velocity_target(p) for p in np.asarray(task_params)])
-    self.num_envs = self.num_tasks * config.envs_per_task
     self.batch_env = envs.training_batch(env)
     # A host family evaluates in a batch of its own (one env per evaluation episode).
     self.eval_batch = env.batch() if envs.on_host(env) else None
