@@ -49,7 +49,8 @@ def test_task_sets_are_the_reference_ones():
   assert run_jump.extra_task_names == ("walk", "stand")
   sizes = {n: (envs.make(n).observation_size, envs.make(n).action_size) for n in FAMILIES}
   assert envs.options("hopper_vel") == ("solver_iterations", "ls_iterations",
-                                        "episode_length", "backend", "unroll_substeps")
+                                        "episode_length", "backend", "unroll_substeps",
+                                        "impl")
   assert sizes == {"halfcheetah_vel": (17, 6), "ant_dir": (27, 8), "hopper_vel": (11, 3),
                    "walker_vel": (17, 6), "halfcheetah_run_jump": (17, 6)}
 

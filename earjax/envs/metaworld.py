@@ -69,9 +69,15 @@ class MetaWorldMT10:
   OPTIONS: ClassVar[tuple[str, ...]] = ("episode_length",)
   BACKENDS: ClassVar[tuple[str, ...]] = ("envpool",)
   on_host: ClassVar[bool] = True
+  differentiable: ClassVar[bool] = False   # stepped by envpool on the host
   observation_size = OBSERVATION_SIZE
   action_size = ACTION_SIZE
   dt = 0.0125   # Meta-World: MuJoCo timestep 0.0025 s, frame_skip 5
+
+  def with_worlds(self, worlds: int) -> "MetaWorldMT10":
+    """The env itself: a host batch holds its own envs (``TaskFamilyEnv.with_worlds``)."""
+    del worlds
+    return self
 
   def __init__(self, *, episode_length: int = 500):
     _envpool()
