@@ -135,6 +135,7 @@ def arithmetic(device_counts: list[int]) -> list[dict]:
   its HLO), and which layouts and ``envs_per_task`` divide.  Runs with
   ``max(device_counts)`` forced host devices."""
   config = settings_lib.preset("paper")
+  config.num_devices = 1    # the update is laid out below, per device count
   trainer = Trainer.from_config(config)
   state = trainer.agent.init(jax.random.PRNGKey(0))
   batch = learner_throughput.random_batch(trainer, jax.random.PRNGKey(1))
@@ -173,7 +174,9 @@ def arithmetic(device_counts: list[int]) -> list[dict]:
   return records
 
 
-def run_child(flag: str, n: int) -> list[dict]:
+def run_child(flag: str, n: int, records: list[dict]) -> list[dict]:
+  """The records of ``--{flag}=n`` run in a child with ``n`` forced host devices; on a
+  failure, ``records`` (those before) are written and the job exits naming it."""
   env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={n}")
   proc = subprocess.run([sys.executable, "-m", "benchmarks.scaling", f"--{flag}={n}",
                          f"--repeats={_REPEATS.value}",
@@ -181,7 +184,9 @@ def run_child(flag: str, n: int) -> list[dict]:
                          f"--arithmetic={','.join(_ARITHMETIC.value)}"],
                         env=env, capture_output=True, text=True, check=False)
   if proc.returncode:
-    sys.exit(f"{flag}={n} failed:\n{proc.stderr[-3000:]}")
+    common.write(records, _OUT.value)
+    sys.exit(f"{flag}={n} failed (the records before it are in {_OUT.value}):\n"
+             f"{proc.stderr[-3000:]}")
   return json.loads(proc.stdout)
 
 
@@ -193,12 +198,12 @@ def main(argv):
   if _ARITHMETIC_CHILD.value:
     json.dump(arithmetic([int(d) for d in _ARITHMETIC.value]), sys.stdout)
     return
-  records = []
-  for n in (int(d) for d in _DEVICES.value):
-    records += run_child("child", n)
-  if _ARITHMETIC.value:
-    records += run_child("arithmetic_child", max(int(d) for d in _ARITHMETIC.value))
   os.makedirs(os.path.dirname(_OUT.value) or ".", exist_ok=True)
+  records = []
+  for n in (int(d) for d in _DEVICES.value if d):
+    records += run_child("child", n, records)
+  if _ARITHMETIC.value:
+    records += run_child("arithmetic_child", max(int(d) for d in _ARITHMETIC.value), records)
   common.write(records, _OUT.value)
   print(common.markdown_table(records))
 
