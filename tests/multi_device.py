@@ -5,7 +5,6 @@ and on two (the two-process job's reference, into the directory given as argumen
 Prints one JSON object of measurements; the test asserts on them."""
 import functools
 import json
-import os
 import sys
 import tempfile
 
