@@ -9,7 +9,6 @@ unknown enums.
 """
 from __future__ import annotations
 
-import importlib.util
 
 import ml_collections
 
@@ -198,13 +197,10 @@ def validate(config: ml_collections.ConfigDict) -> list[str]:
     if given["backend"] not in offered:
       problems.append(f"backend must be one of default, {', '.join(offered)} for "
                       f"{given['env_name']}, got {given['backend']!r}")
-  if given["impl"] == "warp":
-    if given["env_name"] in envs.names() and "impl" not in envs.options(given["env_name"]):
-      problems.append(f"impl=warp is MJX's: {given['env_name']} has no MJX physics")
-    elif resolved_backend(config) != "mjx":
-      problems.append(f"impl=warp is MJX's: backend {given['backend']} has none")
-    elif importlib.util.find_spec("warp") is None:
-      problems.append("impl=warp needs NVIDIA Warp: pip install -e '.[warp]'")
+  # The backend and the Warp install are the env's to check (``trainer.make_env``).
+  if (given["impl"] == "warp" and given["env_name"] in envs.names()
+      and "impl" not in envs.options(given["env_name"])):
+    problems.append(f"impl=warp is MJX's: {given['env_name']} has no MJX physics")
   task_ids = given["task_ids"]
   if not isinstance(task_ids, (tuple, list)) or not all(_is_int(i) and i >= 0 for i in task_ids):
     problems.append(f"task_ids must be a list of task indices, got {task_ids!r}")
@@ -229,14 +225,16 @@ def check_task_ids(task_ids, num_train_tasks: int, env_name: str) -> list[str]:
   return []
 
 
-def env_options(config: ml_collections.ConfigDict) -> dict:
+def env_options(config: ml_collections.ConfigDict, **overrides) -> dict:
   """The ``envs.make`` overrides of ``config`` that its family accepts (solver and substep
-  settings apply to MJX families only; ``backend="default"`` leaves the family's own)."""
+  settings apply to MJX families only; ``backend="default"`` leaves the family's own);
+  ``overrides`` replace the config's values."""
   wanted = {"solver_iterations": config.solver_iterations,
             "ls_iterations": config.ls_iterations, "unroll_substeps": config.unroll_substeps,
             "impl": config.impl}
   if config.backend != "default":
     wanted["backend"] = config.backend
+  wanted.update(overrides)
   return {k: v for k, v in wanted.items() if k in envs.options(config.env_name)}
 
 

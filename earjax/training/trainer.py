@@ -50,10 +50,8 @@ class TrainingState:
 def make_env(config: ml_collections.ConfigDict, **overrides) -> envs.TaskFamilyEnv:
   """``config``'s env; ``overrides`` replace the config's env options where the family
   takes them (the LTE tools ask ``impl="jax"``: their batches differ from training's)."""
-  options = {**config_lib.env_options(config), **overrides}
   try:
-    return envs.make(config.env_name, **{k: v for k, v in options.items()
-                                         if k in envs.options(config.env_name)})
+    return envs.make(config.env_name, **config_lib.env_options(config, **overrides))
   except ValueError as e:
     raise ConfigError(str(e)) from e
 
