@@ -4,7 +4,9 @@ CLI and the tests.
 MJX step functions take 15-20 s to compile on a CPU; the compilation cache makes every
 relaunch with the same shapes skip that, and the program cache (``earjax.program_cache``,
 in its ``programs/`` subdirectory) the Python tracing before it.  Both live outside the
-repository, in ``$EARJAX_CACHE_DIR`` (default ``~/.cache/earjax/jax``).
+repository, in ``$EARJAX_CACHE_DIR`` (default ``~/.cache/earjax/jax``), and so do the
+kernels NVIDIA Warp compiles for ``impl=warp`` (``warp/``, unless ``WARP_CACHE_PATH``
+names another place): one directory holds every compiled artefact of earjax.
 """
 import os
 
@@ -29,4 +31,5 @@ def enable_compilation_cache(path: str | None = None) -> str:
   jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
   jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
   program_cache.enable(os.path.join(path, "programs"))
+  os.environ.setdefault("WARP_CACHE_PATH", os.path.join(path, "warp"))
   return path

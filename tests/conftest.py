@@ -1,10 +1,13 @@
-"""Test-suite set-up: the persistent compilation and program caches (outside the repo),
-CPU only; the ``programs`` fixture."""
+"""Test-suite set-up: CPU only, XLA's cheap compile settings (``compile_flags.py``), the
+persistent compilation and program caches (outside the repo); the ``programs`` fixture."""
 import os
 
 import pytest
 
+from compile_flags import with_cheap_compile
+
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+os.environ["XLA_FLAGS"] = with_cheap_compile(os.environ.get("XLA_FLAGS", ""))
 
 from earjax import program_cache  # noqa: E402
 from earjax.compilation_cache import enable_compilation_cache  # noqa: E402

@@ -32,7 +32,8 @@ TOLERANCE = 1e-6
 def report(tmp_path_factory):
   """multi_device.py's measurements, and ``two_device_workdir``: its two-device run."""
   workdir = str(tmp_path_factory.mktemp("two_devices") / "run")
-  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
+  env = dict(os.environ,
+             XLA_FLAGS=f"{os.environ['XLA_FLAGS']} --xla_force_host_platform_device_count=4",
              PYTHONPATH=os.pathsep.join([REPO, os.path.join(REPO, "tests")]))
   proc = subprocess.run([sys.executable, os.path.join(REPO, "tests", "multi_device.py"),
                          workdir], cwd=REPO, env=env, capture_output=True, text=True,
