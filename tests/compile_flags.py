@@ -2,10 +2,11 @@
 
 Compiling is most of the suite's CPU time (an MJX epoch is ~20 s of XLA on this box, and
 the suite compiles ~160 programs).  LLVM at -O0 without its expensive passes, and XLA's
-older loop emitters for fusions instead of the fusion emitters, halve the CPU time of a
-compile (an Ant-Dir epoch: 58 to 27 CPU-s) and leave the semantics alone: no fast math,
-the same HLO, the same ops in the same order; the programs only run slower, which tests
-of a few steps do not notice.  ``conftest.py`` adds them to ``XLA_FLAGS`` before JAX
+older loop emitters for fusions instead of the fusion emitters, about halve it (the
+suite on this box, cold caches: 998 s before, 509 s after;
+benchmarks/results/test_suite_time.json) and leave the semantics alone: no fast math,
+the same HLO ops; the programs only run slower, which tests of a few steps do not
+notice.  ``conftest.py`` adds them to ``XLA_FLAGS`` before JAX
 starts, so every test and every child process a test starts compiles with them;
 ``production_xla_flags`` takes them out again for the tests that are about the
 production compiler itself (``test_xla_cpu.py``).  The CLI, the benchmarks and
