@@ -12,6 +12,8 @@ all-to-all and collective-permute ops, summed over devices, are divided by N tim
 epoch's wall time.
 
 Settings: ``brax_matched`` (one task, 64 envs, batch 256: only ``storage`` splits it),
+``brax_matched_overlap`` (the same with ``overlap_collection``: collection and updates
+independent inside the epoch),
 and the ``paper`` preset of HalfCheetah-Vel (10 tasks x 1 env, batch 10 x 128) in every
 layout the device count divides; a setting a count does not divide is recorded as
 skipped with the reason (``parallel.problems``).  ``tiny`` (Point-Vel, seconds) checks
@@ -60,9 +62,15 @@ COLLECTIVES = ("all-reduce", "all-gather", "all-to-all", "collective-permute",
                "reduce-scatter")
 
 
+def overlapped(config):
+  config.overlap_collection = True
+  return config
+
+
 def configs(setting: str, num_devices: int):
   """(layout, config) pairs of ``setting`` at ``num_devices``."""
   base = {"brax_matched": settings_lib.brax_matched,
+          "brax_matched_overlap": lambda: overlapped(settings_lib.brax_matched()),
           "paper": lambda: settings_lib.preset("paper"), "tiny": settings_lib.tiny}[setting]
   layouts = ("tasks",) if num_devices == 1 else ("tasks", "storage")
   for layout in layouts:

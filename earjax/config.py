@@ -57,6 +57,10 @@ def default_config() -> ml_collections.ConfigDict:
   c.env_steps_per_epoch = 200   # per env
   c.grad_steps_per_epoch = 200
   c.random_epochs = 20          # first epochs: uniform random actions, no gradient steps
+  # True: an epoch's updates sample the replay as it was before the epoch's collection,
+  # so collection and updates are independent inside the epoch and XLA may run them
+  # side by side (issue 14; benchmarks/README.md says what it gives on a 2-core CPU).
+  c.overlap_collection = False
   c.min_replay_size = 10_000    # no gradient step before the replay holds this many
                                 # transitions, all tasks together (the release's min_pool)
   c.batch_size_per_task = 128   # a task-balanced batch holds this many of every task
@@ -115,7 +119,8 @@ _NON_NEGATIVE_INTS = ("random_epochs", "min_replay_size", "seed", "max_rollbacks
 _POSITIVE_FLOATS = ("learning_rate", "reward_scale", "max_grad_norm", "watchdog_factor",
                     "watchdog_min_s", "watchdog_first_epoch_s", "stop_grace_s")
 _UNIT_INTERVAL = ("gamma", "tau")
-_BOOLS = ("network.normalize_lte", "network.release_noise_bug", "unroll_substeps")
+_BOOLS = ("network.normalize_lte", "network.release_noise_bug", "unroll_substeps",
+          "overlap_collection")
 _WIDTHS = ("network.actor_hidden", "network.critic_hidden",
            "network.state_encoder_hidden", "network.task_encoder_hidden")
 

@@ -48,6 +48,26 @@ def test_no_update_before_the_replay_holds_min_replay_size():
   assert grad_steps == [0, 0, 3, 6]
 
 
+def test_overlapped_updates_sample_the_replay_of_before_the_collection(programs):
+  """``overlap_collection``: epoch 1's updates find the replay empty (its transitions
+  are not theirs to read), so they wait for epoch 2; the collection is the same."""
+  del programs   # empty: the epochs are traced here
+  counts, replays = {}, {}
+  for overlap in (False, True):
+    trainer = Trainer.from_config(tiny_config(random_epochs=0, min_replay_size=0,
+                                              overlap_collection=overlap))
+    state = trainer.init(jax.random.PRNGKey(0), trainer.task_params)
+    counts[overlap] = []
+    for epoch in range(2):
+      state, _ = trainer.epoch(state)
+      counts[overlap].append(int(state.grad_steps))
+      if epoch == 0:
+        replays[overlap] = jax.device_get(state.replay.data)
+    assert trainer.epoch_traces == 1
+  assert counts == {False: [3, 6], True: [0, 3]}
+  chex.assert_trees_all_equal(replays[False], replays[True])
+
+
 @pytest.mark.parametrize("agent", agents.names())
 def test_every_agent_trains_through_the_generic_job(tmp_path, agent):
   result = train_and_evaluate(tiny_config(agent=agent), str(tmp_path))

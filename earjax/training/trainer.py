@@ -204,7 +204,10 @@ class Trainer:
         self.batch_env, act, state.env_state, self.env_task_index, self.num_tasks,
         collect_key, c.env_steps_per_epoch, random_phase, self.agent.replay_metrics)
     replay_state = replay.insert(state.replay, transitions)
-    train = ~random_phase & (replay_state.size * self.num_tasks >= c.min_replay_size)
+    # ``overlap_collection``: the updates read the replay of before this epoch's
+    # transitions, so nothing they compute waits for the collection.
+    sampled = state.replay if c.overlap_collection else replay_state
+    train = ~random_phase & (sampled.size * self.num_tasks >= max(c.min_replay_size, 1))
 
     def one(learner_state, replay_state, key):
       sample_key, step_key = jax.random.split(key)
@@ -227,11 +230,11 @@ class Trainer:
     # skipped branch (zero metrics, every finiteness flag true).
     keys = jax.random.split(update_key, c.grad_steps_per_epoch)
     update_jaxpr, out_shapes = jax.make_jaxpr(one, return_shape=True)(
-        state.learner, replay_state, keys[0])
+        state.learner, sampled, keys[0])
     out_tree = jax.tree.structure(out_shapes)
 
     def traced_one(learner_state, key):
-      flat = jax.tree.leaves((learner_state, replay_state, key))
+      flat = jax.tree.leaves((learner_state, sampled, key))
       return jax.tree.unflatten(out_tree, jax_core.jaxpr_as_fun(update_jaxpr)(*flat))
 
     skipped = lambda learner_state: (learner_state, jax.tree.map(
