@@ -89,7 +89,7 @@ def rollout(env: envs.TaskFamilyEnv, act: ActFn, policy_inputs: Any,
             score_params: Optional[jax.Array] = None, keep_states: bool = False,
             length: Optional[int] = None,
             success_window: Optional[int] = None,
-            keep_transitions: bool = False) -> Episode:
+            keep_transitions: bool = False, remat: bool = False) -> Episode:
   """One episode per entry b of ``policy_inputs`` (a pytree with leading axis B: task
   indices, LTEs, ...) on the task ``task_params[b]`` [B, p].
 
@@ -102,9 +102,10 @@ def rollout(env: envs.TaskFamilyEnv, act: ActFn, policy_inputs: Any,
   ``keep_transitions``: also ``Episode.transitions`` (obs, action, reward, next_obs).
   The env (and ``score_params``' rewards) get the action clipped to the action space
   [-1, 1] (a no-op for the tanh policies; MAML's Gaussian samples are not bounded); the
-  transitions keep ``act``'s.
-  Jit it with ``env``, ``act``, ``keep_states``, ``length``, ``success_window`` and
-  ``keep_transitions`` static.
+  transitions keep ``act``'s.  ``remat``: each step is recomputed in the backward pass
+  (``jax.checkpoint``) instead of kept, for gradients through long episodes.
+  Jit it with ``env``, ``act``, ``keep_states``, ``length``, ``success_window``,
+  ``keep_transitions`` and ``remat`` static.
   """
   steps = int(length or env.episode_length)
   score_params = (jnp.zeros((0, env.task_param_size)) if score_params is None
@@ -130,7 +131,8 @@ def rollout(env: envs.TaskFamilyEnv, act: ActFn, policy_inputs: Any,
                               "next_obs": nxt.obs}
       return (nxt, alive * (1.0 - nxt.done)), out
 
-    _, out = jax.lax.scan(step, (state, jnp.ones(())), jnp.arange(steps))
+    _, out = jax.lax.scan(jax.checkpoint(step) if remat else step, (state, jnp.ones(())),
+                          jnp.arange(steps))
     if keep_states:
       out["obs"] = jnp.concatenate([state.obs[None], out["obs"]])
       out["qpos"] = jnp.concatenate([env.qpos(state.data)[None], out["qpos"]])

@@ -112,6 +112,15 @@ def restore_best_items(workdir: str, agent: agents.Agent,
     ckpt.close()
 
 
+def restore_critic(run: Run) -> tuple[Callable, Any]:
+  """(``critic_apply(params, obs, action, task_label) -> [2, ...]``, params) of the twin
+  critics in ``run``'s best checkpoint (SAC-family agents keep them there)."""
+  agent = agents.get(run.config.agent).make_agent(
+      run.config, agent_spec(run.env, len(run.task_names)))
+  items, _ = restore_best_items(run.workdir, agent, run.config.checkpoints_to_keep)
+  return agent.networks.critic_apply, items["critic"]
+
+
 def _require_ear(workdir: str) -> None:
   agent = job.load_config(workdir).agent
   if agent != "ear_sac":

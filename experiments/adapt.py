@@ -9,6 +9,9 @@ task rolls out in one vmapped batch per generation).  Writes ``<out_dir>/results
 the best candidate's velocity; then the chosen LTE evaluated on fresh episodes with
 deterministic and stochastic actions) and ``<out_dir>/curves.png`` (return vs env
 steps; the OHE-SAC fine-tuning baseline of ``experiments.finetune`` on the same plot).
+Each chosen LTE is kept in the run's skill library (``earjax.skills``) as
+``<method>_<task>``, e.g. ``cem_vel1.5``, for ``experiments.render --lte`` and
+``experiments.interpolate``.
 """
 import json
 import os
@@ -23,19 +26,26 @@ import numpy as np
 from earjax import checkpoint
 from earjax import files
 from earjax import parallel
+from earjax import skills
 from earjax.adaptation import cem
+from earjax.adaptation import gradient
 from earjax.adaptation import lte as lte_lib
-from earjax.policy import load_run
+from earjax.policy import load_run, restore_critic
+from earjax.training.trainer import make_env
 from experiments import cli
 from experiments.plotting import task_panels
 
-METHODS = ("cem", "table_es")
+METHODS = ("cem", "table_es", "grad_rollout", "grad_critic")
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A trained EAR run.", required=True)
 _TASKS = flags.DEFINE_string("tasks", "adapt", "'adapt' (the family's held-out tasks) or "
                              "a comma list of task names or parameters.")
-_METHODS = flags.DEFINE_list("methods", list(METHODS), "Searches to run: cem, table_es.")
-_GENERATIONS = flags.DEFINE_integer("generations", 10, "Generations of every method.")
+_METHODS = flags.DEFINE_list("methods", ["cem", "table_es"], "Searches to run: "
+                             + ", ".join(METHODS) + ".")
+_GENERATIONS = flags.DEFINE_integer("generations", 10, "Generations of every method "
+                                    "(gradient steps of grad_*).")
+_GRADIENT_LR = flags.DEFINE_float("gradient_lr", gradient.GradientConfig.learning_rate,
+                                  "Adam's step size of grad_rollout and grad_critic.")
 _STOCHASTIC = flags.DEFINE_bool("stochastic", False, "Score candidates with sampled "
                                 "actions (the release) instead of tanh(mean).")
 _EVAL_EPISODES = flags.DEFINE_integer("eval_episodes", 10, "Fresh episodes that evaluate "
@@ -46,6 +56,8 @@ _FINETUNE = flags.DEFINE_string("finetune", None, "results JSON of experiments.f
 _OUT_DIR = flags.DEFINE_string("out_dir", None, "Output folder (default DIR/adapt).")
 _REPLOT = flags.DEFINE_bool("replot", False, "Only redraw curves.png from the folder's "
                             "results.json (e.g. once --finetune exists); no search.")
+_SAVE_SKILLS = flags.DEFINE_bool("save_skills", True, "Keep each method's LTE for each "
+                                 "task in the run's skill library as <method>_<task>.")
 
 
 def search(method: str, run, task_params: np.ndarray, key: jax.Array):
@@ -58,7 +70,7 @@ def search(method: str, run, task_params: np.ndarray, key: jax.Array):
     def go(policy, key):
       score = cem.rollout_score_fn(run.env, policy, task_params, _STOCHASTIC.value, layout)
       return cem.cem(score, key, num_tasks, run.lte_dim, config)
-  else:
+  elif method == "table_es":
     config = cem.ESConfig(generations=_GENERATIONS.value)
     grid_key, key = jax.random.split(key)
     first = cem.pair_interpolations(np.asarray(run.ltes), config.population, grid_key)
@@ -66,10 +78,42 @@ def search(method: str, run, task_params: np.ndarray, key: jax.Array):
     def go(policy, key):
       score = cem.rollout_score_fn(run.env, policy, task_params, _STOCHASTIC.value, layout)
       return cem.table_es(score, key, first, num_tasks, config)
+  else:
+    return gradient_search(method, run, task_params, key)
   start = time.time()
   best, history = jax.device_get(jax.jit(go)(parallel.replicate(run.policy, layout), key))
   population = config.population
   return best, history, time.time() - start, population
+
+
+def gradient_search(method: str, run, task_params: np.ndarray, key: jax.Array):
+  """``search`` for grad_rollout and grad_critic (``earjax.adaptation.gradient``), with
+  CEM's population as episodes per step and its generations as steps."""
+  config = gradient.GradientConfig(episodes=cem.CEMConfig().population,
+                                   steps=_GENERATIONS.value, learning_rate=_GRADIENT_LR.value)
+  init = gradient.nearest_ltes(run.task_params, np.asarray(run.ltes), task_params)
+  if method == "grad_rollout":
+    # MJX's solver is reverse-differentiable with one iteration (module docstring).
+    env = make_env(run.config, impl="jax", solver_iterations=1)
+    gradient.require_differentiable(env)
+
+    def go(policy, critic_params, key):
+      del critic_params
+      objective = gradient.rollout_objective(env, policy, task_params, config.episodes)
+      return gradient.ascend(objective, init, key, config)
+    critic_params = None
+  else:
+    critic_apply, critic_params = restore_critic(run)
+    labels = gradient.task_labels(run.task_params, task_params)
+
+    def go(policy, critic_params, key):
+      critic = lambda obs, action, label: critic_apply(critic_params, obs, action, label)
+      objective = gradient.critic_objective(run.env, policy, critic, task_params, labels,
+                                            config.episodes)
+      return gradient.ascend(objective, init, key, config)
+  start = time.time()
+  best, history = jax.device_get(jax.jit(go)(run.policy, critic_params, key))
+  return best, history, time.time() - start, config.episodes
 
 
 def evaluate(run, ltes: np.ndarray, task_params: np.ndarray, key: jax.Array) -> list[dict]:
@@ -96,7 +140,8 @@ def evaluate(run, ltes: np.ndarray, task_params: np.ndarray, key: jax.Array) -> 
 
 
 def plot(result: dict, finetune: dict | None, path: str) -> None:
-  styles = {"cem": "C0", "table_es": "C1", "ohe_finetune": "C2"}
+  styles = {"cem": "C0", "table_es": "C1", "ohe_finetune": "C2", "grad_rollout": "C3",
+            "grad_critic": "C4"}
 
   def draw(ax, task):
     for method, res in result["methods"].items():
@@ -167,6 +212,10 @@ def main(argv):
                                  "generations": _GENERATIONS.value,
                                  "env_steps_per_task": _GENERATIONS.value * steps,
                                  "wall_seconds_with_compile": seconds, "tasks": per_task}
+    if _SAVE_SKILLS.value:
+      for t, name in enumerate(task_names):
+        skills.save_for_run(run, cli.slug(f"{method}_{name}"), best[t],
+                            source=f"experiments.adapt {method}, {name}")
     for name in task_names:
       d = per_task[name]["final"]["deterministic"]
       print(f"{method:>9} {name:>10}: best return {per_task[name]['generations'][-1]['best_return']:8.1f}"

@@ -45,6 +45,15 @@ def load_config(config_flag):
   return config
 
 
+def slug(text: str) -> str:
+  """``text`` (a task, skill or LTE expression) as a file or skill name part: the
+  operators spelt out, any other run of characters than letters, digits and ``.``
+  made one ``_``."""
+  for op, word in (("+", "plus"), ("-", "minus"), ("*", "x"), ("/", "over")):
+    text = text.replace(op, f" {word} ")
+  return re.sub(r"[^A-Za-z0-9.]+", "_", text).strip("_") or "lte"
+
+
 def start(argv: list[str]) -> None:
   """What every main does first: refuse positional arguments, quiet absl's INFO logging
   (orbax logs every save and restore) unless ``--verbosity`` is given, and turn on the

@@ -1,12 +1,17 @@
-"""Interpolation and composition of two training tasks' LTEs (Eq. 1), rolled out frozen.
+"""Interpolation and composition of two LTEs (Eq. 1), rolled out frozen.
 
-  python -m experiments.interpolate --workdir=runs/hcv_cpu --task_a=0 --task_b=3 \
+  python -m experiments.interpolate --workdir=runs/hcv_cpu --task_a=vel1 --task_b=vel4 \
       --betas=0,0.25,0.5,0.75,1 [--seeds=5 --out_dir=DIR/interpolate]
 
-Z' = normalize(beta Z_a + (1 - beta) Z_b): beta = 1 is task_a, beta = 0 is task_b.  Every
-beta x seed x {deterministic, stochastic} episode runs in one vmapped batch.  Writes
+Z' = normalize(beta Z_a + (1 - beta) Z_b): beta = 1 is task_a, beta = 0 is task_b.  An
+end is a training task (name or index) or any LTE expression of ``earjax.skills``
+(a saved skill, ``run3 + jump10``, ``x,y,z``); returns are reported under the tasks
+``--reward_a``/``--reward_b`` (default: the ends, where they are tasks).  Every beta x
+seed x {deterministic, stochastic} episode runs in one vmapped batch.  Writes
 ``<out_dir>/<task_a>_<task_b>.json`` (per beta: mean forward velocity, returns under both
-source tasks, torso height mean/peak and the fraction of steps airborne) and a PNG.
+reward tasks, torso height mean/peak and the fraction of steps airborne; over the betas:
+whether the velocity is monotone in beta and its R^2 against the straight line between
+the two end velocities) and a PNG.
 """
 import os
 
@@ -18,15 +23,20 @@ import numpy as np
 
 from earjax import checkpoint
 from earjax import files
+from earjax import skills
 from earjax.adaptation import lte as lte_lib
 from earjax.policy import load_run
 from experiments import cli
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A trained EAR run.", required=True)
-_TASK_A = flags.DEFINE_string("task_a", None, "Source task i (name or index).",
-                              required=True)
-_TASK_B = flags.DEFINE_string("task_b", None, "Source task j (name or index).",
-                              required=True)
+_TASK_A = flags.DEFINE_string("task_a", None, "End a (beta = 1): a task (name or index) "
+                              "or an LTE expression.", required=True)
+_TASK_B = flags.DEFINE_string("task_b", None, "End b (beta = 0): a task (name or index) "
+                              "or an LTE expression.", required=True)
+_REWARD_A = flags.DEFINE_string("reward_a", None, "Task whose return is reported as "
+                                "return_a (default task_a, if a task).")
+_REWARD_B = flags.DEFINE_string("reward_b", None, "Task whose return is reported as "
+                                "return_b (default task_b, if a task).")
 _BETAS = flags.DEFINE_list("betas", ["0", "0.25", "0.5", "0.75", "1"], "Betas in [0, 1].")
 _SEEDS = flags.DEFINE_integer("seeds", 5, "Episodes per beta and action mode.")
 _OUT_DIR = flags.DEFINE_string("out_dir", None, "Output folder (default DIR/interpolate).")
@@ -68,7 +78,7 @@ def plot(result: dict, path: str) -> None:
     target = result[f"target_{source}"]
     if target is not None:
       axes[0, 0].axhline(target, color="gray", ls=":", lw=1)
-      axes[0, 0].annotate(f"target {result[f'task_{source}']}", (beta, target),
+      axes[0, 0].annotate(f"target {result[f'reward_{source}']}", (beta, target),
                           fontsize=8, color="gray")
   axes[0, 0].set_ylabel("mean forward velocity (m/s)")
   if heights:
@@ -93,11 +103,19 @@ def main(argv):
     cli.fail([f"seeds must be positive, got {_SEEDS.value}"])
   try:
     run = load_run(_WORKDIR.value)
-    a = lte_lib.task_index(run.task_names, _TASK_A.value)
-    b = lte_lib.task_index(run.task_names, _TASK_B.value)
+    (lte_a, a), (lte_b, b) = (skills.lte_or_task(run, text)
+                              for text in (_TASK_A.value, _TASK_B.value))
+    rewarded = []
+    for flag, index, side in ((_REWARD_A, a, "a"), (_REWARD_B, b, "b")):
+      if flag.value is None and index is None:
+        raise ValueError(f"task_{side} is not a task of this run: name the task whose "
+                         f"reward to report with --reward_{side}")
+      rewarded.append(index if flag.value is None
+                      else lte_lib.task_index(run.task_names, flag.value))
+    a, b = rewarded
   except (ValueError, checkpoint.CheckpointError) as e:
     cli.fail([str(e)])
-  ltes = lte_lib.interpolate(run.ltes[a], run.ltes[b], betas)
+  ltes = lte_lib.interpolate(lte_a, lte_b, betas)
   k, s = len(betas), _SEEDS.value
   # Batch order: mode (det, stoch) x beta x seed.
   batch_ltes = jnp.tile(jnp.repeat(ltes, s, axis=0), (2, 1))
@@ -116,18 +134,22 @@ def main(argv):
       row[mode] = summarise(episode, np.arange(s) + (m * k + i) * s, heights)
     rows.append(row)
   result = {"workdir": run.workdir, "env": run.env.name, "checkpoint_epoch": run.epoch,
-            "task_a": run.task_names[a], "task_b": run.task_names[b],
+            "task_a": _TASK_A.value, "task_b": _TASK_B.value,
+            "reward_a": run.task_names[a], "reward_b": run.task_names[b],
             "task_param_a": run.task_params[a].tolist(),
             "task_param_b": run.task_params[b].tolist(),
             "target_a": run.env.velocity_target(run.task_params[a]),
             "target_b": run.env.velocity_target(run.task_params[b]),
-            "lte_a": np.asarray(run.ltes[a]).tolist(), "lte_b": np.asarray(run.ltes[b]).tolist(),
+            "lte_a": np.asarray(lte_a).tolist(), "lte_b": np.asarray(lte_b).tolist(),
             "episodes_per_beta": s, "episode_length": run.env.episode_length,
             "airborne": "min_contact > 0: no contact candidate touches (MJX contact dist)",
-            "betas": rows}
+            "betas": rows,
+            "linearity": {mode: lte_lib.linearity(betas, [r[mode]["velocity"]["mean"]
+                                                          for r in rows])
+                          for mode in ("deterministic", "stochastic")}}
   out_dir = _OUT_DIR.value or os.path.join(run.workdir, "interpolate")
   os.makedirs(out_dir, exist_ok=True)
-  stem = os.path.join(out_dir, f"{_TASK_A.value}_{_TASK_B.value}")
+  stem = os.path.join(out_dir, f"{cli.slug(_TASK_A.value)}_{cli.slug(_TASK_B.value)}")
   files.write_json(stem + ".json", result)
   plot(result, stem + ".png")
   print(f"{'beta':>6}{'v det':>9}{'v stoch':>9}{'R_a det':>10}{'R_b det':>10}"
@@ -138,6 +160,10 @@ def main(argv):
           f"{d['return_a']['mean']:>10.1f}{d['return_b']['mean']:>10.1f}"
           + (f"{d['height_mean']:>8.3f}{d['height_peak']:>8.3f}{d['airborne_fraction']:>6.2f}"
              if heights else ""))
+  for mode, fit in result["linearity"].items():
+    r2 = "n/a" if fit["r2_vs_line"] is None else f"{fit['r2_vs_line']:.3f}"
+    print(f"{mode}: velocity monotone in beta: {fit['monotone']}, R^2 vs the line between "
+          f"the ends: {r2}")
   print(f"wrote {stem}.json and {stem}.png")
 
 

@@ -15,6 +15,7 @@ from earjax.agents import tsac
 from earjax.agents.tsac import losses as tsac_losses
 from earjax.config import validate
 from earjax.training import trainer_for
+from experiments.configs import presets
 from tiny import assert_resumed_run_equals_straight_one, tiny_config
 
 OBS, ACT, TASKS, BATCH = 5, 2, 3, 4
@@ -129,10 +130,10 @@ FAMILY_CONFIGS = ("halfcheetah_vel", "ant_dir", "hopper_vel", "walker_vel",
 @pytest.mark.parametrize("family", FAMILY_CONFIGS)
 def test_every_preset_of_every_family_takes_every_agent(family):
   """``--config=experiments/configs/<family>.py:<preset> --config.agent=<agent>`` is a
-  valid job for every registered agent (TSAC included) and both the ``paper`` and the
-  ``cpu`` preset; an unknown preset is refused in one line."""
+  valid job for every registered agent (TSAC included) and every preset of the family;
+  an unknown preset is refused in one line."""
   module = importlib.import_module(f"experiments.configs.{family}")
-  for preset in ("paper", "cpu"):
+  for preset in getattr(module, "PRESETS", presets.PRESETS):
     for agent in agents.names():
       config = module.get_config(preset)
       config.agent = agent

@@ -48,15 +48,30 @@ def interpolate(lte_i: jax.Array, lte_j: jax.Array, betas) -> jax.Array:
   return l2_normalize(betas * lte_i + (1.0 - betas) * jnp.asarray(lte_j))
 
 
+def linearity(betas, velocities) -> dict:
+  """Whether ``velocities`` (one per beta) are monotone in beta, and their R^2 against
+  the straight line between the velocities at beta = 0 and beta = 1 (None if the betas
+  leave out either end or the two ends move at the same speed)."""
+  order = np.argsort(betas)
+  b, v = np.asarray(betas, np.float64)[order], np.asarray(velocities, np.float64)[order]
+  steps = np.diff(v)
+  out = {"monotone": bool(np.all(steps >= 0) or np.all(steps <= 0)), "r2_vs_line": None}
+  if b[0] == 0.0 and b[-1] == 1.0 and v[-1] != v[0] and len(b) > 2:
+    line = v[0] + b * (v[-1] - v[0])
+    out["r2_vs_line"] = float(1.0 - np.sum((v - line) ** 2) / np.sum((v - v.mean()) ** 2))
+  return out
+
+
 def rollout(env: TaskFamilyEnv, policy: FrozenPolicy, ltes: jax.Array,
             task_params: jax.Array, keys: jax.Array, stochastic=False, *,
             score_params: Optional[jax.Array] = None, keep_states: bool = False,
-            length: Optional[int] = None) -> acting.Episode:
+            length: Optional[int] = None, remat: bool = False) -> acting.Episode:
   """One episode per row of ``ltes`` [B, d] on the task ``task_params`` [B, p] (see
-  ``acting.rollout`` for ``keys``, ``stochastic``, ``score_params``, ``keep_states``)."""
+  ``acting.rollout`` for ``keys``, ``stochastic``, ``score_params``, ``keep_states``,
+  ``remat``)."""
   return acting.rollout(env, policy.act, jnp.asarray(ltes, jnp.float32), task_params, keys,
                         stochastic, score_params=score_params, keep_states=keep_states,
-                        length=length)
+                        length=length, remat=remat)
 
 
 def make_rollout(env: TaskFamilyEnv, **static):

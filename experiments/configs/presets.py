@@ -9,12 +9,15 @@
   (the release's code defaults), LTE noise in the target action, 5 random epochs.
 - ``cpu_release``: the ``cpu`` sizes with the ``paper`` preset's SAC behaviour (20
   random epochs on top of 1000, ``min_replay_size`` 10,000), to compare the two.
+- ``cpu_all``: the ``cpu`` preset on every training task of the family (HalfCheetah-Vel's
+  ten targets 1..10 m/s, so that its held-out 1.5, 4.5 and 7.5 lie inside the trained
+  range; issue 15).
 """
 import ml_collections
 
 from earjax.config import default_config
 
-PRESETS = ("paper", "cpu", "cpu_release")
+PRESETS = ("paper", "cpu", "cpu_release", "cpu_all")
 CPU_EPOCHS = 1000
 
 
@@ -45,7 +48,9 @@ def family_config(env_name: str, preset: str, *, epochs: int, cpu_task_ids: tupl
     config.eval_every = 10
     config.checkpoint_every = 20
     config.num_epochs = config.random_epochs + CPU_EPOCHS
-  if preset == "cpu":
+  if preset == "cpu_all":
+    config.task_ids = ()
+  if preset in ("cpu", "cpu_all"):
     config.random_epochs = 5
     config.min_replay_size = 0
     config.num_epochs = CPU_EPOCHS

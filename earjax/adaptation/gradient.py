@@ -1,0 +1,175 @@
+"""Gradient-based LTE adaptation (beyond the paper): the frozen EAR policy is adapted to a
+new task by optimising its LTE alone with gradients, on the tasks and env-step budget of
+CEM (Algorithm 2), for the same results file and plot (``experiments.adapt``).
+
+Each task's LTE is Z = normalize(u), u free, moved by Adam; every step rolls out
+``episodes`` episodes of every task under its current Z (CEM's population per
+generation, so ``steps`` steps spend what ``steps`` generations do) and follows one of two
+gradients of the task's reward:
+
+- ``rollout_objective``: d(mean episode return)/dZ through the differentiable rollout
+  (MJX or a pure-JAX family), every step recomputed in the backward pass
+  (``acting.rollout(remat=True)``).  MJX's Newton solver is reverse-differentiable with
+  one iteration only (more are a ``while_loop``), so its env must step with
+  ``solver_iterations=1`` (``experiments.adapt`` builds it so); MJX's Warp
+  implementation has no gradients and is refused (``require_differentiable``).
+- ``critic_objective``: d Q/dZ of the run's twin critics (the minimum of the two, as in
+  SAC's actor loss): Q(s, tanh(mean(s, Z)), w) averaged over the states s the current Z
+  visits (held fixed; the gradient reaches Z through the action alone).  The critics
+  know the training tasks only, by their one-hot labels; a new task's label w is
+  earjax's choice (``task_labels``): the mix of the one-hot labels of the two training
+  tasks nearest in task-parameter space, weighted by where the new task's parameter
+  projects on the segment between theirs (clipped to it), so 1.5 m/s between 1 and 2 m/s
+  is 0.5/0.5 and a target beyond the trained range takes the nearest task's label.
+
+The search starts from the LTE of the training task nearest to each new one
+(``nearest_ltes``): a gradient is local, where CEM starts from random unit vectors.  The
+history's per-step ``best`` and ``elite_mean`` are both the mean return of the step's
+episodes under the current Z (all of a step's episodes share one Z), and the result is
+the Z of the step with the highest of those means.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from flax import struct
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from earjax.adaptation import lte as lte_lib
+from earjax.envs import TaskFamilyEnv
+from earjax.networks import deterministic_action, l2_normalize
+from earjax.policy import FrozenPolicy
+
+# objective(ltes [K, d], key) -> (value to ascend [K], (mean return [K], aux {name: [K]}))
+Objective = Callable[[jax.Array, jax.Array], tuple[jax.Array, tuple[jax.Array, dict]]]
+
+
+@struct.dataclass
+class GradientConfig:
+  """``episodes`` per task and step (CEM's population: 6 x 15), ``steps`` (CEM's
+  generations), Adam's ``learning_rate`` on the free vector u of Z = normalize(u)."""
+  episodes: int = struct.field(pytree_node=False, default=90)
+  steps: int = struct.field(pytree_node=False, default=10)
+  learning_rate: float = struct.field(pytree_node=False, default=0.05)
+
+
+def require_differentiable(env: TaskFamilyEnv) -> None:
+  if not getattr(env, "differentiable", True):
+    raise ValueError(f"gradient LTE adaptation differentiates through the rollout, and "
+                     f"{env.name} with impl={getattr(env, 'impl', '?')} has no gradients; "
+                     f"use impl=jax")
+
+
+def nearest(train_params: np.ndarray, params: np.ndarray) -> np.ndarray:
+  """Index of the training task nearest (Euclidean, in task-parameter space) to each row
+  of ``params``."""
+  distance = np.linalg.norm(np.asarray(params)[:, None] - np.asarray(train_params)[None], axis=-1)
+  return np.argmin(distance, axis=1)
+
+
+def nearest_ltes(train_params: np.ndarray, train_ltes: np.ndarray,
+                 params: np.ndarray) -> np.ndarray:
+  """The starting LTEs: the training LTE of the nearest training task, per new task."""
+  return np.asarray(train_ltes)[nearest(train_params, params)]
+
+
+def task_labels(train_params: np.ndarray, params: np.ndarray) -> np.ndarray:
+  """Critic labels [K, N] of new tasks ``params`` [K, p] over the N training tasks: the
+  two nearest training tasks' one-hots mixed by the new parameter's projection on the
+  segment between theirs, clipped to [0, 1] (one nearest task: its one-hot)."""
+  train = np.asarray(train_params, np.float64)
+  labels = np.zeros((len(params), len(train)), np.float32)
+  for k, p in enumerate(np.asarray(params, np.float64)):
+    order = np.argsort(np.linalg.norm(train - p, axis=-1))
+    if len(train) == 1:
+      labels[k, order[0]] = 1.0
+      continue
+    i, j = order[:2]
+    segment = train[j] - train[i]
+    t = float(np.clip(np.dot(p - train[i], segment) / np.dot(segment, segment), 0.0, 1.0))
+    labels[k, i], labels[k, j] = 1.0 - t, t
+  return labels
+
+
+def _repeat(x: jax.Array, n: int) -> jax.Array:
+  return jnp.repeat(jnp.asarray(x), n, axis=0)
+
+
+def rollout_objective(env: TaskFamilyEnv, policy: FrozenPolicy, task_params,
+                      episodes: int) -> Objective:
+  """The mean return of ``episodes`` deterministic episodes per task, differentiable in
+  the LTEs through the rollout."""
+  require_differentiable(env)
+  task_params = jnp.asarray(task_params, jnp.float32)
+
+  def objective(ltes, key):
+    k = ltes.shape[0]
+    episode = lte_lib.rollout(env, policy, _repeat(ltes, episodes),
+                              _repeat(task_params, episodes),
+                              jax.random.split(key, k * episodes), remat=True)
+    per_task = lambda x: x.reshape(k, episodes).mean(-1)
+    ret = per_task(episode.ret)
+    return ret, (jax.lax.stop_gradient(ret),
+                 {"velocity": jax.lax.stop_gradient(per_task(episode.velocity))})
+
+  return objective
+
+
+def critic_objective(env: TaskFamilyEnv, policy: FrozenPolicy, critic: Callable,
+                     task_params, labels, episodes: int) -> Objective:
+  """min(Q1, Q2)(s, tanh(mean(s, Z)), label) over the states of ``episodes``
+  deterministic episodes per task under Z; ``critic(obs, action, label) -> [2, ...]``
+  (the run's twin critics), ``labels`` [K, N] (``task_labels``)."""
+  task_params = jnp.asarray(task_params, jnp.float32)
+  labels = jnp.asarray(labels, jnp.float32)
+
+  def objective(ltes, key):
+    k = ltes.shape[0]
+    batch_ltes = _repeat(ltes, episodes)
+    episode = lte_lib.rollout(env, policy, jax.lax.stop_gradient(batch_ltes),
+                              _repeat(task_params, episodes),
+                              jax.random.split(key, k * episodes), keep_states=True)
+    obs = episode.obs[:-1]                                  # [T, K * E, o]: s_t
+    steps = obs.shape[0]
+    at = lambda x: jnp.broadcast_to(x, (steps,) + x.shape)  # [K * E, ...] -> [T, K * E, ...]
+    mean, _ = policy.decode_fn(policy.params, obs, at(batch_ltes))
+    q = jnp.min(critic(obs, deterministic_action(mean), at(_repeat(labels, episodes))), 0)
+    alive = episode.alive.reshape(steps, k, episodes)
+    value = (q.reshape(steps, k, episodes) * alive).sum((0, 2)) / alive.sum((0, 2))
+    per_task = lambda x: x.reshape(k, episodes).mean(-1)
+    return value, (per_task(episode.ret), {"velocity": per_task(episode.velocity)})
+
+  return objective
+
+
+def ascend(objective: Objective, init_ltes, key: jax.Array,
+           config: GradientConfig = GradientConfig()):
+  """``config.steps`` Adam steps up ``objective`` for every task at once, in one
+  ``lax.scan``.  Returns (the LTE of each task's best step [K, d], history as
+  ``cem.cem``'s: ``best``, ``elite_mean`` [G, K] (the step's mean return), ``best_aux``
+  [G, K] and ``lte`` [G, K, d], the LTE each step rolled out)."""
+  optimizer = optax.adam(config.learning_rate)
+  u = jnp.asarray(init_ltes, jnp.float32)
+
+  def surrogate(u, key):
+    value, (ret, aux) = objective(l2_normalize(u), key)
+    return -value.sum(), (ret, aux)
+
+  def step(carry, key):
+    u, opt_state, best, best_return = carry
+    (_, (ret, aux)), grad = jax.value_and_grad(surrogate, has_aux=True)(u, key)
+    lte = l2_normalize(u)
+    better = ret > best_return
+    best = jnp.where(better[:, None], lte, best)
+    updates, opt_state = optimizer.update(grad, opt_state)
+    return ((optax.apply_updates(u, updates), opt_state, best,
+             jnp.maximum(ret, best_return)),
+            {"best": ret, "elite_mean": ret, "best_aux": aux, "lte": lte})
+
+  start = (u, optimizer.init(u), l2_normalize(u), jnp.full(u.shape[:1], -jnp.inf))
+  (_, _, best, _), history = jax.lax.scan(step, start,
+                                          jax.random.split(key, config.steps))
+  return best, history

@@ -1,0 +1,167 @@
+"""The paper's ablations of the LTE (issue 15), each variant over several seeds on one
+budget, measured three ways, resumable.
+
+  python -m experiments.ablations --config=experiments/configs/halfcheetah_vel.py:cpu \
+      --root=runs/ablations/hcv [--variants=base,no_normalize,... --seeds=0,1,2]
+      [--config.num_epochs=300 --interpolate=vel1,vel4 --adapt_tasks=1.5,2.5,3.5]
+
+Variants (each a change of the ``--config`` base, which applies Algorithm 1's noise):
+``base``; ``no_normalize`` (LTE not on the sphere, ``network.normalize_lte=False``);
+``no_noise`` (``network.lte_noise_std=0``); ``release_bug`` (the noise computed but not
+applied, as in the release: ``network.release_noise_bug=True``); ``lte_dim2``,
+``lte_dim8`` (``network.lte_dim``; the base has 3).  Per variant and seed, in
+``<root>/<variant>/seed<k>``: the training run (``experiments.train``'s job), then
+``experiments.interpolate`` between the ``--interpolate`` ends and ``experiments.adapt``
+(CEM) on ``--adapt_tasks``, each a child process running the documented command.  A
+finished stage is skipped, so the same command continues an interrupted sweep.
+Writes ``<root>/summary.json``: per variant and seed the final evaluation's mean
+|v - target|, the interpolation's monotonicity and R^2 (deterministic actions) and CEM's
+mean |v - target| on the adapt tasks; per variant their mean and standard deviation.
+"""
+import json
+import os
+import subprocess
+import sys
+
+from absl import app
+from absl import flags
+import ml_collections
+import numpy as np
+from ml_collections import config_flags
+
+from earjax import checkpoint
+from earjax import files
+from earjax.training import ConfigError, NonFiniteError, train_and_evaluate
+from experiments import cli
+
+VARIANTS = {
+    "base": {},
+    "no_normalize": {"network.normalize_lte": False},
+    "no_noise": {"network.lte_noise_std": 0.0},
+    "release_bug": {"network.release_noise_bug": True},
+    "lte_dim2": {"network.lte_dim": 2},
+    "lte_dim8": {"network.lte_dim": 8},
+}
+MEASURES = ("velocity_error", "monotone", "r2_vs_line", "cem_velocity_error")
+
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", None, "The base config, e.g. experiments/configs/halfcheetah_vel.py:cpu.")
+_ROOT = flags.DEFINE_string("root", None, "Folder of the sweep (created or continued).")
+_VARIANTS = flags.DEFINE_list("variants", list(VARIANTS), "Variants: "
+                              + ", ".join(VARIANTS) + ".")
+_SEEDS = flags.DEFINE_list("seeds", ["0", "1", "2"], "Training seeds.")
+_INTERPOLATE = flags.DEFINE_list("interpolate", None, "A,B: the ends of the Eq. 1 sweep "
+                                 "(default: the first and last training task).")
+_BETAS = flags.DEFINE_string("betas", "0,0.125,0.25,0.375,0.5,0.625,0.75,0.875,1",
+                             "Betas of the interpolation.")
+_ADAPT_TASKS = flags.DEFINE_string("adapt_tasks", "adapt", "Tasks of the CEM search "
+                                   "(experiments.adapt --tasks).")
+_GENERATIONS = flags.DEFINE_integer("generations", 10, "CEM generations.")
+flags.mark_flags_as_required(["config", "root"])
+
+
+def variant_config(base: ml_collections.ConfigDict, variant: str,
+                   seed: int) -> ml_collections.ConfigDict:
+  config = ml_collections.ConfigDict(base.to_dict())
+  for key, value in VARIANTS[variant].items():
+    section, name = key.split(".")
+    config[section][name] = value
+  config.seed = seed
+  return config
+
+
+def child(args: list[str], what: str) -> None:
+  """Runs ``python -m <args>``; a failure stops the sweep with its last stderr line."""
+  proc = subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True,
+                        check=False)
+  if proc.returncode != 0:
+    last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+    cli.fail([f"{what} failed: {last}"], code=1)
+
+
+def final_evaluation(workdir: str) -> dict:
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    rows = [json.loads(line) for line in f]
+  return [r for r in rows if "eval/velocity_error_mean" in r][-1]
+
+
+def measure(config, workdir: str, ends: tuple[str, str]) -> dict:
+  """The three measures of one trained run, running the stages it lacks."""
+  interpolated = os.path.join(workdir, "ablation_interpolate",
+                              f"{cli.slug(ends[0])}_{cli.slug(ends[1])}.json")
+  if not os.path.exists(interpolated):
+    child(["experiments.interpolate", f"--workdir={workdir}", f"--task_a={ends[0]}",
+           f"--task_b={ends[1]}", f"--betas={_BETAS.value}",
+           f"--out_dir={os.path.dirname(interpolated)}"], f"interpolate {workdir}")
+  adapted = os.path.join(workdir, "ablation_adapt", "results.json")
+  if not os.path.exists(adapted):
+    child(["experiments.adapt", f"--workdir={workdir}", f"--tasks={_ADAPT_TASKS.value}",
+           "--methods=cem", f"--generations={_GENERATIONS.value}", "--nosave_skills",
+           f"--out_dir={os.path.dirname(adapted)}"], f"adapt {workdir}")
+  with open(interpolated) as f:
+    line = json.load(f)["linearity"]["deterministic"]
+  with open(adapted) as f:
+    tasks = json.load(f)["methods"]["cem"]["tasks"]
+  last = final_evaluation(workdir)
+  return {"epoch": last["epoch"], "velocity_error": last["eval/velocity_error_mean"],
+          "monotone": line["monotone"], "r2_vs_line": line["r2_vs_line"],
+          "cem_velocity_error": float(np.mean(
+              [t["final"]["deterministic"]["velocity_error"] for t in tasks.values()])),
+          "num_epochs": config.num_epochs}
+
+
+def summarise(runs: dict) -> dict:
+  """Per variant, each measure's mean and std over its seeds (monotone: the fraction)."""
+  out = {}
+  for variant, seeds in runs.items():
+    out[variant] = {}
+    for name in MEASURES:
+      values = [float(r[name]) for r in seeds.values() if r[name] is not None]
+      out[variant][name] = {"mean": float(np.mean(values)) if values else None,
+                            "std": float(np.std(values)) if values else None,
+                            "seeds": len(values)}
+  return out
+
+
+def main(argv):
+  cli.start(argv)
+  unknown = sorted(set(_VARIANTS.value) - set(VARIANTS))
+  if unknown:
+    cli.fail([f"unknown variant(s) {', '.join(unknown)}; valid: {', '.join(VARIANTS)}"])
+  try:
+    seeds = [int(s) for s in _SEEDS.value]
+  except ValueError:
+    cli.fail([f"seeds must be integers, got {','.join(_SEEDS.value)}"])
+  base = cli.load_config(_CONFIG)
+  runs = {}
+  for variant in _VARIANTS.value:
+    runs[variant] = {}
+    for seed in seeds:
+      config = variant_config(base, variant, seed)
+      workdir = os.path.join(_ROOT.value, variant, f"seed{seed}")
+      try:
+        result = train_and_evaluate(config, workdir)
+      except (ConfigError, checkpoint.CheckpointError) as e:
+        cli.fail(str(e).splitlines())
+      except NonFiniteError as e:
+        cli.fail([str(e)], code=1)
+      if result.get("epoch", 0) < config.num_epochs:
+        print(f"{workdir}: stopped at epoch {result.get('epoch', 0)}; the same command "
+              f"continues the sweep")
+        return
+      tasks = [k.split("/", 2)[2] for k in final_evaluation(workdir)
+               if k.startswith("eval/return/")]
+      ends = tuple(_INTERPOLATE.value or (tasks[0], tasks[-1]))
+      runs[variant][f"seed{seed}"] = measure(config, workdir, ends)
+      row = runs[variant][f"seed{seed}"]
+      print(f"{variant:>13} seed {seed}: |v - target| {row['velocity_error']:.3f}, "
+            f"monotone {row['monotone']}, R^2 {row['r2_vs_line']}, "
+            f"CEM |v - target| {row['cem_velocity_error']:.3f}")
+  summary = {"config": base.to_dict(), "variants": VARIANTS, "runs": runs,
+             "summary": summarise(runs)}
+  files.write_json(os.path.join(_ROOT.value, "summary.json"), summary)
+  print(f"wrote {os.path.join(_ROOT.value, 'summary.json')}")
+
+
+if __name__ == "__main__":
+  app.run(main, flags_parser=cli.parse_flags)

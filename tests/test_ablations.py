@@ -1,0 +1,58 @@
+"""``experiments.ablations``: a variant's run, its three measures, the summary, resuming a
+finished sweep without retraining, and bad input in one line (tiny Point-Vel run)."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+from experiments import ablations
+from tiny import CPU_PRESET, REPO, tiny_flags
+
+
+def sweep(root, *args):
+  return subprocess.run(
+      [sys.executable, "-m", "experiments.ablations", f"--config={CPU_PRESET}",
+       *tiny_flags(), f"--root={root}", "--variants=no_noise", "--seeds=3",
+       "--adapt_tasks=1", "--generations=1", "--betas=0,0.5,1", *args],
+      cwd=REPO, capture_output=True, text=True, timeout=600)
+
+
+def test_a_variant_is_trained_measured_and_summarised(tmp_path):
+  proc = sweep(tmp_path)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  run = tmp_path / "no_noise" / "seed3"
+  with open(run / "config.json") as f:
+    config = json.load(f)
+  assert config["network"]["lte_noise_std"] == 0.0 and config["seed"] == 3
+  with open(tmp_path / "summary.json") as f:
+    summary = json.load(f)
+  row = summary["runs"]["no_noise"]["seed3"]
+  with open(run / "ablation_interpolate" / "vel-1.5_vel1.5.json".replace("-", "_minus_")) as f:
+    assert row["monotone"] == json.load(f)["linearity"]["deterministic"]["monotone"]
+  with open(run / "ablation_adapt" / "results.json") as f:
+    cem = json.load(f)["methods"]["cem"]["tasks"]["vel1"]["final"]["deterministic"]
+  assert row["cem_velocity_error"] == cem["velocity_error"]
+  assert row["velocity_error"] == ablations.final_evaluation(str(run))[
+      "eval/velocity_error_mean"]
+  assert summary["summary"]["no_noise"]["velocity_error"] == {
+      "mean": row["velocity_error"], "std": 0.0, "seeds": 1}
+  # Finished stages are kept: the same command measures again without training.
+  metrics = (run / "metrics.jsonl").read_text()
+  checkpoints = sorted(os.listdir(run / "checkpoints" / "state"))
+  again = sweep(tmp_path)
+  assert again.returncode == 0, again.stderr[-3000:]
+  assert (run / "metrics.jsonl").read_text() == metrics
+  assert sorted(os.listdir(run / "checkpoints" / "state")) == checkpoints
+  with open(tmp_path / "summary.json") as f:
+    assert json.load(f)["runs"] == summary["runs"]
+  assert np.isfinite(row["cem_velocity_error"])
+
+
+def test_an_unknown_variant_is_refused_in_one_line(tmp_path):
+  proc = sweep(tmp_path, "--variants=base,no_lte")
+  assert proc.returncode == 2
+  assert proc.stderr.strip().splitlines() == [
+      "error: unknown variant(s) no_lte; valid: " + ", ".join(ablations.VARIANTS)]
+  assert not os.listdir(tmp_path)

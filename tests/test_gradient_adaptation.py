@@ -1,0 +1,127 @@
+"""Gradient-based LTE adaptation (``earjax.adaptation.gradient``): the labels and starting
+points by hand, the ascent on a known function of the sphere, both gradients against
+what they are defined as, on Point-Vel (pure JAX, differentiable), the refusal of Warp,
+and ``experiments.adapt`` with both methods on the tiny EAR run."""
+import json
+import subprocess
+import sys
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from earjax import envs
+from earjax import skills
+from earjax.adaptation import cem
+from earjax.adaptation import gradient
+from earjax.networks import deterministic_action, l2_normalize
+from earjax.policy import frozen_policy
+from tiny import REPO, tiny_networks
+
+TRAIN = np.array([[1.0], [2.0], [3.0], [4.0]])
+
+
+def test_labels_mix_the_two_nearest_training_tasks():
+  labels = gradient.task_labels(TRAIN, np.array([[1.5], [2.25], [4.5], [0.0]]))
+  np.testing.assert_allclose(labels, [[0.5, 0.5, 0, 0], [0, 0.75, 0.25, 0],
+                                      [0, 0, 0, 1], [1, 0, 0, 0]])
+  np.testing.assert_allclose(gradient.task_labels(TRAIN[:1], np.array([[7.0]])), [[1.0]])
+  ltes = np.eye(4)
+  np.testing.assert_allclose(gradient.nearest_ltes(TRAIN, ltes, np.array([[3.2], [0.0]])),
+                             ltes[[2, 0]])
+
+
+def test_ascent_finds_the_maximiser_on_the_sphere_and_keeps_the_best_step():
+  targets = cem.random_sphere(jax.random.PRNGKey(3), (4, 3))
+
+  def objective(ltes, key):
+    del key
+    value = jnp.sum(ltes * targets, -1)          # <Z, target>: maximised at Z = target
+    return value, (value, {"velocity": value})
+
+  start = cem.random_sphere(jax.random.PRNGKey(5), (4, 3))
+  config = gradient.GradientConfig(steps=60, learning_rate=0.1)
+  best, history = jax.jit(lambda k: gradient.ascend(objective, start, k, config))(
+      jax.random.PRNGKey(0))
+  chex.assert_shape([history["best"], history["lte"]], [(60, 4), (60, 4, 3)])
+  assert np.all(np.sum(np.asarray(best) * np.asarray(targets), -1) > 0.995)
+  np.testing.assert_allclose(history["lte"][0], start, atol=1e-6)   # step 0 rolls out Z_0
+  at = np.argmax(np.asarray(history["best"]), 0)
+  np.testing.assert_allclose(best, np.asarray(history["lte"])[at, np.arange(4)], atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def point():
+  """Point-Vel with 20-step episodes and a random tiny EAR actor."""
+  env = envs.make("point_vel", episode_length=20)
+  networks = tiny_networks("ear_sac", env.observation_size, env.action_size, 2)
+  return env, networks, frozen_policy(networks, networks.actor_init(jax.random.PRNGKey(0)))
+
+
+def test_the_rollout_gradient_is_the_derivative_of_the_mean_return(point):
+  env, _, policy = point
+  objective = gradient.rollout_objective(env, policy, np.array([[1.0], [-0.5]]), episodes=3)
+  u = cem.random_sphere(jax.random.PRNGKey(7), (2, 3))
+  key = jax.random.PRNGKey(1)
+  f = jax.jit(lambda u: objective(l2_normalize(u), key)[0].sum())
+  grad = jax.jit(jax.grad(lambda u: objective(l2_normalize(u), key)[0].sum()))(u)
+  direction = cem.random_sphere(jax.random.PRNGKey(2), u.shape)
+  eps = 1e-2
+  finite = (f(u + eps * direction) - f(u - eps * direction)) / (2 * eps)
+  assert float(jnp.sum(grad * direction)) == pytest.approx(float(finite), rel=0.05, abs=1e-3)
+  assert float(jnp.abs(grad).max()) > 0
+
+
+def test_the_critic_gradient_reaches_the_lte_through_the_action_alone(point):
+  """With a critic linear in the action, Q = <w, a> for both twins, the objective is the
+  mean over alive steps of <w, tanh(mean(s_t, Z))> at the visited states held fixed."""
+  env, _, policy = point
+  task_params, labels = np.array([[1.0]]), np.array([[1.0, 0.0]])
+  w = jnp.array([0.7])
+  critic = lambda obs, action, label: jnp.stack([action @ w, action @ w])
+  objective = gradient.critic_objective(env, policy, critic, task_params, labels, episodes=2)
+  lte = cem.random_sphere(jax.random.PRNGKey(7), (1, 3))
+  key = jax.random.PRNGKey(4)
+  grad = jax.grad(lambda z: objective(z, key)[0].sum())(lte)
+
+  def by_hand(z):
+    from earjax.adaptation import lte as lte_lib  # pylint: disable=import-outside-toplevel
+    episode = lte_lib.rollout(env, policy, jnp.repeat(lte, 2, 0), jnp.repeat(
+        jnp.asarray(task_params, jnp.float32), 2, 0), jax.random.split(key, 2),
+                              keep_states=True)
+    obs = episode.obs[:-1]
+    mean, _ = policy.decode_fn(policy.params, obs, jnp.broadcast_to(z, obs.shape[:2] + (3,)))
+    q = deterministic_action(mean) @ w
+    return jnp.sum(q * episode.alive) / jnp.sum(episode.alive)
+  np.testing.assert_allclose(grad[0], jax.grad(by_hand)(lte[0]), rtol=1e-4, atol=1e-7)
+
+
+def test_warp_is_refused_in_one_line(point):
+  warp_env = envs.make("hopper_vel", impl="warp")
+  with pytest.raises(ValueError) as e:
+    gradient.rollout_objective(warp_env, point[2], np.array([[1.0]]), 2)
+  assert str(e.value) == ("gradient LTE adaptation differentiates through the rollout, and "
+                          "hopper_vel with impl=warp has no gradients; use impl=jax")
+
+
+def test_adapt_runs_both_gradients_on_the_budget_of_cem(tiny_ear_run, tmp_path):
+  saved = skills.library(tiny_ear_run)
+  proc = subprocess.run(
+      [sys.executable, "-m", "experiments.adapt", f"--workdir={tiny_ear_run}",
+       "--tasks=1", "--methods=cem,grad_rollout,grad_critic", "--generations=2",
+       "--eval_episodes=2", f"--out_dir={tmp_path}", "--nosave_skills"], cwd=REPO,
+      capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  with open(tmp_path / "results.json") as f:
+    result = json.load(f)
+  budget = result["methods"]["cem"]["env_steps_per_task"]
+  for method in ("grad_rollout", "grad_critic"):
+    got = result["methods"][method]
+    assert got["env_steps_per_task"] == budget and got["population"] == 90
+    rows = got["tasks"]["vel1"]["generations"]
+    assert [r["env_steps"] for r in rows] == [budget // 2, budget]
+    assert all(np.isfinite(r["best_return"]) for r in rows)
+    assert np.isfinite(got["tasks"]["vel1"]["final"]["deterministic"]["return"])
+  assert skills.library(tiny_ear_run).keys() == saved.keys()        # --nosave_skills
