@@ -1,7 +1,8 @@
 """Run by ``test_parallel.py`` in a process of its own with four forced host devices
 (``XLA_FLAGS=--xla_force_host_platform_device_count=4`` must be set before jax starts):
-the tiny Point-Vel run on all four training tasks, on one device and on four, per layout,
-and on two (the two-process job's reference, into the directory given as argument).
+the tiny Point-Vel run on all four training tasks, on one device and on four, per layout
+and for MAML's meta-iteration, and on two (the two-process job's reference, into the
+directory given as argument).
 Prints one JSON object of measurements; the test asserts on them."""
 import functools
 import json
@@ -28,8 +29,8 @@ def config(num_devices, layout, **changes):
                         "task_ids": (0, 1, 2, 3), "num_epochs": EPOCHS, **changes})
 
 
-def epochs(num_devices, layout):
-  trainer = trainer_for(config(num_devices, layout))
+def epochs(num_devices, layout, **changes):
+  trainer = trainer_for(config(num_devices, layout, **changes))
   state = trainer.init(jax.random.PRNGKey(0), trainer.task_params)
   for _ in range(EPOCHS):
     state, _ = trainer.epoch(state)
@@ -89,6 +90,11 @@ def main(two_device_workdir):
                                   for x in jax.tree.leaves(four.learner)),
         "collectives": collectives(trainer, four),
     }
+  # MAML's meta-iteration: its episodes over the data axis.
+  _, maml_one = epochs(1, "tasks", agent="maml")
+  maml_trainer, maml_four = epochs(4, "tasks", agent="maml")
+  result["maml"] = {"learner_max_diff": max_diff(maml_one.learner, maml_four.learner),
+                    "collectives": collectives(maml_trainer, maml_four)}
   # Through the job: a 4-device checkpoint resumed on one device (orbax reshards it)
   # continues as the 4-device run does (the job's state is ``trainer.init`` from the
   # seed's key and its epochs, as in ``epochs``).  (Resuming on as many devices as saved is

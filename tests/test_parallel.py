@@ -54,6 +54,19 @@ def test_four_devices_give_the_one_device_run_within_float_tolerance(report, lay
   assert got["replay_spec"] == {"tasks": "P('data',)", "storage": "P(None, 'data')"}[layout]
 
 
+# MAML's meta-iteration standardises advantages and fits its baseline by a ridge solve,
+# which magnify the all-reduce's reordering: 2.5e-5 measured after 4 meta-iterations on
+# 4 devices (2026-11-23); 1e-4 leaves room.
+MAML_TOLERANCE = 1e-4
+
+
+def test_maml_lays_its_episodes_over_the_devices(report):
+  got = report["maml"]
+  assert got["learner_max_diff"] <= MAML_TOLERANCE
+  assert got["collectives"]["all-reduce"] >= 1
+  assert got["collectives"]["host_callbacks"] == got["collectives"]["outfeed"] == 0
+
+
 @pytest.mark.parametrize("layout", parallel.LAYOUTS)
 def test_the_compiled_epoch_all_reduces_and_never_touches_the_host(report, layout):
   ops = report[layout]["collectives"]

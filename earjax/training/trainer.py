@@ -259,6 +259,9 @@ class Trainer:
     rng, key = jax.random.split(state.rng)
 
     def episodes(act, policy_inputs, task_params, keys):
+      if self.layout is not None:   # the episodes over the data axis, as CEM's candidates
+        policy_inputs, task_params, keys = jax.lax.with_sharding_constraint(
+            (policy_inputs, task_params, keys), self.layout.leading)
       return acting.rollout(self.env, act, policy_inputs, task_params, keys,
                             stochastic=True, keep_transitions=True)
 
