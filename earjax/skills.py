@@ -248,5 +248,7 @@ def lte_or_task(run, text: str) -> tuple[np.ndarray, int | None]:
   try:
     index = lte_lib.task_index(run.task_names, text)
   except ValueError:
+    if text.strip().lstrip("-").isdigit():   # an index out of range: say which exist
+      raise
     return resolve(run, text), None
   return np.asarray(run.ltes[index]), index

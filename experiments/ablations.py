@@ -13,7 +13,10 @@ applied, as in the release: ``network.release_noise_bug=True``); ``lte_dim2``,
 ``<root>/<variant>/seed<k>``: the training run (``experiments.train``'s job), then
 ``experiments.interpolate`` between the ``--interpolate`` ends and ``experiments.adapt``
 (CEM) on ``--adapt_tasks``, each a child process running the documented command.  A
-finished stage is skipped, so the same command continues an interrupted sweep.
+finished stage made with the same settings (the run's epoch, the flags) is skipped, so
+the same command continues an interrupted sweep; an extended run is measured again.
+A run of ``no_normalize`` is interpolated by the straight mix (its LTEs are off the
+sphere); CEM searches the unit sphere for every variant, as Algorithm 2 does.
 Writes ``<root>/summary.json``: per variant and seed the final evaluation's mean
 |v - target|, the interpolation's monotonicity and R^2 (deterministic actions) and CEM's
 mean |v - target| on the adapt tasks; per variant their mean and standard deviation.
@@ -43,6 +46,7 @@ VARIANTS = {
     "lte_dim8": {"network.lte_dim": 8},
 }
 MEASURES = ("velocity_error", "monotone", "r2_vs_line", "cem_velocity_error")
+VELOCITY_FAMILIES = ("halfcheetah_vel", "hopper_vel", "walker_vel", "point_vel")
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "The base config, e.g. experiments/configs/halfcheetah_vel.py:cpu.")
@@ -85,19 +89,34 @@ def final_evaluation(workdir: str) -> dict:
   return [r for r in rows if "eval/velocity_error_mean" in r][-1]
 
 
+def stage(path: str, made_by: dict, args: list[str], what: str) -> None:
+  """Runs the child ``args`` unless ``path`` exists and was made by the same settings
+  (``made_by``: the run's epoch and the flags; a sweep extended or measured otherwise
+  measures again)."""
+  stamp = path + ".made_by.json"
+  if os.path.exists(path) and os.path.exists(stamp):
+    with open(stamp) as f:
+      if json.load(f) == made_by:
+        return
+  child(args, what)
+  files.write_json(stamp, made_by)
+
+
 def measure(config, workdir: str, ends: tuple[str, str]) -> dict:
   """The three measures of one trained run, running the stages it lacks."""
+  epoch = final_evaluation(workdir)["epoch"]
   interpolated = os.path.join(workdir, "ablation_interpolate",
                               f"{cli.slug(ends[0])}_{cli.slug(ends[1])}.json")
-  if not os.path.exists(interpolated):
-    child(["experiments.interpolate", f"--workdir={workdir}", f"--task_a={ends[0]}",
-           f"--task_b={ends[1]}", f"--betas={_BETAS.value}",
-           f"--out_dir={os.path.dirname(interpolated)}"], f"interpolate {workdir}")
+  stage(interpolated, {"epoch": epoch, "ends": list(ends), "betas": _BETAS.value},
+        ["experiments.interpolate", f"--workdir={workdir}", f"--task_a={ends[0]}",
+         f"--task_b={ends[1]}", f"--betas={_BETAS.value}",
+         f"--out_dir={os.path.dirname(interpolated)}"], f"interpolate {workdir}")
   adapted = os.path.join(workdir, "ablation_adapt", "results.json")
-  if not os.path.exists(adapted):
-    child(["experiments.adapt", f"--workdir={workdir}", f"--tasks={_ADAPT_TASKS.value}",
-           "--methods=cem", f"--generations={_GENERATIONS.value}", "--nosave_skills",
-           f"--out_dir={os.path.dirname(adapted)}"], f"adapt {workdir}")
+  stage(adapted, {"epoch": epoch, "tasks": _ADAPT_TASKS.value,
+                  "generations": _GENERATIONS.value},
+        ["experiments.adapt", f"--workdir={workdir}", f"--tasks={_ADAPT_TASKS.value}",
+         "--methods=cem", f"--generations={_GENERATIONS.value}", "--nosave_skills",
+         f"--out_dir={os.path.dirname(adapted)}"], f"adapt {workdir}")
   with open(interpolated) as f:
     line = json.load(f)["linearity"]["deterministic"]
   with open(adapted) as f:
@@ -132,7 +151,12 @@ def main(argv):
     seeds = [int(s) for s in _SEEDS.value]
   except ValueError:
     cli.fail([f"seeds must be integers, got {','.join(_SEEDS.value)}"])
+  if _INTERPOLATE.value is not None and len(_INTERPOLATE.value) != 2:
+    cli.fail([f"--interpolate takes two ends A,B, got {','.join(_INTERPOLATE.value)}"])
   base = cli.load_config(_CONFIG)
+  if base.env_name not in VELOCITY_FAMILIES:
+    cli.fail([f"the ablations measure velocity tracking; {base.env_name} is not one of "
+              f"{', '.join(VELOCITY_FAMILIES)}"])
   runs = {}
   for variant in _VARIANTS.value:
     runs[variant] = {}

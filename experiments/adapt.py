@@ -90,7 +90,8 @@ def gradient_search(method: str, run, task_params: np.ndarray, key: jax.Array):
   """``search`` for grad_rollout and grad_critic (``earjax.adaptation.gradient``), with
   CEM's population as episodes per step and its generations as steps."""
   config = gradient.GradientConfig(episodes=cem.CEMConfig().population,
-                                   steps=_GENERATIONS.value, learning_rate=_GRADIENT_LR.value)
+                                   steps=_GENERATIONS.value, learning_rate=_GRADIENT_LR.value,
+                                   normalize=bool(run.config.network.normalize_lte))
   init = gradient.nearest_ltes(run.task_params, np.asarray(run.ltes), task_params)
   if method == "grad_rollout":
     # MJX's solver is reverse-differentiable with one iteration (module docstring).
@@ -167,6 +168,9 @@ def main(argv):
     cli.fail([f"unknown method(s) {', '.join(unknown)}; valid: {', '.join(METHODS)}"])
   if _GENERATIONS.value < 1 or _EVAL_EPISODES.value < 1:
     cli.fail(["generations and eval_episodes must be positive"])
+  if _STOCHASTIC.value and any(m.startswith("grad_") for m in _METHODS.value):
+    cli.fail(["the gradient methods follow deterministic episodes; drop --stochastic or "
+              "the grad_* methods"])
   if _REPLOT.value:
     out_dir = _OUT_DIR.value or os.path.join(_WORKDIR.value, "adapt")
     try:
@@ -212,10 +216,6 @@ def main(argv):
                                  "generations": _GENERATIONS.value,
                                  "env_steps_per_task": _GENERATIONS.value * steps,
                                  "wall_seconds_with_compile": seconds, "tasks": per_task}
-    if _SAVE_SKILLS.value:
-      for t, name in enumerate(task_names):
-        skills.save_for_run(run, cli.slug(f"{method}_{name}"), best[t],
-                            source=f"experiments.adapt {method}, {name}")
     for name in task_names:
       d = per_task[name]["final"]["deterministic"]
       print(f"{method:>9} {name:>10}: best return {per_task[name]['generations'][-1]['best_return']:8.1f}"
@@ -226,6 +226,14 @@ def main(argv):
   os.makedirs(out_dir, exist_ok=True)
   files.write_json(os.path.join(out_dir, "results.json"), result)
   plot(result, finetune, os.path.join(out_dir, "curves.png"))
+  if _SAVE_SKILLS.value:   # after the results: a damaged library loses nothing
+    try:
+      for method, res in result["methods"].items():
+        for name, task in res["tasks"].items():
+          skills.save_for_run(run, cli.slug(f"{method}_{name}"), task["final"]["lte"],
+                              source=f"experiments.adapt {method}, {name}")
+    except ValueError as e:
+      cli.fail([f"results written, skills not saved: {e}"])
   print(f"wrote {out_dir}/results.json and {out_dir}/curves.png")
 
 

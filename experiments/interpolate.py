@@ -105,6 +105,7 @@ def main(argv):
     run = load_run(_WORKDIR.value)
     (lte_a, a), (lte_b, b) = (skills.lte_or_task(run, text)
                               for text in (_TASK_A.value, _TASK_B.value))
+    ends = (a, b)
     rewarded = []
     for flag, index, side in ((_REWARD_A, a, "a"), (_REWARD_B, b, "b")):
       if flag.value is None and index is None:
@@ -115,7 +116,7 @@ def main(argv):
     a, b = rewarded
   except (ValueError, checkpoint.CheckpointError) as e:
     cli.fail([str(e)])
-  ltes = lte_lib.interpolate(lte_a, lte_b, betas)
+  ltes = lte_lib.interpolate(lte_a, lte_b, betas, run.config.network.normalize_lte)
   k, s = len(betas), _SEEDS.value
   # Batch order: mode (det, stoch) x beta x seed.
   batch_ltes = jnp.tile(jnp.repeat(ltes, s, axis=0), (2, 1))
@@ -134,7 +135,8 @@ def main(argv):
       row[mode] = summarise(episode, np.arange(s) + (m * k + i) * s, heights)
     rows.append(row)
   result = {"workdir": run.workdir, "env": run.env.name, "checkpoint_epoch": run.epoch,
-            "task_a": _TASK_A.value, "task_b": _TASK_B.value,
+            "task_a": _TASK_A.value if ends[0] is None else run.task_names[ends[0]],
+            "task_b": _TASK_B.value if ends[1] is None else run.task_names[ends[1]],
             "reward_a": run.task_names[a], "reward_b": run.task_names[b],
             "task_param_a": run.task_params[a].tolist(),
             "task_param_b": run.task_params[b].tolist(),

@@ -160,3 +160,16 @@ def test_side_by_side_panels_and_the_mp4(tmp_path):
 def test_slug():
   assert slug("0.5*vel2 + 0.5*vel4") == "0.5_x_vel2_plus_0.5_x_vel4"
   assert slug("cem_vel1.5") == "cem_vel1.5" and slug("vel-1.5") == "vel_minus_1.5"
+
+
+def test_interpolation_off_the_sphere_is_the_straight_mix():
+  """A no-hypersphere run's LTEs are not unit vectors: its ends must stay its own."""
+  a, b = np.array([2.0, 0.0, 0.0]), np.array([0.0, 0.5, 0.0])
+  np.testing.assert_allclose(lte_lib.interpolate(a, b, [1.0, 0.5, 0.0], normalize=False),
+                             [a, [1.0, 0.25, 0.0], b])
+  np.testing.assert_allclose(lte_lib.interpolate(a, b, [1.0])[0], [1.0, 0.0, 0.0])
+
+
+def test_an_index_out_of_range_names_the_tasks(run_dir):
+  with pytest.raises(ValueError, match="unknown task '7'; this run's tasks are 0=vel-1.5"):
+    skills.lte_or_task(load_run(run_dir), "7")

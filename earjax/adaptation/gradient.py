@@ -50,10 +50,13 @@ Objective = Callable[[jax.Array, jax.Array], tuple[jax.Array, tuple[jax.Array, d
 @struct.dataclass
 class GradientConfig:
   """``episodes`` per task and step (CEM's population: 6 x 15), ``steps`` (CEM's
-  generations), Adam's ``learning_rate`` on the free vector u of Z = normalize(u)."""
+  generations), Adam's ``learning_rate`` on the free vector u of Z = normalize(u)
+  (``normalize``; Z = u if not)."""
   episodes: int = struct.field(pytree_node=False, default=90)
   steps: int = struct.field(pytree_node=False, default=10)
   learning_rate: float = struct.field(pytree_node=False, default=0.05)
+  # False for a run of the no-hypersphere ablation: Z = u, off the sphere as it trained.
+  normalize: bool = struct.field(pytree_node=False, default=True)
 
 
 def require_differentiable(env: TaskFamilyEnv) -> None:
@@ -151,17 +154,20 @@ def ascend(objective: Objective, init_ltes, key: jax.Array,
   ``lax.scan``.  Returns (the LTE of each task's best step [K, d], history as
   ``cem.cem``'s: ``best``, ``elite_mean`` [G, K] (the step's mean return), ``best_aux``
   [G, K] and ``lte`` [G, K, d], the LTE each step rolled out)."""
-  optimizer = optax.adam(config.learning_rate)
+  # A non-finite gradient (MJX with one solver iteration can diverge) is zeroed instead
+  # of poisoning Adam's moments for every later step.
+  optimizer = optax.chain(optax.zero_nans(), optax.adam(config.learning_rate))
   u = jnp.asarray(init_ltes, jnp.float32)
+  project = l2_normalize if config.normalize else (lambda x: x)
 
   def surrogate(u, key):
-    value, (ret, aux) = objective(l2_normalize(u), key)
+    value, (ret, aux) = objective(project(u), key)
     return -value.sum(), (ret, aux)
 
   def step(carry, key):
     u, opt_state, best, best_return = carry
     (_, (ret, aux)), grad = jax.value_and_grad(surrogate, has_aux=True)(u, key)
-    lte = l2_normalize(u)
+    lte = project(u)
     better = ret > best_return
     best = jnp.where(better[:, None], lte, best)
     updates, opt_state = optimizer.update(grad, opt_state)
@@ -169,7 +175,7 @@ def ascend(objective: Objective, init_ltes, key: jax.Array,
              jnp.maximum(ret, best_return)),
             {"best": ret, "elite_mean": ret, "best_aux": aux, "lte": lte})
 
-  start = (u, optimizer.init(u), l2_normalize(u), jnp.full(u.shape[:1], -jnp.inf))
+  start = (u, optimizer.init(u), project(u), jnp.full(u.shape[:1], -jnp.inf))
   (_, _, best, _), history = jax.lax.scan(step, start,
                                           jax.random.split(key, config.steps))
   return best, history

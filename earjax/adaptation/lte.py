@@ -38,14 +38,17 @@ def check_lte(lte, lte_dim: int) -> jax.Array:
   return lte
 
 
-def interpolate(lte_i: jax.Array, lte_j: jax.Array, betas) -> jax.Array:
+def interpolate(lte_i: jax.Array, lte_j: jax.Array, betas, normalize: bool = True) -> jax.Array:
   """Eq. 1: Z' = normalize(beta Z_i + (1 - beta) Z_j), one row per beta ([len(betas), d]).
 
   beta = 1 gives Z_i and beta = 0 gives Z_j (both unit vectors already).
+  ``normalize=False`` (a run of the no-hypersphere ablation, whose LTEs are not unit
+  vectors): the straight mix, so that the ends stay the tasks' own LTEs.
   """
   betas = jnp.asarray(check_betas(betas))[:, None]
   lte_i = check_lte(lte_i, np.shape(lte_j)[-1])
-  return l2_normalize(betas * lte_i + (1.0 - betas) * jnp.asarray(lte_j))
+  mix = betas * lte_i + (1.0 - betas) * jnp.asarray(lte_j)
+  return l2_normalize(mix) if normalize else mix
 
 
 def linearity(betas, velocities) -> dict:
