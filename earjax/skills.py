@@ -69,10 +69,11 @@ def save(workdir: str, name: str, lte, source: str = "") -> None:
   """Saves ``lte`` as the skill ``name`` of the EAR run in ``workdir`` (replacing a skill
   of that name), checked against the run's LTE dimension and task names; ``source`` says
   where it came from (an expression, a search)."""
+  from earjax import checkpoint  # pylint: disable=import-outside-toplevel
   from earjax.training import job, trainer  # pylint: disable=import-outside-toplevel
   try:
     config = job.load_config(workdir)
-  except Exception as e:  # pylint: disable=broad-except  (CheckpointError, ConfigError)
+  except checkpoint.CheckpointError as e:   # no run there (a ConfigError is a ValueError)
     raise ValueError(str(e)) from e
   env = trainer.make_env(config, impl="jax")
   names = tuple(env.task_names[i] for i in trainer.task_ids(config, env))

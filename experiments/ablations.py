@@ -33,6 +33,7 @@ import numpy as np
 from ml_collections import config_flags
 
 from earjax import checkpoint
+from earjax import config as config_lib
 from earjax import files
 from earjax.training import ConfigError, NonFiniteError, train_and_evaluate
 from experiments import cli
@@ -68,8 +69,7 @@ def variant_config(base: ml_collections.ConfigDict, variant: str,
                    seed: int) -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict(base.to_dict())
   for key, value in VARIANTS[variant].items():
-    section, name = key.split(".")
-    config[section][name] = value
+    config_lib.set_key(config, key, value)
   config.seed = seed
   return config
 
@@ -102,9 +102,10 @@ def stage(path: str, made_by: dict, args: list[str], what: str) -> None:
   files.write_json(stamp, made_by)
 
 
-def measure(config, workdir: str, ends: tuple[str, str]) -> dict:
-  """The three measures of one trained run, running the stages it lacks."""
-  epoch = final_evaluation(workdir)["epoch"]
+def measure(config, workdir: str, last: dict, ends: tuple[str, str]) -> dict:
+  """The three measures of one trained run (``last``: its final evaluation), running the
+  stages it lacks."""
+  epoch = last["epoch"]
   interpolated = os.path.join(workdir, "ablation_interpolate",
                               f"{cli.slug(ends[0])}_{cli.slug(ends[1])}.json")
   stage(interpolated, {"epoch": epoch, "ends": list(ends), "betas": _BETAS.value},
@@ -121,7 +122,6 @@ def measure(config, workdir: str, ends: tuple[str, str]) -> dict:
     line = json.load(f)["linearity"]["deterministic"]
   with open(adapted) as f:
     tasks = json.load(f)["methods"]["cem"]["tasks"]
-  last = final_evaluation(workdir)
   return {"epoch": last["epoch"], "velocity_error": last["eval/velocity_error_mean"],
           "monotone": line["monotone"], "r2_vs_line": line["r2_vs_line"],
           "cem_velocity_error": float(np.mean(
@@ -173,10 +173,10 @@ def main(argv):
         print(f"{workdir}: stopped at epoch {result.get('epoch', 0)}; the same command "
               f"continues the sweep")
         return
-      tasks = [k.split("/", 2)[2] for k in final_evaluation(workdir)
-               if k.startswith("eval/return/")]
+      last = final_evaluation(workdir)
+      tasks = [k.split("/", 2)[2] for k in last if k.startswith("eval/return/")]
       ends = tuple(_INTERPOLATE.value or (tasks[0], tasks[-1]))
-      runs[variant][f"seed{seed}"] = measure(config, workdir, ends)
+      runs[variant][f"seed{seed}"] = measure(config, workdir, last, ends)
       row = runs[variant][f"seed{seed}"]
       print(f"{variant:>13} seed {seed}: |v - target| {row['velocity_error']:.3f}, "
             f"monotone {row['monotone']}, R^2 {row['r2_vs_line']}, "
