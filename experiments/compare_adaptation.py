@@ -138,13 +138,14 @@ def main(argv):
          _MAML_STEPS.value, _FINETUNE_ENVS.value, _FINETUNE_EVAL_EVERY.value) < 1:
     cli.fail(["seeds, budget and every count must be positive"])
   try:
-    env = envs.make(_FAMILY.value)
+    envs.check_name(_FAMILY.value)
     runs = parse_runs(_RUNS.value)
     for kind, workdir in runs.items():
       trained = load_config(workdir)
       if trained.env_name != _FAMILY.value:
         raise ValueError(f"--runs {kind}={workdir} trained {trained.env_name}, not "
                          f"{_FAMILY.value}")
+    env = envs.make(_FAMILY.value)   # after the cheap checks: an MJX model takes seconds
     methods = _METHODS.value or [m for m in compare.METHODS if compare.RUN_OF[m] in runs]
     unknown = [m for m in methods if m not in compare.METHODS]
     if unknown:

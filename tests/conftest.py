@@ -1,10 +1,12 @@
 """Test-suite set-up: CPU only, XLA's cheap compile settings (``compile_flags.py``), the
-persistent compilation and program caches (outside the repo); the ``programs`` fixture."""
+persistent compilation and program caches (outside the repo); the slowest files first
+(``file_seconds.py``); the ``programs`` fixture."""
 import os
 
 import pytest
 
 from compile_flags import with_cheap_compile
+import file_seconds
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ["XLA_FLAGS"] = with_cheap_compile(os.environ.get("XLA_FLAGS", ""))
@@ -13,6 +15,14 @@ from earjax import program_cache  # noqa: E402
 from earjax.compilation_cache import enable_compilation_cache  # noqa: E402
 
 enable_compilation_cache()
+
+
+def pytest_collection_modifyitems(items):
+  """Longest file first (setup.cfg turns off xdist's reorder by test count): each worker
+  takes the next file when it finishes one, and the files left for the end are short,
+  so the two workers finish close together."""
+  seconds = file_seconds.load()
+  items.sort(key=lambda item: -seconds.get(item.path.name, 0.0))
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from earjax.training.job import WATCHDOG_EXIT_CODE
 from tiny import (REPO, cli_command, leaves, metrics_rows, restored_state, state_epochs,
                   tiny_config, tiny_flags)
 
-LONG = {"num_epochs": 60, "eval_every": 3}
+LONG = {"num_epochs": 30, "eval_every": 3}
 # Runs that are not killed at random moments save every third epoch (a save costs more
 # than a tiny epoch); the state and metrics do not depend on it.
 SPARSE_SAVES = {"checkpoint_every": 3}
@@ -71,7 +71,7 @@ def test_kill_9_at_three_random_moments_loses_nothing(tmp_path, reference):
   for _ in range(3):
     proc = launch(workdir)
     wait_for_new_checkpoint(proc, workdir)
-    time.sleep(rng.uniform(0.0, 1.5))   # inside an epoch, an evaluation or a save
+    time.sleep(rng.uniform(0.0, 1.0))   # inside an epoch, an evaluation or a save
     proc.send_signal(signal.SIGKILL)
     proc.communicate()
     kills.append((proc.returncode, max(state_epochs(workdir), default=0)))
@@ -108,7 +108,7 @@ def test_sigterm_and_sigint_checkpoint_exit_0_and_resume_exactly(tmp_path, refer
 
 def test_same_seed_same_metrics_and_a_resumed_run_equals_a_straight_one(tmp_path, reference):
   workdir = str(tmp_path / "again")
-  train_and_evaluate(tiny_config(**{**LONG, **SPARSE_SAVES, "num_epochs": 24}), workdir)
+  train_and_evaluate(tiny_config(**{**LONG, **SPARSE_SAVES, "num_epochs": 12}), workdir)
   train_and_evaluate(tiny_config(**LONG, **SPARSE_SAVES), workdir)
   assert_equals_reference(workdir, reference)
 

@@ -43,10 +43,16 @@ def backends(name: str) -> tuple[str, ...]:
   return (*cls.BACKENDS, *getattr(cls, "BRAX_BACKENDS", {}))
 
 
-def make(name: str, **overrides) -> TaskFamilyEnv:
-  """The env of one task family; ``overrides`` among ``options(name)``."""
+def check_name(name: str) -> None:
+  """Raises ValueError naming the valid families unless ``name`` is one (cheap: no
+  model is loaded)."""
   if name not in _FAMILIES:
     raise ValueError(f"unknown env {name!r}; valid names: {', '.join(names())}")
+
+
+def make(name: str, **overrides) -> TaskFamilyEnv:
+  """The env of one task family; ``overrides`` among ``options(name)``."""
+  check_name(name)
   unknown = sorted(set(overrides) - set(options(name)))
   if unknown:
     raise ValueError(f"unknown option(s) {', '.join(unknown)} for env {name!r}; "
