@@ -185,8 +185,26 @@ def evaluate(env: envs.TaskFamilyEnv, act: ActFn, task_inputs: Any, task_params:
                     jax.random.split(key, num_tasks * episodes),
                     success_window=success_window)
   per_task = lambda x: x.reshape(num_tasks, episodes).mean(1)
-  return {"return": per_task(episode.ret), "velocity": per_task(episode.velocity),
-          "length": per_task(episode.length), "success": per_task(episode.success)}
+  out = {"return": per_task(episode.ret), "velocity": per_task(episode.velocity),
+         "length": per_task(episode.length), "success": per_task(episode.success)}
+  if {"x_velocity", "y_velocity"} <= set(episode.metrics):   # a planar family (Ant-Dir)
+    out["heading"] = displacement_heading(episode.alive, episode.metrics["x_velocity"],
+                                          episode.metrics["y_velocity"], num_tasks)
+  return out
+
+
+def displacement_heading(alive: jax.Array, x_velocity: jax.Array, y_velocity: jax.Array,
+                         num_tasks: int) -> jax.Array:
+  """Per task, the heading in degrees [0, 360) of its episodes' summed displacement
+  (the planar velocity [T, B] summed over the steps alive; B task-major): the release's
+  "heading of the final position" (EAR_REFERENCE, interpolation), over all episodes."""
+  total = lambda v: (alive * v).sum(0).reshape(num_tasks, -1).sum(1)
+  return jnp.degrees(jnp.arctan2(total(y_velocity), total(x_velocity))) % 360.0
+
+
+def angle_difference(a, b):
+  """|a - b| in degrees on the circle, in [0, 180]."""
+  return abs((a - b + 180.0) % 360.0 - 180.0)
 
 
 def evaluate_batch(batch_env, act: Callable, task_inputs: jax.Array, task_params: jax.Array,

@@ -5,8 +5,9 @@ this checks that every family plugs into the same trainer.
 What differs between families is the env (its observation, action and task parameter
 sizes, its termination), and the env enters the trainer's ``init`` and ``epoch`` alone:
 those two are compiled for every family.  The job around them (evaluation, metrics,
-checkpoints) is family-generic; one family (``halfcheetah_vel``) runs it end to end, the
-others skip its evaluation program, a third MJX compile (~10 s each).  The substeps are a
+checkpoints) is family-generic but for Ant-Dir's headings; two families
+(``halfcheetah_vel``, ``ant_dir``) run it end to end, the others skip its evaluation
+program, a third MJX compile (~10 s each).  The substeps are a
 rolled loop (``unroll_substeps=False``) to keep the compiles short.  Each family has a
 test file of its own (``test_mjx_smoke_<family>.py``) so that the suite's two workers
 share them.
@@ -50,3 +51,4 @@ def check_the_job(name, workdir):
   rows = [json.loads(line) for line in open(workdir / "metrics.jsonl")]
   assert [r["epoch"] for r in rows] == [1, 2]
   assert sorted(os.listdir(workdir / "checkpoints" / "state")) == ["1", "2"]
+  return result

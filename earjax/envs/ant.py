@@ -39,6 +39,9 @@ class AntDir(MjxFamilyEnv):
   def task_name(self, task_param):
     return f"dir{float(task_param[0]):g}deg"
 
+  def direction_target(self, task_param):
+    return float(task_param[0])
+
   def _init_qpos_qvel(self, key):
     return self._uniform_gaussian_noise(key, self.mjx_model.qpos0, self.mjx_model.nv)
 

@@ -176,6 +176,12 @@ class TaskFamilyEnv(abc.ABC):
     del task_param
     return None
 
+  def direction_target(self, task_param) -> float | None:
+    """The heading in degrees a task asks for (evaluation reports the angle between it
+    and the heading of the episodes' displacement), or None."""
+    del task_param
+    return None
+
   def task_name(self, task_param: np.ndarray) -> str:
     """A task's name, e.g. ``vel2`` (used in metrics keys and on the command line)."""
     return "_".join(f"{n}{v:g}" for n, v in zip(self.task_param_names, task_param))

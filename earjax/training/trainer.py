@@ -97,6 +97,8 @@ class Trainer:
     self.task_names = None if task_names is None else list(task_names)
     self.velocity_targets = (None if task_params is None else
                              [env.velocity_target(p) for p in np.asarray(task_params)])
+    self.direction_targets = (None if task_params is None else
+                              [env.direction_target(p) for p in np.asarray(task_params)])
     self.batch_env = envs.training_batch(env)
     # A host family evaluates in a batch of its own (one env per evaluation episode).
     self.eval_batch = env.batch() if envs.on_host(env) else None
@@ -336,11 +338,12 @@ class Trainer:
   def eval_metrics(self, policy_params, epoch: int) -> dict[str, float]:
     """Per-task evaluation: return, episode length, velocity (mean over the steps alive),
     success rate (``acting.episode_success``) and |velocity - target| where the task has
-    a target, and their means over the tasks; keyed by (seed, epoch), so it never
-    touches the training RNG."""
+    a target; on a planar family the heading of the displacement and its angle to the
+    task's direction (``acting.displacement_heading``); their means over the tasks; keyed
+    by (seed, epoch), so it never touches the training RNG."""
     key = jax.random.fold_in(jax.random.PRNGKey(self.config.seed + 1), epoch)
     result = jax.device_get(self.evaluate(policy_params, key))
-    out, errors = {}, []
+    out, errors, direction_errors = {}, [], []
     for i, name in enumerate(self.task_names):
       out[f"eval/return/{name}"] = float(result["return"][i])
       if "velocity" in result:
@@ -350,10 +353,18 @@ class Trainer:
       if self.velocity_targets[i] is not None:
         errors.append(abs(float(result["velocity"][i]) - self.velocity_targets[i]))
         out[f"eval/velocity_error/{name}"] = errors[-1]
+      if "heading" in result:
+        out[f"eval/heading/{name}"] = float(result["heading"][i])
+        if self.direction_targets[i] is not None:
+          direction_errors.append(acting.angle_difference(float(result["heading"][i]),
+                                                          self.direction_targets[i]))
+          out[f"eval/direction_error/{name}"] = direction_errors[-1]
     out["eval/return_mean"] = float(np.mean(result["return"]))
     out["eval/success_rate"] = float(np.mean(result["success"]))
     if errors:
       out["eval/velocity_error_mean"] = float(np.mean(errors))
+    if direction_errors:
+      out["eval/direction_error_mean"] = float(np.mean(direction_errors))
     return out
 
 
