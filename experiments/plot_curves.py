@@ -25,13 +25,15 @@ def main(argv):
   del argv
   runs = {os.path.basename(os.path.normpath(w)): read(w) for w in _WORKDIRS.value}
   has = lambda key: any(key in r for rows in runs.values() for r in rows)
-  # Panels: the mean return, the success rate and the velocity error where the runs
-  # report them, then per task the velocity (velocity families) or the success rate.
+  # Panels: the mean return, the success rate, the velocity error and the direction
+  # error where the runs report them, then per task the velocity (velocity families) or the success rate.
   panels = [("eval/return_mean", "mean evaluation return")]
   if has("eval/success_rate"):
     panels.append(("eval/success_rate", "success rate (mean over tasks)"))
   if has("eval/velocity_error_mean"):
     panels.append(("eval/velocity_error_mean", "mean |velocity - target| (m/s)"))
+  if has("eval/direction_error_mean"):   # Ant-Dir
+    panels.append(("eval/direction_error_mean", "mean angle to the direction (deg)"))
   per_task = "velocity" if any(k.startswith("eval/velocity/") for rows in runs.values()
                                for k in rows[-1]) else "success"
   fig, axes = plt.subplots(1, len(panels) + 1, figsize=(5 * (len(panels) + 1), 3.6))
