@@ -117,6 +117,16 @@ def gradient_search(method: str, run, task_params: np.ndarray, key: jax.Array):
   return best, history, time.time() - start, config.episodes
 
 
+def gradient_diagnostics(history, g: int, t: int) -> dict:
+  """A gradient method's step ``g`` on task ``t``: whether its gradient was finite and
+  its L2 norm (None where not finite); nothing for the searches."""
+  if "grad_norm" not in history:
+    return {}
+  finite = bool(history["grad_finite"][g, t])
+  return {"grad_finite": finite,
+          "grad_norm": float(history["grad_norm"][g, t]) if finite else None}
+
+
 def evaluate(run, ltes: np.ndarray, task_params: np.ndarray, key: jax.Array) -> list[dict]:
   """Each LTE on its task: ``eval_episodes`` fresh episodes per action mode, one batch."""
   n, num_tasks = _EVAL_EPISODES.value, len(ltes)
@@ -209,7 +219,8 @@ def main(argv):
       generations = [{"generation": g + 1, "env_steps": (g + 1) * steps,
                       "best_return": float(history["best"][g, t]),
                       "elite_mean_return": float(history["elite_mean"][g, t]),
-                      "best_velocity": float(history["best_aux"]["velocity"][g, t])}
+                      "best_velocity": float(history["best_aux"]["velocity"][g, t]),
+                      **gradient_diagnostics(history, g, t)}
                      for g in range(_GENERATIONS.value)]
       per_task[name] = {"generations": generations, "final": finals[t]}
     result["methods"][method] = {"population": population,

@@ -45,7 +45,9 @@ def test_ascent_finds_the_maximiser_on_the_sphere_and_keeps_the_best_step():
   config = gradient.GradientConfig(steps=60, learning_rate=0.1)
   best, history = jax.jit(lambda k: gradient.ascend(objective, start, k, config))(
       jax.random.PRNGKey(0))
-  chex.assert_shape([history["best"], history["lte"]], [(60, 4), (60, 4, 3)])
+  chex.assert_shape([history["best"], history["lte"], history["grad_norm"]],
+                    [(60, 4), (60, 4, 3), (60, 4)])
+  assert np.asarray(history["grad_finite"]).all()
   assert np.all(np.sum(np.asarray(best) * np.asarray(targets), -1) > 0.995)
   np.testing.assert_allclose(history["lte"][0], start, atol=1e-6)   # step 0 rolls out Z_0
   at = np.argmax(np.asarray(history["best"]), 0)
@@ -123,5 +125,6 @@ def test_adapt_runs_both_gradients_on_the_budget_of_cem(tiny_ear_run, tmp_path):
     rows = got["tasks"]["vel1"]["generations"]
     assert [r["env_steps"] for r in rows] == [budget // 2, budget]
     assert all(np.isfinite(r["best_return"]) for r in rows)
+    assert all(r["grad_finite"] and r["grad_norm"] > 0 for r in rows)   # Point-Vel is smooth
     assert np.isfinite(got["tasks"]["vel1"]["final"]["deterministic"]["return"])
   assert skills.library(tiny_ear_run).keys() == saved.keys()        # --nosave_skills

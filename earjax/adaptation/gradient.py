@@ -153,7 +153,9 @@ def ascend(objective: Objective, init_ltes, key: jax.Array,
   """``config.steps`` Adam steps up ``objective`` for every task at once, in one
   ``lax.scan``.  Returns (the LTE of each task's best step [K, d], history as
   ``cem.cem``'s: ``best``, ``elite_mean`` [G, K] (the step's mean return), ``best_aux``
-  [G, K] and ``lte`` [G, K, d], the LTE each step rolled out)."""
+  [G, K] and ``lte`` [G, K, d], the LTE each step rolled out; and the gradient's
+  ``grad_finite`` and ``grad_norm`` [G, K], its L2 norm, NaN where it was not finite
+  and Adam got zeros)."""
   # A non-finite gradient (MJX with one solver iteration can diverge) is zeroed instead
   # of poisoning Adam's moments for every later step.
   optimizer = optax.chain(optax.zero_nans(), optax.adam(config.learning_rate))
@@ -167,13 +169,16 @@ def ascend(objective: Objective, init_ltes, key: jax.Array,
   def step(carry, key):
     u, opt_state, best, best_return = carry
     (_, (ret, aux)), grad = jax.value_and_grad(surrogate, has_aux=True)(u, key)
+    finite = jnp.all(jnp.isfinite(grad), axis=-1)
     lte = project(u)
     better = ret > best_return
     best = jnp.where(better[:, None], lte, best)
     updates, opt_state = optimizer.update(grad, opt_state)
     return ((optax.apply_updates(u, updates), opt_state, best,
              jnp.maximum(ret, best_return)),
-            {"best": ret, "elite_mean": ret, "best_aux": aux, "lte": lte})
+            {"best": ret, "elite_mean": ret, "best_aux": aux, "lte": lte,
+             "grad_finite": finite,
+             "grad_norm": jnp.where(finite, jnp.linalg.norm(grad, axis=-1), jnp.nan)})
 
   start = (u, optimizer.init(u), project(u), jnp.full(u.shape[:1], -jnp.inf))
   (_, _, best, _), history = jax.lax.scan(step, start,
