@@ -33,6 +33,12 @@ def test_labels_mix_the_two_nearest_training_tasks():
                              ltes[[2, 0]])
 
 
+def test_the_gradient_norm_survives_squares_that_overflow_float32():
+  x = jnp.asarray([[3e20, 4e20, 0.0], [3.0, 4.0, 0.0], [0.0, 0.0, 0.0]], jnp.float32)
+  assert np.isinf(np.asarray(jnp.linalg.norm(x[:1], axis=-1))).all()   # the naive norm
+  np.testing.assert_allclose(gradient.safe_norm(x), [5e20, 5.0, 0.0], rtol=1e-6)
+
+
 def test_ascent_finds_the_maximiser_on_the_sphere_and_keeps_the_best_step():
   targets = cem.random_sphere(jax.random.PRNGKey(3), (4, 3))
 

@@ -148,6 +148,15 @@ def critic_objective(env: TaskFamilyEnv, policy: FrozenPolicy, critic: Callable,
   return objective
 
 
+def safe_norm(x: jax.Array) -> jax.Array:
+  """The L2 norm over the last axis, scaled by the largest entry first so that a finite
+  vector whose squares overflow float32 (a rollout gradient can reach 1e20) still gets
+  its finite norm."""
+  scale = jnp.max(jnp.abs(x), axis=-1, keepdims=True)
+  unit = x / jnp.where(scale > 0, scale, 1.0)
+  return scale[..., 0] * jnp.linalg.norm(unit, axis=-1)
+
+
 def ascend(objective: Objective, init_ltes, key: jax.Array,
            config: GradientConfig = GradientConfig()):
   """``config.steps`` Adam steps up ``objective`` for every task at once, in one
@@ -155,7 +164,8 @@ def ascend(objective: Objective, init_ltes, key: jax.Array,
   ``cem.cem``'s: ``best``, ``elite_mean`` [G, K] (the step's mean return), ``best_aux``
   [G, K] and ``lte`` [G, K, d], the LTE each step rolled out; and the gradient's
   ``grad_finite`` and ``grad_norm`` [G, K], its L2 norm, NaN where it was not finite
-  and Adam got zeros)."""
+  and Adam got zeros; a finite gradient beyond ~1e19 moves nothing either, as Adam's
+  second moment, its square, overflows)."""
   # A non-finite gradient (MJX with one solver iteration can diverge) is zeroed instead
   # of poisoning Adam's moments for every later step.
   optimizer = optax.chain(optax.zero_nans(), optax.adam(config.learning_rate))
@@ -178,7 +188,7 @@ def ascend(objective: Objective, init_ltes, key: jax.Array,
              jnp.maximum(ret, best_return)),
             {"best": ret, "elite_mean": ret, "best_aux": aux, "lte": lte,
              "grad_finite": finite,
-             "grad_norm": jnp.where(finite, jnp.linalg.norm(grad, axis=-1), jnp.nan)})
+             "grad_norm": jnp.where(finite, safe_norm(grad), jnp.nan)})
 
   start = (u, optimizer.init(u), project(u), jnp.full(u.shape[:1], -jnp.inf))
   (_, _, best, _), history = jax.lax.scan(step, start,
