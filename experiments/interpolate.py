@@ -11,7 +11,9 @@ seed x {deterministic, stochastic} episode runs in one vmapped batch.  Writes
 ``<out_dir>/<task_a>_<task_b>.json`` (per beta: mean forward velocity, returns under both
 reward tasks, torso height mean/peak and the fraction of steps airborne; over the betas:
 whether the velocity is monotone in beta and its R^2 against the straight line between
-the two end velocities) and a PNG.
+the two end velocities; where heights are measured, ``composition``: the betas that
+keep half the run end's speed and reach half the jump end's peak-height margin,
+``earjax.adaptation.lte.composition``) and a PNG.
 """
 import os
 
@@ -149,6 +151,10 @@ def main(argv):
             "linearity": {mode: lte_lib.linearity(betas, [r[mode]["velocity"]["mean"]
                                                           for r in rows])
                           for mode in ("deterministic", "stochastic")}}
+  if heights:   # run + jump (Run-Jump): does some beta jump while running?
+    result["composition"] = {mode: lte_lib.composition(
+        betas, [r[mode]["velocity"]["mean"] for r in rows],
+        [r[mode]["height_peak"] for r in rows]) for mode in ("deterministic", "stochastic")}
   out_dir = _OUT_DIR.value or os.path.join(run.workdir, "interpolate")
   os.makedirs(out_dir, exist_ok=True)
   stem = os.path.join(out_dir, f"{cli.slug(_TASK_A.value)}_{cli.slug(_TASK_B.value)}")
@@ -166,6 +172,9 @@ def main(argv):
     r2 = "n/a" if fit["r2_vs_line"] is None else f"{fit['r2_vs_line']:.3f}"
     print(f"{mode}: velocity monotone in beta: {fit['monotone']}, R^2 vs the line between "
           f"the ends: {r2}")
+  for mode, got in result.get("composition", {}).items():
+    print(f"{mode}: betas keeping half the run speed and half the jump's peak margin: "
+          f"{', '.join(f'{b:g}' for b in got['betas']) or 'none'}")
   print(f"wrote {stem}.json and {stem}.png")
 
 

@@ -117,6 +117,22 @@ def test_linearity_by_hand():
   assert lte_lib.linearity([0.25, 0.5, 1], [1.0, 2.0, 3.0])["r2_vs_line"] is None
 
 
+def test_composition_by_hand():
+  """Run end beta = 1 (3 m/s, peak 0.1 m), jump end beta = 0 (peak 0.5 m): margin 0.4;
+  a beta qualifies with v >= 1.5 and peak >= 0.1 + 0.2."""
+  betas, v = [0, 0.25, 0.5, 0.75, 1], [0.0, 1.0, 2.0, 2.5, 3.0]
+  got = lte_lib.composition(betas, v, [0.5, 0.45, 0.35, 0.25, 0.1])
+  assert got == {"run_beta": 1.0, "run_speed": 3.0, "jump_margin": pytest.approx(0.4),
+                 "betas": [0.5], "exists": True}
+  # The same sweep the other way round (run at beta = 0): the same betas mirrored.
+  mirrored = lte_lib.composition([1 - b for b in betas], v, [0.5, 0.45, 0.35, 0.25, 0.1])
+  assert mirrored["run_beta"] == 0.0 and mirrored["betas"] == [0.5]
+  # Speed kept but not the height, or no margin at all.
+  assert lte_lib.composition(betas, v, [0.5, 0.45, 0.25, 0.2, 0.1])["exists"] is False
+  assert lte_lib.composition(betas, v, [0.1, 0.1, 0.1, 0.1, 0.2])["exists"] is None
+  assert lte_lib.composition([0.25, 1], [1.0, 3.0], [0.5, 0.1])["exists"] is None
+
+
 def test_interpolate_between_a_skill_and_a_task(run_dir, tmp_path):
   run = load_run(run_dir)
   skills.save_for_run(run, "slowest", run.ltes[0])

@@ -65,6 +65,32 @@ def linearity(betas, velocities) -> dict:
   return out
 
 
+def composition(betas, velocities, peaks, speed_fraction: float = 0.5,
+                height_fraction: float = 0.5) -> dict:
+  """Jumping while running along an Eq. 1 sweep between a run task and a jump task (the
+  run end is the faster of beta = 0 and beta = 1): the betas whose velocity keeps at
+  least ``speed_fraction`` of the run end's and whose mean peak height rises above the
+  run end's by at least ``height_fraction`` of the jump end's margin over it (issue 15's
+  criterion, earjax's reading of the paper's composition).  ``exists`` is None when the
+  betas leave out an end or the jump end does not peak above the run end."""
+  order = np.argsort(betas)
+  b = np.asarray(betas, np.float64)[order]
+  v, p = (np.asarray(x, np.float64)[order] for x in (velocities, peaks))
+  out = {"run_beta": None, "run_speed": None, "jump_margin": None, "betas": [],
+         "exists": None}
+  if b[0] != 0.0 or b[-1] != 1.0:
+    return out
+  run, jump = (-1, 0) if v[-1] >= v[0] else (0, -1)
+  margin = p[jump] - p[run]
+  out.update(run_beta=float(b[run]), run_speed=float(v[run]), jump_margin=float(margin))
+  if margin <= 0:
+    return out
+  meets = (v >= speed_fraction * v[run]) & (p - p[run] >= height_fraction * margin)
+  out["betas"] = [float(x) for x in b[meets & (b != b[run])]]
+  out["exists"] = bool(out["betas"])
+  return out
+
+
 def rollout(env: TaskFamilyEnv, policy: FrozenPolicy, ltes: jax.Array,
             task_params: jax.Array, keys: jax.Array, stochastic=False, *,
             score_params: Optional[jax.Array] = None, keep_states: bool = False,
