@@ -197,9 +197,13 @@ def displacement_heading(alive: jax.Array, x_velocity: jax.Array, y_velocity: ja
                          num_tasks: int) -> jax.Array:
   """Per task, the heading in degrees [0, 360) of its episodes' summed displacement
   (the planar velocity [T, B] summed over the steps alive; B task-major): the release's
-  "heading of the final position" (EAR_REFERENCE, interpolation), over all episodes."""
+  "heading of the final position" (EAR_REFERENCE, interpolation), over all episodes;
+  NaN where the episodes did not move at all (no heading)."""
   total = lambda v: (alive * v).sum(0).reshape(num_tasks, -1).sum(1)
-  return jnp.degrees(jnp.arctan2(total(y_velocity), total(x_velocity))) % 360.0
+  dx, dy = total(x_velocity), total(y_velocity)
+  heading = jnp.degrees(jnp.arctan2(dy, dx)) % 360.0
+  heading = jnp.where(heading >= 360.0, 0.0, heading)   # float32: -1e-6 % 360 == 360
+  return jnp.where((dx == 0.0) & (dy == 0.0), jnp.nan, heading)
 
 
 def angle_difference(a, b):

@@ -118,13 +118,16 @@ def gradient_search(method: str, run, task_params: np.ndarray, key: jax.Array):
 
 
 def gradient_diagnostics(history, g: int, t: int) -> dict:
-  """A gradient method's step ``g`` on task ``t``: whether its gradient was finite and
-  its L2 norm (None where not finite); nothing for the searches."""
+  """A gradient method's step ``g`` on task ``t``: whether its gradient was finite, its
+  L2 norm (None where it or its norm is not finite) and how far the LTE it rolled out is
+  from the first step's (``lte_distance``); nothing for the searches."""
   if "grad_norm" not in history:
     return {}
-  finite = bool(history["grad_finite"][g, t])
-  return {"grad_finite": finite,
-          "grad_norm": float(history["grad_norm"][g, t]) if finite else None}
+  norm = float(history["grad_norm"][g, t])
+  lte = np.asarray(history["lte"][:, t])
+  return {"grad_finite": bool(history["grad_finite"][g, t]),
+          "grad_norm": norm if np.isfinite(norm) else None,
+          "lte_distance": float(np.linalg.norm(lte[g] - lte[0]))}
 
 
 def evaluate(run, ltes: np.ndarray, task_params: np.ndarray, key: jax.Array) -> list[dict]:

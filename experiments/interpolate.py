@@ -151,7 +151,7 @@ def main(argv):
             "linearity": {mode: lte_lib.linearity(betas, [r[mode]["velocity"]["mean"]
                                                           for r in rows])
                           for mode in ("deterministic", "stochastic")}}
-  if heights:   # run + jump (Run-Jump): does some beta jump while running?
+  if heights:   # Run-Jump, Hopper skills: does some beta jump while running?
     result["composition"] = {mode: lte_lib.composition(
         betas, [r[mode]["velocity"]["mean"] for r in rows],
         [r[mode]["height_peak"] for r in rows]) for mode in ("deterministic", "stochastic")}
@@ -173,8 +173,10 @@ def main(argv):
     print(f"{mode}: velocity monotone in beta: {fit['monotone']}, R^2 vs the line between "
           f"the ends: {r2}")
   for mode, got in result.get("composition", {}).items():
+    found = ("n/a (an end is missing or the slower end does not peak higher)"
+             if got["exists"] is None else ", ".join(f"{b:g}" for b in got["betas"]) or "none")
     print(f"{mode}: betas keeping half the run speed and half the jump's peak margin: "
-          f"{', '.join(f'{b:g}' for b in got['betas']) or 'none'}")
+          f"{found}")
   print(f"wrote {stem}.json and {stem}.png")
 
 

@@ -18,9 +18,10 @@ enable_compilation_cache()
 
 
 def pytest_collection_modifyitems(items):
-  """Longest file first (setup.cfg turns off xdist's reorder by test count): each worker
-  takes the next file when it finishes one, and the files left for the end are short,
-  so the two workers finish close together."""
+  """Longest file first (setup.cfg turns off xdist's reorder by test count): the queue
+  of files is in this order (xdist hands a worker the next file when few of its tests
+  are pending), so the files left for the end are short and the two workers finish
+  close together.  The sort is stable and the same on every worker."""
   seconds = file_seconds.load()
   items.sort(key=lambda item: -seconds.get(item.path.name, 0.0))
 

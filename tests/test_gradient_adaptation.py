@@ -33,6 +33,12 @@ def test_labels_mix_the_two_nearest_training_tasks():
                              ltes[[2, 0]])
 
 
+def test_a_task_with_a_nonfinite_gradient_entry_gets_a_zero_step():
+  g = jnp.asarray([[1.0, jnp.nan, 2.0], [1.0, jnp.inf, 2.0], [1.0, -2.0, 3.0]])
+  np.testing.assert_array_equal(gradient.zero_nonfinite_rows(g),
+                                [[0, 0, 0], [0, 0, 0], [1, -2, 3]])
+
+
 def test_the_gradient_norm_survives_squares_that_overflow_float32():
   x = jnp.asarray([[3e20, 4e20, 0.0], [3.0, 4.0, 0.0], [0.0, 0.0, 0.0]], jnp.float32)
   assert np.isinf(np.asarray(jnp.linalg.norm(x[:1], axis=-1))).all()   # the naive norm
@@ -132,5 +138,6 @@ def test_adapt_runs_both_gradients_on_the_budget_of_cem(tiny_ear_run, tmp_path):
     assert [r["env_steps"] for r in rows] == [budget // 2, budget]
     assert all(np.isfinite(r["best_return"]) for r in rows)
     assert all(r["grad_finite"] and r["grad_norm"] > 0 for r in rows)   # Point-Vel is smooth
+    assert rows[0]["lte_distance"] == 0.0 and rows[1]["lte_distance"] > 0.0
     assert np.isfinite(got["tasks"]["vel1"]["final"]["deterministic"]["return"])
   assert skills.library(tiny_ear_run).keys() == saved.keys()        # --nosave_skills

@@ -131,6 +131,8 @@ def test_composition_by_hand():
   assert lte_lib.composition(betas, v, [0.5, 0.45, 0.25, 0.2, 0.1])["exists"] is False
   assert lte_lib.composition(betas, v, [0.1, 0.1, 0.1, 0.1, 0.2])["exists"] is None
   assert lte_lib.composition([0.25, 1], [1.0, 3.0], [0.5, 0.1])["exists"] is None
+  # A jump end fast enough on its own does not count: only mixes do.
+  assert lte_lib.composition([0, 0.5, 1], [2.0, 2.5, 3.0], [0.5, 0.1, 0.1])["exists"] is False
 
 
 def test_interpolate_between_a_skill_and_a_task(run_dir, tmp_path):

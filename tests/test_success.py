@@ -121,6 +121,10 @@ def test_the_heading_of_the_displacement_and_its_angle_to_the_direction():
   # step) + (0, -3) -> atan2(-3, -1) = 180 + 71.565 degrees.
   np.testing.assert_allclose(acting.displacement_heading(alive, vx, vy, num_tasks=2),
                              [45.0, 251.565], atol=1e-3)
+  # Just below the +x axis still reads [0, 360); no displacement has no heading.
+  one = jnp.ones((1, 1))
+  assert 0.0 <= float(acting.displacement_heading(one, one, -1e-9 * one, 1)[0]) < 360.0
+  assert np.isnan(acting.displacement_heading(one, 0 * one, 0 * one, 1)).all()
   for a, b, want in [(350.0, 0.0, 10.0), (10.0, 350.0, 20.0), (0.0, 180.0, 180.0),
                      (251.565, 270.0, 18.435), (90.0, 90.0, 0.0)]:
     assert acting.angle_difference(a, b) == pytest.approx(want), (a, b)

@@ -148,6 +148,11 @@ def critic_objective(env: TaskFamilyEnv, policy: FrozenPolicy, critic: Callable,
   return objective
 
 
+def zero_nonfinite_rows(x: jax.Array) -> jax.Array:
+  """``x`` [K, d] with every row that has a NaN or an infinity set to zeros."""
+  return jnp.where(jnp.all(jnp.isfinite(x), axis=-1, keepdims=True), x, 0.0)
+
+
 def safe_norm(x: jax.Array) -> jax.Array:
   """The L2 norm over the last axis, scaled by the largest entry first so that a finite
   vector whose squares overflow float32 (a rollout gradient can reach 1e20) still gets
@@ -166,9 +171,11 @@ def ascend(objective: Objective, init_ltes, key: jax.Array,
   ``grad_finite`` and ``grad_norm`` [G, K], its L2 norm, NaN where it was not finite
   and Adam got zeros; a finite gradient beyond ~1e19 moves nothing either, as Adam's
   second moment, its square, overflows)."""
-  # A non-finite gradient (MJX with one solver iteration can diverge) is zeroed instead
-  # of poisoning Adam's moments for every later step.
-  optimizer = optax.chain(optax.zero_nans(), optax.adam(config.learning_rate))
+  # A task's gradient with any non-finite entry (MJX with one solver iteration can
+  # diverge) is zeroed whole instead of poisoning Adam's moments for every later step
+  # (optax.zero_nans would pass an infinity, and keep a row's finite entries).
+  optimizer = optax.chain(optax.stateless(lambda g, _: zero_nonfinite_rows(g)),
+                          optax.adam(config.learning_rate))
   u = jnp.asarray(init_ltes, jnp.float32)
   project = l2_normalize if config.normalize else (lambda x: x)
 

@@ -68,8 +68,9 @@ def linearity(betas, velocities) -> dict:
 def composition(betas, velocities, peaks, speed_fraction: float = 0.5,
                 height_fraction: float = 0.5) -> dict:
   """Jumping while running along an Eq. 1 sweep between a run task and a jump task (the
-  run end is the faster of beta = 0 and beta = 1): the betas whose velocity keeps at
-  least ``speed_fraction`` of the run end's and whose mean peak height rises above the
+  run end is the one of beta = 0 and beta = 1 with the higher forward velocity): the
+  betas strictly between the ends whose velocity keeps at least ``speed_fraction`` of
+  the run end's and whose mean peak height rises above the
   run end's by at least ``height_fraction`` of the jump end's margin over it (issue 15's
   criterion, earjax's reading of the paper's composition).  ``exists`` is None when the
   betas leave out an end or the jump end does not peak above the run end."""
@@ -86,7 +87,7 @@ def composition(betas, velocities, peaks, speed_fraction: float = 0.5,
   if margin <= 0:
     return out
   meets = (v >= speed_fraction * v[run]) & (p - p[run] >= height_fraction * margin)
-  out["betas"] = [float(x) for x in b[meets & (b != b[run])]]
+  out["betas"] = [float(x) for x in b[meets & (b > 0.0) & (b < 1.0)]]   # mixes only
   out["exists"] = bool(out["betas"])
   return out
 
