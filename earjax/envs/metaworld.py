@@ -98,6 +98,10 @@ class MetaWorldMT10:
     del task_param
     return None
 
+  def direction_target(self, task_param) -> None:
+    del task_param
+    return None
+
   def task_name(self, task_param) -> str:
     return MT10[int(np.asarray(task_param).reshape(-1)[0])]
 
