@@ -173,7 +173,8 @@ def main(argv):
     print(f"{mode}: velocity monotone in beta: {fit['monotone']}, R^2 vs the line between "
           f"the ends: {r2}")
   for mode, got in result.get("composition", {}).items():
-    found = ("n/a (an end is missing or the slower end does not peak higher)"
+    found = ("n/a (an end is missing, or the jump end does not jump: its peak is not "
+             "min_jump_margin above the run end's, lte.composition)"
              if got["exists"] is None else ", ".join(f"{b:g}" for b in got["betas"]) or "none")
     print(f"{mode}: betas keeping half the run speed and half the jump's peak margin: "
           f"{found}")

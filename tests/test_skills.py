@@ -130,6 +130,11 @@ def test_composition_by_hand():
   # Speed kept but not the height, or no margin at all.
   assert lte_lib.composition(betas, v, [0.5, 0.45, 0.25, 0.2, 0.1])["exists"] is False
   assert lte_lib.composition(betas, v, [0.1, 0.1, 0.1, 0.1, 0.2])["exists"] is None
+  # A jump end 4 mm above the run gait does not jump (the default margin is 5 cm): any
+  # mix would pass on noise.
+  standing = [0.104, 0.1, 0.103, 0.103, 0.1]
+  assert lte_lib.composition(betas, v, standing)["exists"] is None
+  assert lte_lib.composition(betas, v, standing, min_jump_margin=0.0)["betas"] == [0.5, 0.75]
   assert lte_lib.composition([0.25, 1], [1.0, 3.0], [0.5, 0.1])["exists"] is None
   # A jump end fast enough on its own does not count: only mixes do.
   assert lte_lib.composition([0, 0.5, 1], [2.0, 2.5, 3.0], [0.5, 0.1, 0.1])["exists"] is False

@@ -66,14 +66,16 @@ def linearity(betas, velocities) -> dict:
 
 
 def composition(betas, velocities, peaks, speed_fraction: float = 0.5,
-                height_fraction: float = 0.5) -> dict:
+                height_fraction: float = 0.5, min_jump_margin: float = 0.05) -> dict:
   """Jumping while running along an Eq. 1 sweep between a run task and a jump task (the
   run end is the one of beta = 0 and beta = 1 with the higher forward velocity): the
   betas strictly between the ends whose velocity keeps at least ``speed_fraction`` of
   the run end's and whose mean peak height rises above the
   run end's by at least ``height_fraction`` of the jump end's margin over it (issue 15's
   criterion, earjax's reading of the paper's composition).  ``exists`` is None when the
-  betas leave out an end or the jump end does not peak above the run end."""
+  betas leave out an end or the jump end does not jump: its peak is less than
+  ``min_jump_margin`` (metres, earjax's choice) above the run end's, so any mix would
+  pass on noise (HalfCheetah's jump1 task stands: its peak is the run gait's)."""
   order = np.argsort(betas)
   b = np.asarray(betas, np.float64)[order]
   v, p = (np.asarray(x, np.float64)[order] for x in (velocities, peaks))
@@ -84,7 +86,7 @@ def composition(betas, velocities, peaks, speed_fraction: float = 0.5,
   run, jump = (-1, 0) if v[-1] >= v[0] else (0, -1)
   margin = p[jump] - p[run]
   out.update(run_beta=float(b[run]), run_speed=float(v[run]), jump_margin=float(margin))
-  if margin <= 0:
+  if margin < min_jump_margin:
     return out
   meets = (v >= speed_fraction * v[run]) & (p - p[run] >= height_fraction * margin)
   out["betas"] = [float(x) for x in b[meets & (b > 0.0) & (b < 1.0)]]   # mixes only
