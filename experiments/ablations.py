@@ -7,8 +7,10 @@ budget, measured three ways, resumable.
 
 Variants (each a change of the ``--config`` base, which applies Algorithm 1's noise):
 ``base``; ``no_normalize`` (LTE not on the sphere, ``network.normalize_lte=False``);
-``no_noise`` (``network.lte_noise_std=0``); ``release_bug`` (the noise computed but not
-applied, as in the release: ``network.release_noise_bug=True``); ``lte_dim2``,
+``no_noise`` (``network.lte_noise_std=0``); ``release_bug`` (the decoder gets the clean LTE,
+as in the release, which computed the noise and dropped it:
+``network.release_noise_bug=True``; from the same seed it trains bit for bit as
+``no_noise``, tests/test_ablations.py); ``lte_dim2``,
 ``lte_dim8`` (``network.lte_dim``; the base has 3).  Per variant and seed, in
 ``<root>/<variant>/seed<k>``: the training run (``experiments.train``'s job), then
 ``experiments.interpolate`` between the ``--interpolate`` ends and ``experiments.adapt``

@@ -1,5 +1,6 @@
 """``experiments.ablations``: a variant's run, its three measures, the summary, resuming a
-finished sweep without retraining, and bad input in one line (tiny Point-Vel run)."""
+finished sweep without retraining, bad input in one line (tiny Point-Vel run), and the
+release bug trained as the no-noise ablation."""
 import json
 import os
 import subprocess
@@ -7,8 +8,10 @@ import sys
 
 import numpy as np
 
+from earjax.training import train_and_evaluate
 from experiments import ablations
-from tiny import CPU_PRESET, REPO, tiny_flags
+from tiny import (CPU_PRESET, REPO, leaves, metrics_rows, restored_state, tiny_config,
+                  tiny_flags)
 
 
 def sweep(root, *args):
@@ -56,3 +59,22 @@ def test_an_unknown_variant_is_refused_in_one_line(tmp_path):
   assert proc.stderr.strip().splitlines() == [
       "error: unknown variant(s) no_lte; valid: " + ", ".join(ablations.VARIANTS)]
   assert not os.listdir(tmp_path)
+
+
+def test_the_release_bug_is_the_no_noise_ablation_bit_for_bit(tmp_path):
+  """Variant (3) gives the decoder the clean LTE, as the release did (it computed Algorithm
+  1's noisy LTE and dropped it), so it trains exactly as variant (2) (sigma = 0) does from
+  the same seed, while the base (noise applied) trains otherwise: the sweep's release_bug
+  and no_noise rows can differ by nothing."""
+  runs = {}
+  for variant in ("no_noise", "release_bug", "base"):
+    config = ablations.variant_config(tiny_config(), variant, seed=0)
+    train_and_evaluate(config, str(tmp_path / variant))
+    runs[variant] = (leaves(restored_state(str(tmp_path / variant), config)[1]),
+                     metrics_rows(str(tmp_path / variant)))
+  (bug, bug_rows), (clean, clean_rows) = runs["release_bug"], runs["no_noise"]
+  assert bug_rows == clean_rows
+  for x, y in zip(bug, clean):
+    np.testing.assert_array_equal(x, y)
+  noisy, _ = runs["base"]
+  assert any(not np.array_equal(x, y) for x, y in zip(noisy, clean))
