@@ -21,7 +21,8 @@ A run of ``no_normalize`` is interpolated by the straight mix (its LTEs are off 
 sphere); CEM searches the unit sphere for every variant, as Algorithm 2 does.
 Writes ``<root>/summary.json``: per variant and seed the final evaluation's mean
 |v - target|, the interpolation's monotonicity and R^2 (deterministic actions) and CEM's
-mean |v - target| on the adapt tasks; per variant their mean and standard deviation.
+mean |v - target| on the adapt tasks; per variant their mean and standard deviation; and
+``<root>/interpolation.png``: velocity vs beta of every run, a panel per variant.
 """
 import json
 import os
@@ -104,12 +105,16 @@ def stage(path: str, made_by: dict, args: list[str], what: str) -> None:
   files.write_json(stamp, made_by)
 
 
+def interpolation_file(workdir: str, ends: tuple[str, str]) -> str:
+  return os.path.join(workdir, "ablation_interpolate",
+                      f"{cli.slug(ends[0])}_{cli.slug(ends[1])}.json")
+
+
 def measure(config, workdir: str, last: dict, ends: tuple[str, str]) -> dict:
   """The three measures of one trained run (``last``: its final evaluation), running the
   stages it lacks."""
   epoch = last["epoch"]
-  interpolated = os.path.join(workdir, "ablation_interpolate",
-                              f"{cli.slug(ends[0])}_{cli.slug(ends[1])}.json")
+  interpolated = interpolation_file(workdir, ends)
   stage(interpolated, {"epoch": epoch, "ends": list(ends), "betas": _BETAS.value},
         ["experiments.interpolate", f"--workdir={workdir}", f"--task_a={ends[0]}",
          f"--task_b={ends[1]}", f"--betas={_BETAS.value}",
@@ -129,6 +134,42 @@ def measure(config, workdir: str, last: dict, ends: tuple[str, str]) -> dict:
           "cem_velocity_error": float(np.mean(
               [t["final"]["deterministic"]["velocity_error"] for t in tasks.values()])),
           "num_epochs": config.num_epochs}
+
+
+def plot(root: str, variants: list[str], seeds: list[int], ends: tuple[str, str],
+         path: str) -> None:
+  """Velocity vs beta of every run's Eq. 1 interpolation (deterministic actions), a panel
+  per variant, a line per seed, the two end targets dotted."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  columns = min(3, len(variants))
+  rows = -(-len(variants) // columns)
+  fig, axes = plt.subplots(rows, columns, figsize=(4 * columns, 3.2 * rows), squeeze=False,
+                           sharex=True, sharey=True)
+  for ax, variant in zip(axes.flat, variants):
+    for seed in seeds:
+      with open(interpolation_file(os.path.join(root, variant, f"seed{seed}"), ends)) as f:
+        result = json.load(f)
+      velocity = [r["deterministic"]["velocity"]["mean"] for r in result["betas"]]
+      ax.plot([r["beta"] for r in result["betas"]], velocity, "o-", ms=3,
+              label=f"seed {seed}")
+    for source in ("a", "b"):
+      if result[f"target_{source}"] is not None:
+        ax.axhline(result[f"target_{source}"], color="gray", ls=":", lw=1)
+    ax.set_title(variant, fontsize=9)
+    ax.grid(alpha=0.3)
+  for ax in axes.flat[len(variants):]:
+    ax.set_visible(False)
+  for ax in axes[-1]:
+    ax.set_xlabel(f"beta (1 = {ends[0]}, 0 = {ends[1]})")
+  for ax in axes[:, 0]:
+    ax.set_ylabel("mean forward velocity (m/s)")
+  axes.flat[0].legend(fontsize=7)
+  fig.suptitle(f"Eq. 1 interpolation per LTE ablation, {result['env']} ({root})", fontsize=9)
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
 
 
 def summarise(runs: dict) -> dict:
@@ -186,7 +227,10 @@ def main(argv):
   summary = {"config": base.to_dict(), "variants": VARIANTS, "runs": runs,
              "summary": summarise(runs)}
   files.write_json(os.path.join(_ROOT.value, "summary.json"), summary)
-  print(f"wrote {os.path.join(_ROOT.value, 'summary.json')}")
+  plot(_ROOT.value, _VARIANTS.value, seeds, ends,
+       os.path.join(_ROOT.value, "interpolation.png"))
+  print(f"wrote {os.path.join(_ROOT.value, 'summary.json')} and "
+        f"{os.path.join(_ROOT.value, 'interpolation.png')}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
-"""``experiments.ablations``: a variant's run, its three measures, the summary, resuming a
-finished sweep without retraining, bad input in one line (tiny Point-Vel run), and the
-release bug trained as the no-noise ablation."""
+"""``experiments.ablations``: a variant's run, its three measures, the summary and its plot,
+resuming a finished sweep without retraining, bad input in one line (tiny Point-Vel run),
+and the release bug trained as the no-noise ablation."""
 import json
 import os
 import subprocess
@@ -41,6 +41,7 @@ def test_a_variant_is_trained_measured_and_summarised(tmp_path):
       "eval/velocity_error_mean"]
   assert summary["summary"]["no_noise"]["velocity_error"] == {
       "mean": row["velocity_error"], "std": 0.0, "seeds": 1}
+  assert (tmp_path / "interpolation.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
   # Finished stages are kept: the same command measures again without training.
   metrics = (run / "metrics.jsonl").read_text()
   checkpoints = sorted(os.listdir(run / "checkpoints" / "state"))
