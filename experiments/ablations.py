@@ -19,10 +19,12 @@ finished stage made with the same settings (the run's epoch, the flags) is skipp
 the same command continues an interrupted sweep; an extended run is measured again.
 A run of ``no_normalize`` is interpolated by the straight mix (its LTEs are off the
 sphere); CEM searches the unit sphere for every variant, as Algorithm 2 does.
-Writes ``<root>/summary.json``: per variant and seed the final evaluation's mean
-|v - target|, the interpolation's monotonicity and R^2 (deterministic actions) and CEM's
-mean |v - target| on the adapt tasks; per variant their mean and standard deviation; and
-``<root>/interpolation.png``: velocity vs beta of every run, a panel per variant.
+Writes, after every measured run (so a stopped sweep shows what it has measured),
+``<root>/summary.json``: per variant and seed the final evaluation's mean |v - target|,
+the interpolation's monotonicity and R^2 (deterministic actions) and CEM's mean
+|v - target| on the adapt tasks; per variant their mean and standard deviation;
+``complete`` once every run is in; and ``<root>/interpolation.png``: velocity vs beta of
+every run, a panel per variant.
 """
 import json
 import os
@@ -136,30 +138,28 @@ def measure(config, workdir: str, last: dict, ends: tuple[str, str]) -> dict:
           "num_epochs": config.num_epochs}
 
 
-def plot(root: str, variants: list[str], seeds: list[int], ends: tuple[str, str],
-         path: str) -> None:
-  """Velocity vs beta of every run's Eq. 1 interpolation (deterministic actions), a panel
-  per variant, a line per seed, the two end targets dotted."""
+def plot(root: str, runs: dict, ends: tuple[str, str], path: str) -> None:
+  """Velocity vs beta of the Eq. 1 interpolation of every run in ``runs`` (deterministic
+  actions), a panel per variant, a line per seed, the two end targets dotted."""
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  columns = min(3, len(variants))
-  rows = -(-len(variants) // columns)
+  columns = min(3, len(runs))
+  rows = -(-len(runs) // columns)
   fig, axes = plt.subplots(rows, columns, figsize=(4 * columns, 3.2 * rows), squeeze=False,
                            sharex=True, sharey=True)
-  for ax, variant in zip(axes.flat, variants):
+  for ax, (variant, seeds) in zip(axes.flat, runs.items()):
     for seed in seeds:
-      with open(interpolation_file(os.path.join(root, variant, f"seed{seed}"), ends)) as f:
+      with open(interpolation_file(os.path.join(root, variant, seed), ends)) as f:
         result = json.load(f)
       velocity = [r["deterministic"]["velocity"]["mean"] for r in result["betas"]]
-      ax.plot([r["beta"] for r in result["betas"]], velocity, "o-", ms=3,
-              label=f"seed {seed}")
+      ax.plot([r["beta"] for r in result["betas"]], velocity, "o-", ms=3, label=seed)
     for source in ("a", "b"):
       if result[f"target_{source}"] is not None:
         ax.axhline(result[f"target_{source}"], color="gray", ls=":", lw=1)
     ax.set_title(variant, fontsize=9)
     ax.grid(alpha=0.3)
-  for ax in axes.flat[len(variants):]:
+  for ax in axes.flat[len(runs):]:
     ax.set_visible(False)
   for ax in axes[-1]:
     ax.set_xlabel(f"beta (1 = {ends[0]}, 0 = {ends[1]})")
@@ -170,6 +170,17 @@ def plot(root: str, variants: list[str], seeds: list[int], ends: tuple[str, str]
   fig.tight_layout()
   fig.savefig(path, dpi=110)
   plt.close(fig)
+
+
+def write_summary(base: ml_collections.ConfigDict, runs: dict, ends: tuple[str, str],
+                  complete: bool) -> None:
+  """``<root>/summary.json`` and ``interpolation.png`` of the runs measured so far
+  (``complete``: all of the sweep's)."""
+  measured = {variant: seeds for variant, seeds in runs.items() if seeds}
+  files.write_json(os.path.join(_ROOT.value, "summary.json"),
+                   {"config": base.to_dict(), "variants": VARIANTS, "complete": complete,
+                    "runs": measured, "summary": summarise(measured)})
+  plot(_ROOT.value, measured, ends, os.path.join(_ROOT.value, "interpolation.png"))
 
 
 def summarise(runs: dict) -> dict:
@@ -224,11 +235,8 @@ def main(argv):
       print(f"{variant:>13} seed {seed}: |v - target| {row['velocity_error']:.3f}, "
             f"monotone {row['monotone']}, R^2 {row['r2_vs_line']}, "
             f"CEM |v - target| {row['cem_velocity_error']:.3f}")
-  summary = {"config": base.to_dict(), "variants": VARIANTS, "runs": runs,
-             "summary": summarise(runs)}
-  files.write_json(os.path.join(_ROOT.value, "summary.json"), summary)
-  plot(_ROOT.value, _VARIANTS.value, seeds, ends,
-       os.path.join(_ROOT.value, "interpolation.png"))
+      write_summary(base, runs, ends,
+                    complete=(variant, seed) == (_VARIANTS.value[-1], seeds[-1]))
   print(f"wrote {os.path.join(_ROOT.value, 'summary.json')} and "
         f"{os.path.join(_ROOT.value, 'interpolation.png')}")
 

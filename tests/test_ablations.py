@@ -31,6 +31,7 @@ def test_a_variant_is_trained_measured_and_summarised(tmp_path):
   assert config["network"]["lte_noise_std"] == 0.0 and config["seed"] == 3
   with open(tmp_path / "summary.json") as f:
     summary = json.load(f)
+  assert summary["complete"] is True
   row = summary["runs"]["no_noise"]["seed3"]
   with open(run / "ablation_interpolate" / "vel-1.5_vel1.5.json".replace("-", "_minus_")) as f:
     assert row["monotone"] == json.load(f)["linearity"]["deterministic"]["monotone"]
