@@ -22,7 +22,11 @@ sphere); CEM searches the unit sphere for every variant, as Algorithm 2 does.
 Writes, after every measured run (so a stopped sweep shows what it has measured),
 ``<root>/summary.json``: per variant and seed the final evaluation's mean |v - target|,
 the interpolation's monotonicity and R^2 (deterministic actions) and CEM's mean
-|v - target| on the adapt tasks; per variant their mean and standard deviation;
+|v - target| on the adapt tasks, and two readings of the interpolation's geometry: the
+angle between the two ends' LTEs and R^2 against the line in arc position
+(``lte.arc_fraction``: Eq. 1's beta crosses a wide arc's middle fast, which bends
+velocity vs beta where velocity vs arc position may be straight); per variant their
+mean and standard deviation;
 ``complete`` once every run is in; and ``<root>/interpolation.png``: velocity vs beta of
 every run, a panel per variant.
 """
@@ -40,6 +44,7 @@ from ml_collections import config_flags
 from earjax import checkpoint
 from earjax import config as config_lib
 from earjax import files
+from earjax.adaptation import lte as lte_lib
 from earjax.training import ConfigError, NonFiniteError, train_and_evaluate
 from experiments import cli
 
@@ -51,7 +56,8 @@ VARIANTS = {
     "lte_dim2": {"network.lte_dim": 2},
     "lte_dim8": {"network.lte_dim": 8},
 }
-MEASURES = ("velocity_error", "monotone", "r2_vs_line", "cem_velocity_error")
+MEASURES = ("velocity_error", "monotone", "r2_vs_line", "cem_velocity_error", "r2_vs_arc",
+            "end_angle_deg")
 VELOCITY_FAMILIES = ("halfcheetah_vel", "hopper_vel", "walker_vel", "point_vel")
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -128,13 +134,19 @@ def measure(config, workdir: str, last: dict, ends: tuple[str, str]) -> dict:
          "--methods=cem", f"--generations={_GENERATIONS.value}", "--nosave_skills",
          f"--out_dir={os.path.dirname(adapted)}"], f"adapt {workdir}")
   with open(interpolated) as f:
-    line = json.load(f)["linearity"]["deterministic"]
+    sweep = json.load(f)
+  line = sweep["linearity"]["deterministic"]
+  betas = [r["beta"] for r in sweep["betas"]]
+  arc = lte_lib.linearity(lte_lib.arc_fraction(sweep["lte_a"], sweep["lte_b"], betas),
+                          [r["deterministic"]["velocity"]["mean"] for r in sweep["betas"]])
   with open(adapted) as f:
     tasks = json.load(f)["methods"]["cem"]["tasks"]
   return {"epoch": last["epoch"], "velocity_error": last["eval/velocity_error_mean"],
           "monotone": line["monotone"], "r2_vs_line": line["r2_vs_line"],
           "cem_velocity_error": float(np.mean(
               [t["final"]["deterministic"]["velocity_error"] for t in tasks.values()])),
+          "r2_vs_arc": arc["r2_vs_line"],
+          "end_angle_deg": float(np.degrees(lte_lib.angle(sweep["lte_a"], sweep["lte_b"]))),
           "num_epochs": config.num_epochs}
 
 

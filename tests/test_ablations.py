@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from earjax.training import train_and_evaluate
 from experiments import ablations
@@ -34,7 +35,13 @@ def test_a_variant_is_trained_measured_and_summarised(tmp_path):
   assert summary["complete"] is True
   row = summary["runs"]["no_noise"]["seed3"]
   with open(run / "ablation_interpolate" / "vel-1.5_vel1.5.json".replace("-", "_minus_")) as f:
-    assert row["monotone"] == json.load(f)["linearity"]["deterministic"]["monotone"]
+    interpolation = json.load(f)
+  assert row["monotone"] == interpolation["linearity"]["deterministic"]["monotone"]
+  a, b = np.asarray(interpolation["lte_a"]), np.asarray(interpolation["lte_b"])
+  assert row["end_angle_deg"] == pytest.approx(
+      np.degrees(np.arccos(a @ b / np.linalg.norm(a) / np.linalg.norm(b))), abs=1e-3)
+  # Unit-length ends: beta 0.5 is the middle of the arc too, so the two lines agree.
+  assert row["r2_vs_arc"] == pytest.approx(row["r2_vs_line"], abs=1e-6)
   with open(run / "ablation_adapt" / "results.json") as f:
     cem = json.load(f)["methods"]["cem"]["tasks"]["vel1"]["final"]["deterministic"]
   assert row["cem_velocity_error"] == cem["velocity_error"]

@@ -117,6 +117,30 @@ def test_linearity_by_hand():
   assert lte_lib.linearity([0.25, 0.5, 1], [1.0, 2.0, 3.0])["r2_vs_line"] is None
 
 
+def test_arc_fraction_by_hand():
+  """Ends 90 degrees apart: the mix of beta 0.25 is (0.25, 0.75), atan(1/3) = 18.43
+  degrees from Z_j, 0.2048 of the arc; 160 degrees apart: atan2(0.25 sin 160,
+  0.75 + 0.25 cos 160) = 9.425 degrees, 0.05891 of it."""
+  e_i, e_j = np.array([1.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0])
+  np.testing.assert_allclose(lte_lib.arc_fraction(e_i, e_j, [0, 0.25, 0.5, 1]),
+                             [0.0, 0.20483, 0.5, 1.0], atol=1e-5)
+  far = np.array([np.cos(np.radians(160)), np.sin(np.radians(160)), 0.0])
+  assert np.degrees(lte_lib.angle(far, 3 * e_i)) == pytest.approx(160)
+  np.testing.assert_allclose(lte_lib.arc_fraction(far, e_i, [0, 0.25, 0.75, 1]),
+                             [0.0, 0.05891, 0.94109, 1.0], atol=1e-5)
+  # The angles of Eq. 1's normalised mixes themselves, and the straight mix of the same
+  # directions at other lengths (no hypersphere) points the same way as its own formula.
+  betas = np.linspace(0, 1, 9)
+  mixes = np.asarray(lte_lib.interpolate(far, e_i, betas))
+  np.testing.assert_allclose(lte_lib.arc_fraction(far, e_i, betas),
+                             np.degrees(np.arccos(np.clip(mixes @ e_i, -1, 1))) / 160,
+                             atol=1e-4)
+  straight = np.asarray(lte_lib.interpolate(2 * far, 0.5 * e_i, betas, normalize=False))
+  angles = np.degrees(np.arctan2(straight[:, 1], straight[:, 0]))
+  np.testing.assert_allclose(lte_lib.arc_fraction(2 * far, 0.5 * e_i, betas), angles / 160,
+                             atol=1e-5)
+
+
 def test_composition_by_hand():
   """Run end beta = 1 (3 m/s, peak 0.1 m), jump end beta = 0 (peak 0.5 m): margin 0.4;
   a beta qualifies with v >= 1.5 and peak >= 0.1 + 0.2."""

@@ -65,6 +65,29 @@ def linearity(betas, velocities) -> dict:
   return out
 
 
+def arc_fraction(lte_i, lte_j, betas) -> np.ndarray:
+  """Where each Eq. 1 mix beta Z_i + (1 - beta) Z_j points along the arc from Z_j (0) to
+  Z_i (1): its angle from Z_j over the angle between the ends.  Normalisation does not
+  turn the mix, so this also places the straight mix of the no-hypersphere ablation.
+  Eq. 1's beta is not the arc position: the farther apart the ends, the faster the mix
+  crosses the arc's middle (ends 90 degrees apart: beta 0.25 is 0.205 of the arc; 160
+  degrees apart: 0.059), so velocity vs beta bends into a step where velocity vs arc
+  position may be straight.  NaN where the ends point the same way."""
+  r_i, r_j = (float(np.linalg.norm(np.asarray(z, np.float64))) for z in (lte_i, lte_j))
+  ends = angle(lte_i, lte_j)
+  sin, cos = np.sin(ends), np.cos(ends)
+  b = np.asarray(check_betas(betas), np.float64)
+  mix = np.arctan2(b * r_i * sin, (1.0 - b) * r_j + b * r_i * cos)
+  return mix / np.arctan2(r_i * sin, r_i * cos)
+
+
+def angle(lte_i, lte_j) -> float:
+  """The angle between two LTEs (radians, in [0, pi])."""
+  z_i, z_j = (np.asarray(z, np.float64) for z in (lte_i, lte_j))
+  cos = z_i @ z_j / (np.linalg.norm(z_i) * np.linalg.norm(z_j))
+  return float(np.arccos(np.clip(cos, -1.0, 1.0)))
+
+
 def composition(betas, velocities, peaks, speed_fraction: float = 0.5,
                 height_fraction: float = 0.5, min_jump_margin: float = 0.05) -> dict:
   """Jumping while running along an Eq. 1 sweep between a run task and a jump task (the
