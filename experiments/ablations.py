@@ -119,8 +119,9 @@ def interpolation_file(workdir: str, ends: tuple[str, str]) -> str:
 
 
 def measure(config, workdir: str, last: dict, ends: tuple[str, str]) -> dict:
-  """The three measures of one trained run (``last``: its final evaluation), running the
-  stages it lacks."""
+  """The measures of one trained run (``last``: its final evaluation): the three of the
+  issue and the two geometry readings of its interpolation, running the stages it
+  lacks."""
   epoch = last["epoch"]
   interpolated = interpolation_file(workdir, ends)
   stage(interpolated, {"epoch": epoch, "ends": list(ends), "betas": _BETAS.value},
