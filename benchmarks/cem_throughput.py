@@ -26,24 +26,19 @@ import jax.numpy as jnp
 import numpy as np
 
 from benchmarks import common
-from earjax import agents
-from earjax import envs
 from earjax.adaptation import cem
 from earjax.checkpoint import CheckpointError
 from earjax.adaptation import lte as lte_lib
 from earjax.config import default_config
 from earjax.policy import frozen_policy, load_run
-from earjax.training.trainer import agent_spec
+from earjax.run import Run
 
 
 def fresh_policy(env_name: str):
   """(env, a randomly initialised EAR actor at the release's widths, its LTE dim)."""
-  config = default_config()
-  config.env_name = env_name
-  env = envs.make(env_name)
-  networks = agents.get("ear_sac").make_networks(config, agent_spec(env, env.num_tasks))
-  params = networks.actor_init(jax.random.PRNGKey(0))
-  return env, frozen_policy(networks, params), config.network.lte_dim
+  run = Run.from_config(default_config(env_name))
+  params = run.networks.actor_init(jax.random.PRNGKey(0))
+  return run.env, frozen_policy(run.networks, params), run.config.ear_sac.lte_dim
 
 
 def raw_env_rate(env, task_params: jax.Array, repeats: int) -> float:

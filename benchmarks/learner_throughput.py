@@ -32,7 +32,7 @@ def random_batch(trainer: Trainer, key: jax.Array) -> dict[str, jax.Array]:
                              trainer.config.batch_size_per_task),
           # env metrics the agent keeps (TSAC: ``success``, its sparse reward)
           **{name: jax.random.bernoulli(jax.random.fold_in(key, i), 0.5, (size,)).astype(
-              jnp.float32) for i, name in enumerate(trainer.agent.replay_metrics)}}
+              jnp.float32) for i, name in enumerate(trainer.agent.data.extra_fields)}}
 
 
 def update_flops(trainer: Trainer, state, batch) -> float:
@@ -65,11 +65,11 @@ def measure(name: str, config: ml_collections.ConfigDict, steps: int, repeats: i
   _, first_s, cache = common.timed_first_call(call)
   rate = steps / common.median_seconds(call, repeats)
   gflops = rate * flops / 1e9
-  n = config.network
+  n, e = config.network, config.ear_sac
   settings = {"agent": config.agent, "actor_hidden": list(n.actor_hidden),
               "critic_hidden": list(n.critic_hidden),
-              "state_encoder_hidden": list(n.state_encoder_hidden),
-              "task_encoder_hidden": list(n.task_encoder_hidden),
+              "state_encoder_hidden": list(e.state_encoder_hidden),
+              "task_encoder_hidden": list(e.task_encoder_hidden),
               "num_tasks": trainer.num_tasks, "batch": trainer.num_tasks * config.batch_size_per_task,
               "env": config.env_name, "updates_per_call": steps, "repeats": repeats,
               "peak_gflops": peak_gflops}

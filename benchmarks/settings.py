@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ml_collections
 
+from earjax import config as config_lib
 from earjax.config import default_config
 from experiments.configs import halfcheetah_vel
 from experiments.configs import metaworld_mt10
@@ -27,9 +28,8 @@ BRAX_WIDTHS = (256, 256)
 def brax_matched(agent: str = "ohe_sac", backend: str = "default",
                  env_steps_per_epoch: int = 25) -> ml_collections.ConfigDict:
   """brax's SAC setting; ``agent="ear_sac"`` gives the EAR actor the same widths."""
-  c = default_config()
-  c.env_name = "halfcheetah_vel"
-  c.backend = backend
+  c = default_config("halfcheetah_vel")
+  c.env.backend = "mjx" if backend == "default" else backend
   c.task_ids = (9,)
   c.envs_per_task = BRAX_ENVS
   c.batch_size_per_task = BRAX_BATCH
@@ -41,8 +41,8 @@ def brax_matched(agent: str = "ohe_sac", backend: str = "default",
   c.agent = agent
   c.network.actor_hidden = BRAX_WIDTHS
   c.network.critic_hidden = BRAX_WIDTHS
-  c.network.state_encoder_hidden = BRAX_WIDTHS
-  c.network.task_encoder_hidden = BRAX_WIDTHS[:1]
+  c.ear_sac.state_encoder_hidden = BRAX_WIDTHS
+  c.ear_sac.task_encoder_hidden = BRAX_WIDTHS[:1]
   return c
 
 
@@ -68,31 +68,31 @@ def mt10(name: str, agent: str = "ohe_sac") -> ml_collections.ConfigDict:
 def tiny() -> ml_collections.ConfigDict:
   """Seconds to compile and run: Point-Vel, two tasks, 4 envs, 8-wide networks
   (``--quick``)."""
-  c = default_config()
+  c = default_config("point_vel")
   c.task_ids = (0, 3)
   c.envs_per_task = 2
   c.env_steps_per_epoch = 5
   c.grad_steps_per_epoch = 3
-  c.env_name = "point_vel"
   c.random_epochs = 1
   c.min_replay_size = 0
   c.batch_size_per_task = 4
   c.replay_capacity = 40
-  for key in ("actor_hidden", "critic_hidden", "state_encoder_hidden",
-              "task_encoder_hidden"):
-    c.network[key] = (8,)
+  c.network.actor_hidden = c.network.critic_hidden = (8,)
+  c.ear_sac.state_encoder_hidden = c.ear_sac.task_encoder_hidden = (8,)
   return c
 
 
 def describe(config: ml_collections.ConfigDict) -> dict:
-  """The settings of ``config`` a throughput record carries."""
-  n = config.network
-  return {"env": config.env_name, "backend": config.backend,
+  """The settings of ``config`` a throughput record carries (read from the config the
+  Trainer is built from)."""
+  n, e, env = config.network, config.ear_sac, config.env
+  return {"env": config.env_name, "backend": config_lib.backend(config),
           "task_ids": list(config.task_ids), "envs_per_task": config.envs_per_task,
           "batch_size_per_task": config.batch_size_per_task,
           "env_steps_per_epoch": config.env_steps_per_epoch,
           "grad_steps_per_epoch": config.grad_steps_per_epoch, "agent": config.agent,
           "actor_hidden": list(n.actor_hidden), "critic_hidden": list(n.critic_hidden),
-          "state_encoder_hidden": list(n.state_encoder_hidden),
-          "task_encoder_hidden": list(n.task_encoder_hidden),
-          "solver": f"{config.solver_iterations}/{config.ls_iterations}"}
+          "state_encoder_hidden": list(e.state_encoder_hidden),
+          "task_encoder_hidden": list(e.task_encoder_hidden),
+          "solver": (f"{env.solver_iterations}/{env.ls_iterations}"
+                     if "solver_iterations" in env else None)}

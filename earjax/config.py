@@ -1,14 +1,16 @@
 """The training configuration: release defaults, and validation before anything compiles.
 
-``default_config()`` holds every key with the original release's value (EAR reference,
-"Multi-task SAC"; piao-0429/EAR ``config/train/*.json`` and ``EARSAC``), plus the
-sections the registered agents declare (``earjax.agents``: ``sac``).
+``default_config(env_name)`` holds every key with the original release's value (EAR
+reference, "Multi-task SAC"; piao-0429/EAR ``config/train/*.json`` and ``EARSAC``), the
+family's own settings as the ``env`` section (``envs.default_config``: physics, episode
+length; declared in the family's module and nowhere else), and the sections the
+registered agents declare (``earjax.agents``: ``network``, ``sac``, ``ear_sac``, ``tsac``,
+``pearl``, ``maml``); a run keeps those its agent reads (``for_agent``).
 ``experiments/configs/<family>.py`` adapt it per family and preset.  ``validate`` returns
 one line per problem: unknown or missing keys, wrong types, values out of range,
 unknown enums.
 """
 from __future__ import annotations
-
 
 import ml_collections
 
@@ -16,19 +18,21 @@ from earjax import agents
 from earjax import envs
 from earjax import parallel
 
-WIDTH = 400   # every hidden layer of the release's networks
+
+class ConfigError(ValueError):
+  """A config or workdir this job cannot run with; the message has one line per problem."""
 
 
-def default_config() -> ml_collections.ConfigDict:
+def default_config(env_name: str = "halfcheetah_vel") -> ml_collections.ConfigDict:
+  """Every key with its release default, ``env`` = ``env_name``'s ``default_config()``
+  and every agent's sections (so each is a ``--config.<section>.<key>`` flag; a run
+  keeps only the sections its agent reads, ``for_agent``)."""
+  envs.check_name(env_name)
   c = ml_collections.ConfigDict()
-  c.agent = "ear_sac"       # earjax.agents.names(): ear_sac | ohe_sac | mhmt_sac | tsac | pearl
-  c.env_name = "halfcheetah_vel"
+  c.agent = "ear_sac"       # earjax.agents.names(): ear_sac ohe_sac mhmt_sac tsac pearl maml
+  c.env_name = env_name
+  c.env = envs.default_config(env_name)   # the family's settings (physics, episode length)
   c.task_ids = ()           # indices into env.train_tasks; () = every training task
-  c.backend = "default"     # physics: the family's default (mjx), or e.g. spring
-  c.solver_iterations = 4   # MJX solver budget (MuJoCo families; WORKSPACE.md)
-  c.ls_iterations = 8
-  c.unroll_substeps = True  # MJX substeps unrolled: slower compile, faster steps (envs/base.py)
-  c.impl = "jax"            # MJX's implementation: jax | warp (GPU kernels; the warp extra)
   c.seed = 0
   # Data parallelism (earjax.parallel): the devices the run is laid over (0 = every
   # device of the job) and which axis they split: tasks | storage.
@@ -40,17 +44,6 @@ def default_config() -> ml_collections.ConfigDict:
   c.process_id = 0
   c.coordinator_address = ""
   c.coordinator_timeout_s = 60   # seconds to wait for every process to join
-
-  c.network = ml_collections.ConfigDict()
-  c.network.actor_hidden = (WIDTH,) * 4    # EAR action decoder / OHE MLP / MHMT trunk
-  c.network.critic_hidden = (WIDTH,) * 4
-  c.network.state_encoder_hidden = (WIDTH,) * 2
-  c.network.task_encoder_hidden = (WIDTH,)
-  c.network.lse_dim = 16
-  c.network.lte_dim = 3
-  c.network.lte_noise_std = 0.02     # sigma of Algorithm 1; 0 = the no-noise ablation
-  c.network.normalize_lte = True     # False = the no-hypersphere ablation
-  c.network.release_noise_bug = False  # True = the release: noisy LTE computed, unused
 
   c.envs_per_task = 1
   c.num_epochs = 4020           # the release's 20 pretrain epochs + 4000
@@ -98,37 +91,35 @@ def default_config() -> ml_collections.ConfigDict:
 
 # Keys whose change makes a saved run incompatible (a different env or network shape);
 # the agents' sections declare theirs (``agents.SHAPE_KEYS``).
-SHAPE_KEYS = ("agent", "env_name", "backend", "impl", "task_ids", "network.actor_hidden",
-              "network.critic_hidden", "network.state_encoder_hidden",
-              "network.task_encoder_hidden", "network.lse_dim", "network.lte_dim",
-              "envs_per_task", "replay_capacity") + agents.SHAPE_KEYS
+SHAPE_KEYS = ("agent", "env_name", "env.backend", "env.impl", "task_ids", "envs_per_task",
+              "replay_capacity") + agents.SHAPE_KEYS
 
 # Keys renamed since a run may have been saved: old name -> (new name, value map).
 RENAMED = {"network.kind": ("agent", lambda kind: f"{kind}_sac"),
            "batch_size": ("batch_size_per_task", lambda v: v),
-           "per_task_alpha": ("sac.per_task_alpha", lambda v: v)}
+           "per_task_alpha": ("sac.per_task_alpha", lambda v: v),
+           **{f"network.{key}": (f"ear_sac.{key}", lambda v: v) for key in (
+               "state_encoder_hidden", "task_encoder_hidden", "lse_dim", "lte_dim",
+               "lte_noise_std", "normalize_lte", "release_noise_bug")}}
+# Top-level physics keys of runs saved before the ``env`` section (2026-12-07): they
+# move into it where the family has them; ``backend="default"`` was the family's own.
+MOVED_TO_ENV = ("solver_iterations", "ls_iterations", "unroll_substeps", "impl", "backend")
 
 _POSITIVE_INTS = ("envs_per_task", "num_epochs", "env_steps_per_epoch",
                   "grad_steps_per_epoch", "batch_size_per_task", "replay_capacity",
                   "eval_every", "eval_episodes", "success_window", "checkpoint_every",
-                  "checkpoints_to_keep", "solver_iterations", "ls_iterations",
-                  "network.lse_dim", "network.lte_dim", "num_processes",
-                  "coordinator_timeout_s")
+                  "checkpoints_to_keep", "num_processes", "coordinator_timeout_s")
 _NON_NEGATIVE_INTS = ("random_epochs", "min_replay_size", "seed", "max_rollbacks",
                       "poison_epoch", "stall_epoch", "num_devices", "process_id")
 _POSITIVE_FLOATS = ("learning_rate", "reward_scale", "max_grad_norm", "watchdog_factor",
                     "watchdog_min_s", "watchdog_first_epoch_s", "stop_grace_s")
 _UNIT_INTERVAL = ("gamma", "tau")
-_BOOLS = ("network.normalize_lte", "network.release_noise_bug", "unroll_substeps",
-          "overlap_collection")
-_WIDTHS = ("network.actor_hidden", "network.critic_hidden",
-           "network.state_encoder_hidden", "network.task_encoder_hidden")
+_BOOLS = ("overlap_collection",)
 
 
 def _enums() -> dict[str, tuple[str, ...]]:
   return {"agent": agents.names(), "env_name": envs.names(),
-          "on_nonfinite": ("stop", "rollback"), "shard_layout": parallel.LAYOUTS,
-          "impl": ("jax", "warp")}
+          "on_nonfinite": ("stop", "rollback"), "shard_layout": parallel.LAYOUTS}
 
 
 def flatten(config: ml_collections.ConfigDict, prefix: str = "") -> dict:
@@ -163,8 +154,14 @@ def _is_number(v) -> bool:
 
 def validate(config: ml_collections.ConfigDict) -> list[str]:
   """One line per problem of ``config``; empty when it can be trained."""
-  given, known = flatten(config), flatten(default_config())
-  problems = [f"unknown config key '{k}'" for k in sorted(set(given) - set(known))]
+  if config.get("env_name") not in envs.names():
+    return [f"env_name must be one of {', '.join(envs.names())}, got "
+            f"{config.get('env_name')!r}"]
+  given, known = flatten(config), flatten(default_config(config.env_name))
+  problems = [f"unknown config key '{k}'" + (
+      f" ({config.env_name} has no such setting; its settings: "
+      f"{', '.join(envs.options(config.env_name))})" if k.startswith("env.") else "")
+              for k in sorted(set(given) - set(known))]
   problems += [f"missing config key '{k}'" for k in sorted(set(known) - set(given))]
   if problems:
     return problems
@@ -184,28 +181,15 @@ def validate(config: ml_collections.ConfigDict) -> list[str]:
   for key in _BOOLS:
     if not isinstance(given[key], bool):
       problems.append(f"{key} must be true or false, got {given[key]!r}")
-  for key in _WIDTHS:
-    widths = given[key]
-    if (not isinstance(widths, (tuple, list)) or not widths
-        or not all(_is_int(w) and w > 0 for w in widths)):
-      problems.append(f"{key} must be a non-empty list of positive integers, got {widths!r}")
-  noise = given["network.lte_noise_std"]
-  if not _is_number(noise) or noise < 0:
-    problems.append(f"network.lte_noise_std must be a number >= 0, got {noise!r}")
   for key, choices in _enums().items():
     if given[key] not in choices:
       problems.append(f"{key} must be one of {', '.join(choices)}, got {given[key]!r}")
-  for section, (_, check) in agents.CONFIG_SECTIONS.items():
-    problems += check(config[section])
-  if given["env_name"] in envs.names() and given["backend"] != "default":
-    offered = envs.backends(given["env_name"])
-    if given["backend"] not in offered:
-      problems.append(f"backend must be one of default, {', '.join(offered)} for "
-                      f"{given['env_name']}, got {given['backend']!r}")
-  # The backend and the Warp install are the env's to check (``trainer.make_env``).
-  if (given["impl"] == "warp" and given["env_name"] in envs.names()
-      and "impl" not in envs.options(given["env_name"])):
-    problems.append(f"impl=warp is MJX's: {given['env_name']} has no MJX physics")
+  problems += env_problems(config)
+  if given["agent"] in agents.names():
+    # A preset sets every agent's sections (one preset serves all agents); those the
+    # agent does not read are left out of the run (``for_agent``), not checked.
+    for section in agents.sections(given["agent"]):
+      problems += agents.CONFIG_SECTIONS[section][1](config[section])
   task_ids = given["task_ids"]
   if not isinstance(task_ids, (tuple, list)) or not all(_is_int(i) and i >= 0 for i in task_ids):
     problems.append(f"task_ids must be a list of task indices, got {task_ids!r}")
@@ -221,6 +205,37 @@ def validate(config: ml_collections.ConfigDict) -> list[str]:
   return problems
 
 
+def env_problems(config: ml_collections.ConfigDict) -> list[str]:
+  """The ``env`` section's values the family's constructor would refuse, found without
+  building it (no model is loaded): a value of another type than its default's, a
+  backend the family does not offer, Warp outside MJX's own backend."""
+  try:
+    env = envs.base.configured(config.env_name, envs.default_config(config.env_name),
+                               config.env)
+  except ValueError as e:
+    return [str(e)]
+  problems = [f"env.{key} must be a positive integer, got {env[key]!r}"
+              for key in ("episode_length", "solver_iterations", "ls_iterations")
+              if key in env and env[key] < 1]
+  if "backend" in env and env.backend not in envs.backends(config.env_name):
+    problems.append(f"env.backend must be one of {', '.join(envs.backends(config.env_name))}"
+                    f" for {config.env_name}, got {env.backend!r}")
+  if "impl" in env and env.impl not in ("jax", "warp"):
+    problems.append(f"env.impl must be one of jax, warp, got {env.impl!r}")
+  elif env.get("impl") == "warp" and env.get("backend") != "mjx":
+    problems.append(f"env.impl=warp is MJX's; backend {env.backend!r} has no Warp "
+                    f"implementation")
+  return problems
+
+
+def for_agent(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """``config`` with only the agent's sections (``agents.sections``): what a run saves
+  and what its compiled programs depend on."""
+  read = agents.sections(config.agent)
+  return ml_collections.ConfigDict({k: v for k, v in config.to_dict().items()
+                                    if k not in agents.CONFIG_SECTIONS or k in read})
+
+
 def check_task_ids(task_ids, num_train_tasks: int, env_name: str) -> list[str]:
   """Problems of ``task_ids`` against the env's training tasks."""
   bad = [i for i in task_ids if i >= num_train_tasks]
@@ -230,34 +245,32 @@ def check_task_ids(task_ids, num_train_tasks: int, env_name: str) -> list[str]:
   return []
 
 
-def env_options(config: ml_collections.ConfigDict, **overrides) -> dict:
-  """The ``envs.make`` overrides of ``config`` that its family accepts (solver and substep
-  settings apply to MJX families only; ``backend="default"`` leaves the family's own);
-  ``overrides`` replace the config's values."""
-  wanted = {"solver_iterations": config.solver_iterations,
-            "ls_iterations": config.ls_iterations, "unroll_substeps": config.unroll_substeps,
-            "impl": config.impl}
-  if config.backend != "default":
-    wanted["backend"] = config.backend
-  wanted.update(overrides)
-  return {k: v for k, v in wanted.items() if k in envs.options(config.env_name)}
-
-
-def resolved_backend(config: ml_collections.ConfigDict) -> str:
-  """The physics backend ``config`` runs (``default`` resolved to the family's own)."""
-  if config.backend == "default" and config.env_name in envs.names():
-    return envs.backends(config.env_name)[0]
-  return config.backend
+def backend(config: ml_collections.ConfigDict) -> str:
+  """The physics backend ``config`` runs (a family without the setting has one)."""
+  return config.env.get("backend", envs.backends(config.env_name)[0])
 
 
 def from_saved(saved: dict) -> ml_collections.ConfigDict:
-  """A config saved by any earjax version (``config.json``): renamed keys moved, keys it
-  predates filled with their defaults (it ran with them)."""
+  """A config saved by any earjax version (``config.json``): renamed keys moved (the
+  physics into the ``env`` section), keys it predates filled with their defaults (it ran
+  with them).  A family earjax no longer has is a ``ConfigError``."""
   flat = flatten(ml_collections.ConfigDict(saved))
   for old, (new, convert) in RENAMED.items():
     if old in flat:
       flat.setdefault(new, convert(flat.pop(old)))
-  config = default_config()
+  env_name = flat.get("env_name", "halfcheetah_vel")
+  if env_name not in envs.names():
+    raise ConfigError(f"the saved run's env {env_name!r} is not an earjax family; valid "
+                      f"names: {', '.join(envs.names())}")
+  options = envs.options(env_name)
+  for key in MOVED_TO_ENV:
+    if key in flat:
+      value = flat.pop(key)
+      if key == "backend" and value == "default":
+        continue
+      if key in options:
+        flat.setdefault(f"env.{key}", value)
+  config = default_config(env_name)
   for key, value in flat.items():
     set_key(config, key, value)
   return config

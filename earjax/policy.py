@@ -6,12 +6,12 @@ batch of LTE vectors (jitted); ``ltes`` is the table of training LTEs, one row p
 the run, in the run's task order.
 
 ``load_run(workdir)`` gives the same actor as a ``FrozenPolicy`` pytree (parameters as
-leaves, the decoder static) together with the run's env and tasks: what the rollouts and
-searches of ``earjax.adaptation`` take.
+leaves, the decoder static) with the ``Run`` it belongs to (env, tasks): an ``EARRun``,
+what the rollouts and searches of ``earjax.adaptation`` take.
 
-Both build the networks from the run's saved config and read the ``policy`` item of a
-checkpoint alone (the best one, or the latest training checkpoint's copy): no trainer,
-optimiser or replay is built or read.
+Both read the run once (``Run.load``: its config, env, tasks and networks) and the
+``policy`` item of a checkpoint alone (the best one, or the latest training checkpoint's
+copy): no trainer, optimiser or replay is built or read.
 """
 from __future__ import annotations
 
@@ -24,13 +24,10 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from earjax import agents
-from earjax import checkpoint
 from earjax import envs
 from earjax.envs import TaskFamilyEnv
 from earjax.networks import deterministic_action, sample_tanh_gaussian
-from earjax.training import job
-from earjax.training.trainer import agent_spec, make_env, task_ids
+from earjax.run import Run
 
 
 @struct.dataclass
@@ -55,16 +52,33 @@ class FrozenPolicy:
 
 
 @dataclasses.dataclass(frozen=True)
-class Run:
-  """A trained EAR run: its frozen policy, training LTEs, env and tasks."""
-  workdir: str
-  config: ml_collections.ConfigDict
-  env: TaskFamilyEnv
+class EARRun:
+  """A trained EAR run: the ``Run`` (config, env, tasks), its frozen policy, the training
+  LTEs and the checkpoint's epoch."""
+  run: Run
   policy: FrozenPolicy
   ltes: jax.Array            # [num_tasks, lte_dim], the run's task order
-  task_params: np.ndarray    # [num_tasks, task_param_size]
-  task_names: tuple[str, ...]
   epoch: int                 # the checkpoint's epoch
+
+  @property
+  def workdir(self) -> str:
+    return self.run.workdir
+
+  @property
+  def config(self) -> ml_collections.ConfigDict:
+    return self.run.config
+
+  @property
+  def env(self) -> TaskFamilyEnv:
+    return self.run.env
+
+  @property
+  def task_params(self) -> np.ndarray:
+    return self.run.task_params
+
+  @property
+  def task_names(self) -> tuple[str, ...]:
+    return self.run.task_names
 
   @property
   def lte_dim(self) -> int:
@@ -78,71 +92,35 @@ def frozen_policy(networks, actor_params) -> FrozenPolicy:
   return FrozenPolicy(params=actor_params, decode_fn=networks.decode, lse_fn=networks.lse)
 
 
-def restore_policy(workdir: str, which: str = "best"):
-  """(config, env, task ids, networks, policy params, epoch) of the run in ``workdir``;
-  ``which`` is "best" (highest mean evaluation return) or "latest" (the last training
-  checkpoint)."""
-  if which not in ("best", "latest"):
-    raise ValueError(f"which must be 'best' or 'latest', got {which!r}")
-  config = job.load_config(workdir)
-  env = make_env(config, impl="jax")
-  ids = task_ids(config, env)
-  networks = agents.get(config.agent).make_networks(config, agent_spec(env, len(ids)))
-  target = {"policy": checkpoint.abstract(jax.eval_shape(networks.actor_init,
-                                                         jax.random.PRNGKey(0)))}
-  ckpt = checkpoint.Checkpointer(workdir, config.checkpoints_to_keep)
-  try:
-    if which == "best":
-      epoch, params = ckpt.best_epoch(), ckpt.restore_best(target)["policy"]
-    else:
-      epoch, params = ckpt.latest_epoch(), ckpt.restore_items(target)["policy"]
-  finally:
-    ckpt.close()
-  return config, env, ids, networks, params, epoch
-
-
-def restore_best_items(workdir: str, agent: agents.Agent,
-                       checkpoints_to_keep: int) -> tuple[dict, int]:
-  """(every item of ``agent.best_items``, epoch) of the best checkpoint in ``workdir``."""
-  targets = checkpoint.abstract(agents.abstract_best_items(agent))
-  ckpt = checkpoint.Checkpointer(workdir, checkpoints_to_keep, tuple(targets))
-  try:
-    return ckpt.restore_best(targets), int(ckpt.best_epoch())
-  finally:
-    ckpt.close()
-
-
-def restore_critic(run: Run) -> tuple[Callable, Any]:
+def restore_critic(run: EARRun) -> tuple[Callable, Any]:
   """(``critic_apply(params, obs, action, task_label) -> [2, ...]``, params) of the twin
   critics in ``run``'s best checkpoint (SAC-family agents keep them there)."""
-  agent = agents.get(run.config.agent).make_agent(
-      run.config, agent_spec(run.env, len(run.task_names)))
-  items, _ = restore_best_items(run.workdir, agent, run.config.checkpoints_to_keep)
-  return agent.networks.critic_apply, items["critic"]
+  items, _ = run.run.restore_best_items()
+  return run.run.networks.critic_apply, items["critic"]
 
 
-def _require_ear(workdir: str) -> None:
-  agent = job.load_config(workdir).agent
-  if agent != "ear_sac":
-    raise ValueError(f"an EAR run is needed; {workdir!r} trained {agent!r}, which has no LTEs")
+def _load_ear(workdir: str) -> Run:
+  """The EAR run in ``workdir`` with the JAX physics (the LTE tools' batches differ from
+  training's, so Warp's buffers would not fit them)."""
+  return Run.load(workdir, agent="ear_sac", what="the LTE tools (an EAR run has LTEs)",
+                  impl="jax")
 
 
-def load_run(workdir: str, which: str = "best") -> Run:
+def load_run(workdir: str, which: str = "best") -> EARRun:
   """The EAR run in ``workdir`` with its ``which`` ("best" or "latest") actor."""
-  _require_ear(workdir)
-  config, env, ids, networks, params, epoch = restore_policy(workdir, which)
-  envs.require_per_env(env, "the LTE tools (interpolation, CEM, rendering)")
-  return Run(workdir=workdir, config=config, env=env,
-             policy=frozen_policy(networks, params), ltes=networks.lte_table(params),
-             task_params=env.train_tasks[ids],
-             task_names=tuple(env.task_names[i] for i in ids), epoch=int(epoch))
+  run = _load_ear(workdir)
+  envs.require_per_env(run.env, "the LTE tools (interpolation, CEM, rendering)")
+  params, epoch = run.restore_policy(which)
+  return EARRun(run=run, policy=frozen_policy(run.networks, params),
+                ltes=run.networks.lte_table(params), epoch=epoch)
 
 
 def load_policy(workdir: str, which: str = "best") -> tuple[Callable, jax.Array]:
   """(policy, ltes) of the EAR run in ``workdir``; ``which`` is "best" (highest mean
   evaluation return) or "latest" (the last training checkpoint)."""
-  _require_ear(workdir)
-  _, _, _, networks, params, _ = restore_policy(workdir, which)
+  run = _load_ear(workdir)
+  params, _ = run.restore_policy(which)
+  networks = run.networks
 
   @jax.jit
   def policy(obs: jax.Array, lte: jax.Array) -> jax.Array:

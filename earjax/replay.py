@@ -39,7 +39,7 @@ def init(num_tasks: int, capacity_per_task: int, obs_size: int, action_size: int
          extra_fields: tuple[str, ...] = ()) -> ReplayState:
   """An empty buffer of ``capacity_per_task`` transitions for each of ``num_tasks``;
   ``extra_fields`` are scalars per transition kept beside ``FIELDS`` (an agent's
-  ``replay_metrics``)."""
+  ``ReplayData.extra_fields``)."""
   if not isinstance(capacity_per_task, (int, np.integer)) or capacity_per_task <= 0:
     raise ValueError(f"capacity_per_task must be a positive int, got {capacity_per_task!r}")
   if num_tasks <= 0:

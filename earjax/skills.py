@@ -70,18 +70,16 @@ def save(workdir: str, name: str, lte, source: str = "") -> None:
   of that name), checked against the run's LTE dimension and task names; ``source`` says
   where it came from (an expression, a search)."""
   from earjax import checkpoint  # pylint: disable=import-outside-toplevel
-  from earjax.training import job, trainer  # pylint: disable=import-outside-toplevel
+  from earjax.run import Run  # pylint: disable=import-outside-toplevel
   try:
-    config = job.load_config(workdir)
+    run = Run.load(workdir, agent="ear_sac", what="a skill (an LTE)", impl="jax")
   except checkpoint.CheckpointError as e:   # no run there (a ConfigError is a ValueError)
     raise ValueError(str(e)) from e
-  env = trainer.make_env(config, impl="jax")
-  names = tuple(env.task_names[i] for i in trainer.task_ids(config, env))
-  _save(workdir, name, lte, source, names, config.network.lte_dim)
+  _save(workdir, name, lte, source, run.task_names, run.config.ear_sac.lte_dim)
 
 
 def save_for_run(run, name: str, lte, source: str = "") -> None:
-  """``save`` for a loaded ``policy.Run`` (its env and tasks are at hand)."""
+  """``save`` for a loaded ``policy.EARRun`` (its env and tasks are at hand)."""
   _save(run.workdir, name, lte, source, tuple(run.task_names), run.lte_dim)
 
 
@@ -218,7 +216,7 @@ def parse_vector(text: str) -> np.ndarray | None:
 
 
 def bindings(run) -> dict[str, np.ndarray]:
-  """The names an expression may use on ``run`` (``policy.Run``): its training tasks'
+  """The names an expression may use on ``run`` (``policy.EARRun``): its training tasks'
   LTEs and its saved skills."""
   names = dict(library(run.workdir))
   names.update(zip(run.task_names, np.asarray(run.ltes, np.float64)))
@@ -227,13 +225,13 @@ def bindings(run) -> dict[str, np.ndarray]:
 
 def resolve(run, expression: str) -> np.ndarray:
   """The LTE ``expression`` (or ``x,y,z``) names on ``run``: [lte_dim] float32, on the
-  unit sphere where the run's LTEs are (``network.normalize_lte``)."""
+  unit sphere where the run's LTEs are (``ear_sac.normalize_lte``)."""
   vector = parse_vector(expression)
   lte = vector if vector is not None else evaluate(expression, bindings(run))
   if lte.shape != (run.lte_dim,):
     raise ValueError(f"an LTE of this run has dimension {run.lte_dim}, "
                      f"{expression!r} gives {lte.size}")
-  if run.config.network.normalize_lte:
+  if run.config.ear_sac.normalize_lte:
     norm = np.linalg.norm(lte)
     if not norm > 1e-8:
       raise ValueError(f"{expression!r} is the zero vector: it has no direction on the "

@@ -6,12 +6,12 @@ budget, measured three ways, resumable.
       [--config.num_epochs=300 --interpolate=vel1,vel4 --adapt_tasks=1.5,2.5,3.5]
 
 Variants (each a change of the ``--config`` base, which applies Algorithm 1's noise):
-``base``; ``no_normalize`` (LTE not on the sphere, ``network.normalize_lte=False``);
-``no_noise`` (``network.lte_noise_std=0``); ``release_bug`` (the decoder gets the clean LTE,
+``base``; ``no_normalize`` (LTE not on the sphere, ``ear_sac.normalize_lte=False``);
+``no_noise`` (``ear_sac.lte_noise_std=0``); ``release_bug`` (the decoder gets the clean LTE,
 as in the release, which computed the noise and dropped it:
-``network.release_noise_bug=True``; from the same seed it trains bit for bit as
+``ear_sac.release_noise_bug=True``; from the same seed it trains bit for bit as
 ``no_noise``, tests/test_ablations.py); ``lte_dim2``,
-``lte_dim8`` (``network.lte_dim``; the base has 3).  Per variant and seed, in
+``lte_dim8`` (``ear_sac.lte_dim``; the base has 3).  Per variant and seed, in
 ``<root>/<variant>/seed<k>``: the training run (``experiments.train``'s job), then
 ``experiments.interpolate`` between the ``--interpolate`` ends and ``experiments.adapt``
 (CEM) on ``--adapt_tasks``, each a child process running the documented command.  A
@@ -44,17 +44,18 @@ from ml_collections import config_flags
 from earjax import checkpoint
 from earjax import config as config_lib
 from earjax import files
+from earjax.adaptation import cem
 from earjax.adaptation import lte as lte_lib
 from earjax.training import ConfigError, NonFiniteError, train_and_evaluate
 from experiments import cli
 
 VARIANTS = {
     "base": {},
-    "no_normalize": {"network.normalize_lte": False},
-    "no_noise": {"network.lte_noise_std": 0.0},
-    "release_bug": {"network.release_noise_bug": True},
-    "lte_dim2": {"network.lte_dim": 2},
-    "lte_dim8": {"network.lte_dim": 8},
+    "no_normalize": {"ear_sac.normalize_lte": False},
+    "no_noise": {"ear_sac.lte_noise_std": 0.0},
+    "release_bug": {"ear_sac.release_noise_bug": True},
+    "lte_dim2": {"ear_sac.lte_dim": 2},
+    "lte_dim8": {"ear_sac.lte_dim": 8},
 }
 MEASURES = ("velocity_error", "monotone", "r2_vs_line", "cem_velocity_error", "r2_vs_arc",
             "end_angle_deg")
@@ -72,7 +73,8 @@ _BETAS = flags.DEFINE_string("betas", "0,0.125,0.25,0.375,0.5,0.625,0.75,0.875,1
                              "Betas of the interpolation.")
 _ADAPT_TASKS = flags.DEFINE_string("adapt_tasks", "adapt", "Tasks of the CEM search "
                                    "(experiments.adapt --tasks).")
-_GENERATIONS = flags.DEFINE_integer("generations", 10, "CEM generations.")
+_GENERATIONS = flags.DEFINE_integer("generations", cem.CEM_DEFAULTS.generations,
+                                    "CEM generations (experiments.adapt --generations).")
 flags.mark_flags_as_required(["config", "root"])
 
 

@@ -31,7 +31,7 @@ from earjax.adaptation import cem
 from earjax.adaptation import gradient
 from earjax.adaptation import lte as lte_lib
 from earjax.policy import load_run, restore_critic
-from earjax.training.trainer import make_env
+from earjax.run import Run
 from experiments import cli
 from experiments.plotting import task_panels
 
@@ -42,8 +42,9 @@ _TASKS = flags.DEFINE_string("tasks", "adapt", "'adapt' (the family's held-out t
                              "a comma list of task names or parameters.")
 _METHODS = flags.DEFINE_list("methods", ["cem", "table_es"], "Searches to run: "
                              + ", ".join(METHODS) + ".")
-_GENERATIONS = flags.DEFINE_integer("generations", 10, "Generations of every method "
-                                    "(gradient steps of grad_*).")
+_GENERATIONS = flags.DEFINE_integer("generations", cem.CEM_DEFAULTS.generations,
+                                    "Generations of every method (gradient steps of "
+                                    "grad_*).")
 _GRADIENT_LR = flags.DEFINE_float("gradient_lr", gradient.GradientConfig.learning_rate,
                                   "Adam's step size of grad_rollout and grad_critic.")
 _STOCHASTIC = flags.DEFINE_bool("stochastic", False, "Score candidates with sampled "
@@ -91,11 +92,11 @@ def gradient_search(method: str, run, task_params: np.ndarray, key: jax.Array):
   CEM's population as episodes per step and its generations as steps."""
   config = gradient.GradientConfig(episodes=cem.CEMConfig().population,
                                    steps=_GENERATIONS.value, learning_rate=_GRADIENT_LR.value,
-                                   normalize=bool(run.config.network.normalize_lte))
+                                   normalize=bool(run.config.ear_sac.normalize_lte))
   init = gradient.nearest_ltes(run.task_params, np.asarray(run.ltes), task_params)
   if method == "grad_rollout":
     # MJX's solver is reverse-differentiable with one iteration (module docstring).
-    env = make_env(run.config, impl="jax", solver_iterations=1)
+    env = Run.from_config(run.config, impl="jax", solver_iterations=1).env
     gradient.require_differentiable(env)
 
     def go(policy, critic_params, key):

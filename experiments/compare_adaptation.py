@@ -10,7 +10,7 @@ given takes part (``--methods`` picks fewer).  ``--tasks``: ``adapt`` (the famil
 held-out tasks), ``inside`` (midpoints of the EAR run's training targets, new tasks
 inside the trained range), or task names / parameters, comma-separated.  Writes into
 ``--out_dir`` (default ``runs/compare/<family>``): ``results.json`` (every method's
-curves per task and seed, ``earjax.adaptation.compare``), ``summary.json`` (the table's
+curves per task and seed, ``earjax.comparison``), ``summary.json`` (the table's
 numbers) and ``curves.png`` (return, and |velocity - target| where tasks have targets,
 vs adaptation env steps, mean +- std over seeds); prints the Markdown table.
 """
@@ -26,9 +26,12 @@ import numpy as np
 from earjax import checkpoint
 from earjax import envs
 from earjax import files
-from earjax.adaptation import compare
+from earjax.adaptation import cem
+from earjax import comparison as compare
+from earjax.training import finetune
 from earjax.adaptation import lte as lte_lib
-from earjax.training import ConfigError, load_config
+from earjax.config import ConfigError
+from earjax.run import load_config
 from experiments import cli
 
 matplotlib.use("Agg")
@@ -43,13 +46,17 @@ _METHODS = flags.DEFINE_list("methods", None, "Methods to run (default: every on
 _TASKS = flags.DEFINE_string("tasks", "adapt,inside", "adapt, inside, or task names or "
                              "parameters, comma-separated.")
 _SEEDS = flags.DEFINE_integer("seeds", 3, "Seeds per method and task.")
-_BUDGET = flags.DEFINE_integer("budget", 180_000, "Adaptation env steps per task (CEM's "
-                               "10 generations of 90 episodes of 200 steps).")
+_BUDGET = flags.DEFINE_integer("budget", cem.DEFAULT_BUDGET, "Adaptation env steps per "
+                               "task (CEM's default generations x population x 200 steps).")
 _EVAL_EPISODES = flags.DEFINE_integer("eval_episodes", 5, "Fresh episodes per evaluation.")
-_PEARL_EPISODES = flags.DEFINE_integer("pearl_episodes", 10, "Most context episodes.")
-_MAML_STEPS = flags.DEFINE_integer("maml_steps", 5, "Most inner steps.")
-_FINETUNE_ENVS = flags.DEFINE_integer("finetune_envs", 16, "Envs while fine-tuning.")
-_FINETUNE_EVAL_EVERY = flags.DEFINE_integer("finetune_eval_every", 20,
+_PEARL_EPISODES = flags.DEFINE_integer("pearl_episodes", compare.PEARL_EPISODES,
+                                       "Most context episodes.")
+_MAML_STEPS = flags.DEFINE_integer("maml_steps", compare.MAML_STEPS, "Most inner steps.")
+_FINETUNE_ENVS = flags.DEFINE_integer("finetune_envs",
+                                      finetune.FINETUNE_DEFAULTS.envs_per_task,
+                                      "Envs while fine-tuning.")
+_FINETUNE_EVAL_EVERY = flags.DEFINE_integer("finetune_eval_every",
+                                            finetune.FINETUNE_DEFAULTS.eval_every,
                                             "Fine-tuning epochs between evaluations.")
 _SEED = flags.DEFINE_integer("seed", 0, "Base seed.")
 _OUT_DIR = flags.DEFINE_string("out_dir", None, "Output folder.")

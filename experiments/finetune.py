@@ -21,21 +21,27 @@ import jax
 
 from earjax import checkpoint
 from earjax import files
-from earjax.adaptation import finetune
+from earjax.adaptation import cem
 from earjax.adaptation import lte as lte_lib
-from earjax.training import ConfigError, load_config
+from earjax.config import ConfigError
+from earjax.run import Run
+from earjax.training import finetune
 from experiments import cli
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A trained OHE-SAC run.", required=True)
 _TASKS = flags.DEFINE_string("tasks", "adapt", "'adapt' or a comma list of task names "
                              "or parameters (as experiments.adapt).")
-_ENV_STEPS = flags.DEFINE_integer("env_steps", 180_000, "Budget per task (CEM's default: "
-                                  "10 generations x 90 candidates x 200 steps).")
-_ENVS_PER_TASK = flags.DEFINE_integer("envs_per_task", 16, "Parallel envs while fine-tuning.")
-_EVAL_EVERY = flags.DEFINE_integer("eval_every", 20, "Epochs between evaluations.")
-_EVAL_EPISODES = flags.DEFINE_integer("eval_episodes", 5, "Episodes per evaluation.")
-_SOURCE_EPISODES = flags.DEFINE_integer("source_episodes", 2, "Episodes per source slot "
-                                        "when choosing the slot.")
+_DEFAULTS = finetune.FINETUNE_DEFAULTS
+_ENV_STEPS = flags.DEFINE_integer("env_steps", cem.DEFAULT_BUDGET, "Budget per task "
+                                  "(CEM's default: generations x population x 200 steps).")
+_ENVS_PER_TASK = flags.DEFINE_integer("envs_per_task", _DEFAULTS.envs_per_task,
+                                      "Parallel envs while fine-tuning.")
+_EVAL_EVERY = flags.DEFINE_integer("eval_every", _DEFAULTS.eval_every,
+                                   "Epochs between evaluations.")
+_EVAL_EPISODES = flags.DEFINE_integer("eval_episodes", _DEFAULTS.eval_episodes,
+                                      "Episodes per evaluation.")
+_SOURCE_EPISODES = flags.DEFINE_integer("source_episodes", _DEFAULTS.source_episodes,
+                                        "Episodes per source slot when choosing the slot.")
 _OUT_DIR = flags.DEFINE_string("out_dir", None, "Output folder (default DIR/finetune).")
 
 
@@ -45,12 +51,12 @@ def main(argv):
          _SOURCE_EPISODES.value) < 1:
     cli.fail(["env_steps, envs_per_task, eval_every and the episode counts must be positive"])
   try:
-    finetuner = finetune.make_finetuner(load_config(_WORKDIR.value), _ENVS_PER_TASK.value,
-                                        _EVAL_EPISODES.value)
+    source = Run.load(_WORKDIR.value)
+    finetuner = finetune.make_finetuner(source, _ENVS_PER_TASK.value, _EVAL_EPISODES.value)
     trainer = finetuner.trainer
     config = trainer.config
     task_params, task_names = lte_lib.parse_tasks(trainer.env, _TASKS.value)
-    actor, critic, log_alpha, _ = finetune.load_source(_WORKDIR.value, finetuner)
+    actor, critic, log_alpha, _ = finetune.load_source(source)
   except (ValueError, ConfigError, checkpoint.CheckpointError) as e:
     cli.fail([str(e)])
   env, key = trainer.env, jax.random.PRNGKey(config.seed)

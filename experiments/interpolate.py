@@ -118,7 +118,7 @@ def main(argv):
     a, b = rewarded
   except (ValueError, checkpoint.CheckpointError) as e:
     cli.fail([str(e)])
-  ltes = lte_lib.interpolate(lte_a, lte_b, betas, run.config.network.normalize_lte)
+  ltes = lte_lib.interpolate(lte_a, lte_b, betas, run.config.ear_sac.normalize_lte)
   k, s = len(betas), _SEEDS.value
   # Batch order: mode (det, stoch) x beta x seed.
   batch_ltes = jnp.tile(jnp.repeat(ltes, s, axis=0), (2, 1))

@@ -86,7 +86,7 @@ def chosen_ltes(run) -> tuple[np.ndarray, list[str], str]:
   except ValueError as e:
     raise ValueError(str(e) if "beta" in str(e) else f"betas must be numbers: {e}") from e
   (lte_a, _), (lte_b, _) = (skills.lte_or_task(run, text) for text in _SWEEP.value)
-  ltes = np.asarray(lte_lib.interpolate(lte_a, lte_b, betas, run.config.network.normalize_lte))
+  ltes = np.asarray(lte_lib.interpolate(lte_a, lte_b, betas, run.config.ear_sac.normalize_lte))
   name = f"sweep_{cli.slug(_SWEEP.value[0])}_{cli.slug(_SWEEP.value[1])}"
   return ltes, [f"beta {b:g}" for b in betas], name
 

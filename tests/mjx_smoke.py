@@ -25,7 +25,7 @@ from tiny import tiny_config
 def smoke_config(name):
   return tiny_config(env_name=name, task_ids=(0, 1), envs_per_task=1,
                      env_steps_per_epoch=4, grad_steps_per_epoch=2, replay_capacity=8,
-                     unroll_substeps=False)
+                     **{"env.unroll_substeps": False})
 
 
 def check_two_epochs_of_training(name):

@@ -29,7 +29,7 @@ def test_a_variant_is_trained_measured_and_summarised(tmp_path):
   run = tmp_path / "no_noise" / "seed3"
   with open(run / "config.json") as f:
     config = json.load(f)
-  assert config["network"]["lte_noise_std"] == 0.0 and config["seed"] == 3
+  assert config["ear_sac"]["lte_noise_std"] == 0.0 and config["seed"] == 3
   with open(tmp_path / "summary.json") as f:
     summary = json.load(f)
   assert summary["complete"] is True

@@ -111,15 +111,16 @@ CONFIG_CASES = [  # (changes to the tiny config, the one problem line)
      "sac.update_order must be one of alpha_first, critic_first, got 'actor_first'"),
     ({"min_replay_size": -1}, "min_replay_size must be a non-negative integer, got -1"),
     ({"watchdog_factor": 0}, "watchdog_factor must be a positive number, got 0.0"),
-    ({"network.lte_noise_std": -0.1}, "network.lte_noise_std must be a number >= 0, got -0.1"),
+    ({"ear_sac.lte_noise_std": -0.1}, "ear_sac.lte_noise_std must be a number >= 0, got -0.1"),
     ({"network.actor_hidden": ()}, "network.actor_hidden must be a non-empty list of "
                                    "positive integers, got ()"),
     ({"tau": 0.0}, "tau must be in (0, 1], got 0.0"),
     ({"task_ids": (0, 0)}, "task_ids must not repeat a task, got (0, 0)"),
     ({"replay_capacity": 5}, "replay_capacity (5) must hold one epoch of transitions per "
                              "task (envs_per_task * env_steps_per_epoch = 10)"),
-    ({"env_name": "hopper_vel", "backend": "spring"},
-     "backend must be one of default, mjx for hopper_vel, got 'spring'"),
+    ({"env_name": "hopper_vel", "env.backend": "spring"},
+     "env.backend must be one of mjx for hopper_vel, got 'spring'"),
+    ({"env.episode_length": 0}, "env.episode_length must be a positive integer, got 0"),
     ({"max_rollbacks": -1}, "max_rollbacks must be a non-negative integer, got -1"),
     ({"checkpoint_every": 0}, "checkpoint_every must be a positive integer, got 0"),
 ]
@@ -135,6 +136,17 @@ def test_unknown_config_key_is_rejected():
   config.unlock()
   config.lerning_rate = 1e-3
   assert validate(config) == ["unknown config key 'lerning_rate'"]
+
+
+def test_a_setting_another_family_has_is_named_with_the_familys_settings():
+  """Point-Vel has no solver: a MuJoCo family's setting in its ``env`` section is named,
+  with the settings Point-Vel does have."""
+  config = tiny_config()
+  config.env.unlock()
+  config.env.solver_iterations = 4
+  assert validate(config) == [
+      "unknown config key 'env.solver_iterations' (point_vel has no such setting; its "
+      "settings: episode_length, success_velocity_fraction)"]
 
 
 @pytest.fixture
@@ -191,8 +203,8 @@ WORKDIR_CASES = [  # (damage to a copy of a trained run -> config changes, error
      'holds a run with env_name="point_vel", this config has "hopper_vel"'),
     (lambda w: {"agent": "ohe_sac"}, ConfigError,
      'holds a run with agent="ear_sac", this config has "ohe_sac"; use another workdir'),
-    (lambda w: {"network.lte_dim": 4}, ConfigError,
-     "holds a run with network.lte_dim=3, this config has 4; use another workdir"),
+    (lambda w: {"ear_sac.lte_dim": 4}, ConfigError,
+     "holds a run with ear_sac.lte_dim=3, this config has 4; use another workdir"),
     (lambda w: break_config_json(w), ConfigError, "config.json is not valid JSON"),
     (lambda w: truncate_every_file(w) or {"num_epochs": 3}, checkpoint.CheckpointError,
      "checkpoints/state/2 is unreadable"),

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from earjax.adaptation import cem
-from earjax.adaptation import compare
+from earjax import comparison as compare
 from tiny import REPO
 
 

@@ -48,9 +48,13 @@ def test_task_sets_are_the_reference_ones():
       "jump1", "jump5", "jump10")
   assert run_jump.extra_task_names == ("walk", "stand")
   sizes = {n: (envs.make(n).observation_size, envs.make(n).action_size) for n in FAMILIES}
-  assert envs.options("hopper_vel") == ("solver_iterations", "ls_iterations",
-                                        "episode_length", "backend", "unroll_substeps",
-                                        "impl")
+  assert envs.options("hopper_vel") == ("backend", "episode_length", "impl",
+                                        "ls_iterations", "solver_iterations",
+                                        "success_velocity_fraction", "unroll_substeps")
+  assert envs.options("point_vel") == ("episode_length", "success_velocity_fraction")
+  assert envs.options("hopper_skills") == ("backend", "episode_length", "impl",
+                                           "ls_iterations", "solver_iterations",
+                                           "unroll_substeps")
   assert sizes == {"halfcheetah_vel": (17, 6), "ant_dir": (27, 8), "hopper_vel": (11, 3),
                    "walker_vel": (17, 6), "halfcheetah_run_jump": (17, 6)}
 
@@ -74,6 +78,26 @@ def test_unknown_name_and_option_are_rejected():
     envs.make("hopper_vel", frame_skip=2)
   with pytest.raises(ValueError, match="episode_length must be a positive integer"):
     envs.make("hopper_vel", episode_length=0)
+  with pytest.raises(ValueError, match="^env option solver_iterations of hopper_vel must be "
+                                       "of type int, got 2.5$"):
+    envs.make("hopper_vel", solver_iterations=2.5)
+
+
+def test_a_family_takes_its_env_section_and_declares_its_settings_once():
+  """``envs.make(name, config)``: the training config's ``env`` section, overrides on
+  top; the family's ``default_config`` is the one declaration of its settings."""
+  config = envs.default_config("hopper_vel")
+  assert dict(config) == {"episode_length": 200, "solver_iterations": 4,
+                          "ls_iterations": 8, "unroll_substeps": True, "impl": "jax",
+                          "backend": "mjx", "success_velocity_fraction": 0.1}
+  assert envs.default_config("ant_dir").success_heading_deg == 15.0
+  assert envs.default_config("halfcheetah_run_jump").jump_success_height == 0.4
+  config.solver_iterations = 2
+  env = envs.make("hopper_vel", config, ls_iterations=3, unroll_substeps=False)
+  assert (env.mj_model.opt.iterations, env.mj_model.opt.ls_iterations) == (2, 3)
+  assert env.config.solver_iterations == 2 and env.config.episode_length == 200
+  assert envs.make("point_vel", {"episode_length": 7}).episode_length == 7
+  assert envs.default_config("mountaincar_continuous").episode_length == 999
 
 
 def test_wrong_shapes_fail_at_trace_time_naming_the_expected_shape():

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from earjax import agents
-from earjax.adaptation import compare
+from earjax import comparison as compare
 from earjax.adaptation import maml as maml_adaptation
 from earjax.agents.maml import losses
 from earjax.config import validate
@@ -154,5 +154,5 @@ def test_the_inner_loop_improves_a_meta_trained_policy_on_held_out_targets(tmp_p
 
 
 def test_a_run_of_another_agent_is_refused_in_one_line(tiny_ear_run):
-  with pytest.raises(ValueError, match="a MAML run is needed; .* trained 'ear_sac'"):
+  with pytest.raises(ValueError, match="MAML.s adaptation needs a run of agent maml; .* trained 'ear_sac'"):
     maml_adaptation.load(tiny_ear_run)

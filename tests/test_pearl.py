@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from earjax import agents
-from earjax.adaptation import compare
+from earjax import comparison as compare
 from earjax.adaptation import pearl as pearl_adaptation
 from earjax.agents.pearl.networks import kl_to_prior, product_of_gaussians
 from earjax.agents.sac.losses import make_losses
@@ -160,5 +160,5 @@ def test_adaptation_without_gradients_improves_the_return_on_held_out_targets(tr
 
 
 def test_a_run_of_another_agent_is_refused_in_one_line(tiny_ear_run):
-  with pytest.raises(ValueError, match="a PEARL run is needed; .* trained 'ear_sac'"):
+  with pytest.raises(ValueError, match="PEARL.s adaptation needs a run of agent pearl; .* trained 'ear_sac'"):
     pearl_adaptation.load(tiny_ear_run)

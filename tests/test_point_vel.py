@@ -48,7 +48,7 @@ def test_task_sets_sizes_and_names(env):
   assert env.task_names == ("vel-1.5", "vel-0.5", "vel0.5", "vel1.5")
   assert (env.observation_size, env.action_size, env.dt) == (2, 1, 0.1)
   assert envs.backends("point_vel") == ("jax",) and envs.options("point_vel") == (
-      "episode_length",)
+      "episode_length", "success_velocity_fraction")
 
 
 def test_physics_reward_and_termination_by_hand(env):

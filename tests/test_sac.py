@@ -286,3 +286,21 @@ def test_unknown_update_order_is_refused(setup):
   _, sac, _, _ = setup
   with pytest.raises(ValueError, match="update order must be one of alpha_first"):
     learner.make_update(sac, optax.adam(LR), TAU, CLIP, "actor_first")
+
+
+def test_the_shared_step_pieces_by_hand():
+  """The pieces SAC-family learners (TSAC, PEARL) compose: the key split, a critic
+  gradient clipped per twin with its finite checks, the Polyak step, grads_finite."""
+  key = jax.random.PRNGKey(3)
+  np.testing.assert_array_equal(jnp.stack(learner.update_keys(key)), jax.random.split(key))
+  # d/dw sum(w * s) = s: twin 0's norm 20 is clipped to 10, twin 1's norm 1 is not.
+  params = {"ensemble": {"w": jnp.zeros((2, 2))}}
+  s = jnp.array([[12.0, 16.0], [0.6, 0.8]])
+  loss, grads, finite = learner.critic_gradients(
+      lambda p, s: jnp.sum(p["ensemble"]["w"] * s), params, s, max_grad_norm=10.0)
+  np.testing.assert_allclose(grads["ensemble"]["w"], [[6.0, 8.0], [0.6, 0.8]], rtol=1e-6)
+  assert set(finite) == {"critic_loss", "critic_grad/critic_0", "critic_grad/critic_1"}
+  target = learner.polyak_update({"w": jnp.ones(2)}, {"w": jnp.zeros(2)}, 0.25)
+  np.testing.assert_allclose(target["w"], [0.25, 0.25])
+  assert float(learner.grads_finite({**finite, "critic_loss": jnp.bool_(False)})) == 1.0
+  assert float(learner.grads_finite({**finite, "critic_grad/critic_1": jnp.bool_(False)})) == 0.0

@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 
 from earjax import acting
+from earjax import evaluation
+from earjax.envs import readings
 from earjax import envs
 from earjax.envs import point
 
@@ -103,14 +105,14 @@ def test_evaluation_reports_each_tasks_success_rate():
     return jnp.zeros(1)
 
   for act, want in [(holding, 1.0), (idle, 0.0)]:
-    result = jax.jit(lambda key, act=act: acting.evaluate(
+    result = jax.jit(lambda key, act=act: evaluation.evaluate(
         env, act, jnp.arange(4), targets, key, episodes=2, success_window=10))(
             jax.random.PRNGKey(0))
     np.testing.assert_array_equal(result["success"], [want] * 4)
 
 
 def test_the_heading_of_the_displacement_and_its_angle_to_the_direction():
-  """Ant-Dir's evaluation (``acting.evaluate``): per task, the heading of its episodes'
+  """Ant-Dir's evaluation (``evaluation.evaluate``): per task, the heading of its episodes'
   summed planar displacement, steps after an episode's end not counted; the angle to the
   task's direction on the circle."""
   # [T = 3, B = 4], task-major: task 0's episodes are columns 0, 1, task 1's 2, 3.
@@ -119,12 +121,12 @@ def test_the_heading_of_the_displacement_and_its_angle_to_the_direction():
   vy = jnp.asarray([[0, 0, 0, -1], [1, 0, 5, -1], [1, 0, 5, -1]], jnp.float32)
   # Task 0: (2, 2) + (0, 0) -> 45 degrees.  Task 1: (-1, 0) (its episode ended after one
   # step) + (0, -3) -> atan2(-3, -1) = 180 + 71.565 degrees.
-  np.testing.assert_allclose(acting.displacement_heading(alive, vx, vy, num_tasks=2),
+  np.testing.assert_allclose(readings.displacement_heading(alive, vx, vy, num_tasks=2),
                              [45.0, 251.565], atol=1e-3)
   # Just below the +x axis still reads [0, 360); no displacement has no heading.
   one = jnp.ones((1, 1))
-  assert 0.0 <= float(acting.displacement_heading(one, one, -1e-9 * one, 1)[0]) < 360.0
-  assert np.isnan(acting.displacement_heading(one, 0 * one, 0 * one, 1)).all()
+  assert 0.0 <= float(readings.displacement_heading(one, one, -1e-9 * one, 1)[0]) < 360.0
+  assert np.isnan(readings.displacement_heading(one, 0 * one, 0 * one, 1)).all()
   for a, b, want in [(350.0, 0.0, 10.0), (10.0, 350.0, 20.0), (0.0, 180.0, 180.0),
                      (251.565, 270.0, 18.435), (90.0, 90.0, 0.0)]:
-    assert acting.angle_difference(a, b) == pytest.approx(want), (a, b)
+    assert readings.angle_difference(a, b) == pytest.approx(want), (a, b)

@@ -78,10 +78,11 @@ def test_every_agent_trains_through_the_generic_job(tmp_path, agent):
 
 
 def test_generic_modules_name_no_method():
-  """The trainer, the job, acting, replay and checkpoints import no method package:
-  a method is added by writing earjax/agents/<name>/ alone."""
+  """The trainer, its epochs, the job, the run, evaluation, acting, replay and checkpoints
+  import no method package: a method is added by writing earjax/agents/<name>/ alone."""
   generic = ["earjax/acting.py", "earjax/replay.py", "earjax/checkpoint.py",
-             "earjax/training/trainer.py", "earjax/training/job.py"]
+             "earjax/run.py", "earjax/evaluation.py", "earjax/training/trainer.py",
+             "earjax/training/epochs.py", "earjax/training/job.py"]
   for path in generic:
     tree = ast.parse(open(os.path.join(REPO, path)).read())
     imported = [node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]

@@ -83,7 +83,7 @@ def test_the_update_moves_lambda_by_the_budget_gap(budget_fraction):
 
 def test_the_replay_keeps_the_sparse_reward_the_agent_asks_for():
   _, agent = tiny_tsac()
-  assert agent.replay_metrics == ("success",)
+  assert agent.data.extra_fields == ("success",)
   trainer = trainer_for(tiny_config(agent="tsac"))   # shared with test_training's job
   state = trainer.init(jax.random.PRNGKey(0), trainer.task_params)
   state, _ = trainer.epoch(state)

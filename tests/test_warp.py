@@ -10,7 +10,7 @@ import warp
 from earjax import envs
 from earjax.config import validate
 from earjax.training import ConfigError, trainer_for
-from earjax.training.trainer import make_env
+from earjax.run import Run
 from tiny import tiny_config
 
 # Warp compiles its kernels (~35 modules for Hopper) with its own LLVM at run time; -O0
@@ -68,7 +68,7 @@ def test_warp_has_no_gradient():
 def test_the_trainer_runs_an_epoch_on_warp():
   trainer = trainer_for(tiny_config(env_name="hopper_vel", task_ids=(0, 1), envs_per_task=2,
                                     env_steps_per_epoch=4, grad_steps_per_epoch=2,
-                                    replay_capacity=8, unroll_substeps=False, impl="warp",
+                                    replay_capacity=8, **{"env.unroll_substeps": False, "env.impl": "warp"},
                                     eval_episodes=3))
   # Hopper's 2 contacts x the largest batch: 2 tasks x 3 evaluation episodes.
   assert trainer.env._data0._impl.naconmax == 2 * 2 * 3  # pylint: disable=protected-access
@@ -78,11 +78,17 @@ def test_the_trainer_runs_an_epoch_on_warp():
 
 
 def test_impl_is_refused_where_it_cannot_run_in_one_line():
-  assert validate(tiny_config(impl="cuda")) == ["impl must be one of jax, warp, got 'cuda'"]
-  assert validate(tiny_config(impl="warp")) == [
-      "impl=warp is MJX's: point_vel has no MJX physics"]
-  spring = tiny_config(env_name="halfcheetah_vel", backend="spring", impl="warp")
-  assert validate(spring) == []      # the env refuses it, and the trainer says so in one line
+  hcv = dict(env_name="halfcheetah_vel")
+  assert validate(tiny_config(**hcv, **{"env.impl": "cuda"})) == [
+      "env.impl must be one of jax, warp, got 'cuda'"]
+  point = tiny_config()
+  point.env.unlock()
+  point.env.impl = "warp"
+  assert validate(point) == ["unknown config key 'env.impl' (point_vel has no such setting; "
+                             "its settings: episode_length, success_velocity_fraction)"]
+  spring = tiny_config(**hcv, **{"env.backend": "spring", "env.impl": "warp"})
+  assert validate(spring) == ["env.impl=warp is MJX's; backend 'spring' has no Warp "
+                              "implementation"]
   with pytest.raises(ConfigError, match=r"^impl=warp is MJX's; backend 'spring' has no Warp "
                                         r"implementation$"):
-    make_env(spring)
+    Run.from_config(spring)

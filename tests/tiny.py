@@ -10,34 +10,40 @@ import numpy as np
 
 from earjax import agents
 from earjax import checkpoint
+from earjax import envs
 from earjax.config import default_config, flatten, set_key
 from earjax.training import train_and_evaluate, trainer_for
 from experiments.configs import point_vel
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CPU_PRESET = "experiments/configs/point_vel.py:cpu"
-TINY_NETWORK = {"actor_hidden": (8,), "critic_hidden": (8,), "state_encoder_hidden": (8,),
-                "task_encoder_hidden": (8,)}
+TINY_NETWORK = {"network.actor_hidden": (8,), "network.critic_hidden": (8,),
+                "ear_sac.state_encoder_hidden": (8,), "ear_sac.task_encoder_hidden": (8,)}
 TINY = {"env_name": "point_vel", "task_ids": (0, 3), "envs_per_task": 2,
         "env_steps_per_epoch": 5, "grad_steps_per_epoch": 3, "random_epochs": 1,
         "min_replay_size": 0, "batch_size_per_task": 4, "replay_capacity": 40,
         "eval_every": 1, "eval_episodes": 1, "checkpoint_every": 1, "num_epochs": 2,
-        **{f"network.{k}": v for k, v in TINY_NETWORK.items()}}
+        **TINY_NETWORK}
 
 
 def tiny_config(**changes):
-  """default_config() with TINY and ``changes`` ("network.lte_dim"-style keys)."""
-  config = default_config()
+  """default_config() with TINY and ``changes`` ("ear_sac.lte_dim"-style keys); another
+  family's ``env_name`` brings its ``env`` section."""
+  name = changes.get("env_name", TINY["env_name"])
+  config = default_config(name if name in envs.names() else TINY["env_name"])
   for key, value in {**TINY, **changes}.items():
     set_key(config, key, value)
   return config
 
 
 def tiny_networks(agent="ear_sac", obs=5, act=2, tasks=3, **network):
-  """An agent's networks at TINY widths for ``obs``/``act``/``tasks``."""
+  """An agent's networks at TINY widths for ``obs``/``act``/``tasks``; ``network``: keys
+  of the ``network`` or the ``ear_sac`` section by name (``lte_dim=2``)."""
   config = default_config()
-  for key, value in {**TINY_NETWORK, **network}.items():
-    config.network[key] = value
+  for key, value in TINY_NETWORK.items():
+    set_key(config, key, value)
+  for key, value in network.items():
+    config["network" if key in config.network else "ear_sac"][key] = value
   return agents.get(agent).make_networks(config, agents.AgentSpec(obs, act, tasks))
 
 

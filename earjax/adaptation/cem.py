@@ -40,16 +40,25 @@ class CEMConfig:
     return self.num_elites * self.samples_per_elite
 
 
+# The one home of the search defaults: ``ESConfig``, the experiments' flags and the
+# other methods' budgets read them from here.
+CEM_DEFAULTS = CEMConfig()
+# Env steps per task of a default CEM search on 200-step episodes (generations x
+# population x 200, i.e. 180,000): the adaptation budget every method gets by default.
+DEFAULT_BUDGET = CEM_DEFAULTS.generations * CEM_DEFAULTS.population * 200
+
+
 @struct.dataclass
 class ESConfig:
   """``table_es``: ``population`` candidates per generation (pairs of antithetic
   perturbations of scale ``sigma`` in the tangent plane), a step of angle
-  ``step_size * decay**g`` along the estimated gradient."""
-  population: int = struct.field(pytree_node=False, default=90)
+  ``step_size * decay**g`` along the estimated gradient.  Population and generations
+  default to CEM's (the same budget)."""
+  population: int = struct.field(pytree_node=False, default=CEM_DEFAULTS.population)
   sigma: float = struct.field(pytree_node=False, default=0.15)
   step_size: float = struct.field(pytree_node=False, default=0.3)
   decay: float = struct.field(pytree_node=False, default=0.8)
-  generations: int = struct.field(pytree_node=False, default=10)
+  generations: int = struct.field(pytree_node=False, default=CEM_DEFAULTS.generations)
 
 
 def random_sphere(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
@@ -165,7 +174,7 @@ def table_es(score_fn: ScoreFn, key: jax.Array, first_generation: jax.Array,
   interpolations between training LTEs, ``pair_interpolations``) on every task; the
   best becomes the centre of ``generations - 1`` ES generations.  Same budget as CEM for the
   same ``population`` and ``generations``.  Returns (best LTE seen per task [T, d], history
-  as ``cem``'s, with the top-6 mean as ``elite_mean``)."""
+  as ``cem``'s, with the mean of the top ``CEM_DEFAULTS.num_elites`` as ``elite_mean``)."""
   if config.population % 2 or first_generation.shape[0] != config.population:
     raise ValueError(f"need an even population equal to the first generation's size, got "
                      f"{config.population} and {first_generation.shape[0]}")
@@ -177,7 +186,7 @@ def table_es(score_fn: ScoreFn, key: jax.Array, first_generation: jax.Array,
     gen_best = pick(scores)
     best = jnp.where((gen_best > best_score)[:, None], jnp.take_along_axis(
         candidates, arg[:, None, None], 1)[:, 0], best)
-    top = jax.lax.top_k(scores, min(6, scores.shape[-1]))[0]
+    top = jax.lax.top_k(scores, min(CEM_DEFAULTS.num_elites, scores.shape[-1]))[0]
     return best, jnp.maximum(gen_best, best_score), {
         "best": gen_best, "elite_mean": top.mean(-1), "best_aux": jax.tree.map(pick, aux)}
 

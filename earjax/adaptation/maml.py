@@ -21,8 +21,7 @@ import numpy as np
 from earjax import acting
 from earjax import envs
 from earjax.agents.maml import MAMLNetworks, learner, losses
-from earjax.policy import restore_policy
-from earjax.training import job
+from earjax.run import Run
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,13 +37,11 @@ class MAMLRun:
 def load(workdir: str, which: str = "latest") -> MAMLRun:
   """The MAML run in ``workdir``; ``which`` defaults to "latest": the job's best
   checkpoint is chosen on the unadapted policy's return, which MAML does not maximise."""
-  config = job.load_config(workdir)
-  if config.agent != "maml":
-    raise ValueError(f"a MAML run is needed; {workdir!r} trained {config.agent!r}")
-  config, env, _, networks, params, epoch = restore_policy(workdir, which)
-  envs.require_per_env(env, "MAML's adaptation rollouts")
-  return MAMLRun(workdir=workdir, config=config, env=env, networks=networks, params=params,
-                 epoch=int(epoch))
+  run = Run.load(workdir, agent="maml", what="MAML's adaptation", impl="jax")
+  envs.require_per_env(run.env, "MAML's adaptation rollouts")
+  params, epoch = run.restore_policy(which)
+  return MAMLRun(workdir=workdir, config=run.config, env=run.env, networks=run.networks,
+                 params=params, epoch=epoch)
 
 
 def adapt(run: MAMLRun, task_params: jax.Array, key: jax.Array, steps: int,

@@ -21,13 +21,10 @@ import ml_collections
 import numpy as np
 
 from earjax import acting
-from earjax import agents
 from earjax import envs
 from earjax.agents.pearl import PEARLNetworks
 from earjax.networks import deterministic_action, sample_tanh_gaussian
-from earjax.policy import restore_best_items
-from earjax.training import job
-from earjax.training.trainer import agent_spec, make_env, task_ids
+from earjax.run import Run
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,14 +41,10 @@ class PEARLRun:
 
 def load(workdir: str) -> PEARLRun:
   """The best checkpoint of the PEARL run in ``workdir``."""
-  config = job.load_config(workdir)
-  if config.agent != "pearl":
-    raise ValueError(f"a PEARL run is needed; {workdir!r} trained {config.agent!r}")
-  env = make_env(config, impl="jax")
-  envs.require_per_env(env, "PEARL's adaptation rollouts")
-  agent = agents.get("pearl").make_agent(config, agent_spec(env, len(task_ids(config, env))))
-  items, epoch = restore_best_items(workdir, agent, config.checkpoints_to_keep)
-  return PEARLRun(workdir=workdir, config=config, env=env, networks=agent.networks,
+  run = Run.load(workdir, agent="pearl", what="PEARL's adaptation", impl="jax")
+  envs.require_per_env(run.env, "PEARL's adaptation rollouts")
+  items, epoch = run.restore_best_items()
+  return PEARLRun(workdir=workdir, config=run.config, env=run.env, networks=run.networks,
                   actor_params=items["policy"]["actor"], encoder_params=items["encoder"],
                   epoch=epoch)
 

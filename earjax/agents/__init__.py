@@ -11,7 +11,8 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from earjax.agents.base import Agent, AgentSpec, Method, abstract_best_items
+from earjax.agents.base import (Agent, AgentSpec, EpisodeData, Method, ReplayData,
+                               abstract_best_items)
 
 
 def _discover():
@@ -40,5 +41,10 @@ def get(name: str) -> Method:
   return _METHODS[name]
 
 
-__all__ = ["Agent", "AgentSpec", "CONFIG_SECTIONS", "Method", "SHAPE_KEYS",
-           "abstract_best_items", "get", "names"]
+def sections(name: str) -> tuple[str, ...]:
+  """The config sections method ``name`` reads."""
+  return get(name).sections
+
+
+__all__ = ["Agent", "AgentSpec", "CONFIG_SECTIONS", "EpisodeData", "Method", "ReplayData",
+           "SHAPE_KEYS", "abstract_best_items", "get", "names", "sections"]

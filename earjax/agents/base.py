@@ -8,15 +8,18 @@ config sections it reads (``{section: (defaults() -> ConfigDict, validate(sectio
 settings are ordinary ``--config.<section>.<key>`` flags.  Nothing else in earjax names a
 method: the trainer, the job, checkpoints and evaluation work with any ``Agent``.
 
-The generic epoch (``training.Trainer``) collects with ``agent.act``, stores the
-transitions in the task-partitioned replay, and runs ``grad_steps_per_epoch`` calls of
-``agent.update`` on task-balanced batches in a ``lax.scan``; evaluation acts with
+The agent says what kind of method it is through the data its update takes
+(``Agent.data``), and the trainer runs the epoch of that kind (``training.epochs``):
+``ReplayData`` (off-policy: collect with ``agent.act``, store the transitions in the
+task-partitioned replay, ``grad_steps_per_epoch`` calls of ``agent.update`` on
+task-balanced batches in a ``lax.scan``) or ``EpisodeData`` (on-policy: one
+``agent.update`` that draws its own episodes).  Evaluation acts with
 ``agent.act(..., deterministic=True)``.
 """
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, NamedTuple, Optional
+from typing import Any, Callable, NamedTuple, Union
 
 import jax
 
@@ -34,6 +37,33 @@ class AgentSpec:
 
 
 @dataclasses.dataclass(frozen=True)
+class ReplayData:
+  """An off-policy method's data: replayed transitions (``obs``, ``action``, ``reward``,
+  ``next_obs``, ``discount``, ``task``), in task-balanced batches of
+  ``batch_size_per_task`` per task.
+
+  - ``extra_fields``: env metrics of each step (``State.metrics``, e.g. ``"success"``) the
+    replay keeps beside the transition; they reach ``update`` as batch fields of the same
+    names (TSAC's sparse reward).
+  - ``context_per_task``: if positive, the batch also holds ``"context"``, a second,
+    independent sample of that many transitions of every task, per task
+    ([num_tasks, context_per_task, ...] replay fields; PEARL's context batch, drawn
+    apart from the RL batch).
+  """
+  extra_fields: tuple[str, ...] = ()
+  context_per_task: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class EpisodeData:
+  """An on-policy method's data: ``episodes_per_task`` whole episodes of every task per
+  update, which the update draws itself with the ``episodes`` function it is given
+  (``acting.rollout`` with sampled actions and the transitions kept); nothing is
+  replayed."""
+  episodes_per_task: int
+
+
+@dataclasses.dataclass(frozen=True)
 class Agent:
   """A method as pure functions over its ``LearnerState``.
 
@@ -42,30 +72,21 @@ class Agent:
     actions in [-1, 1]; ``deterministic`` is a Python bool (evaluation) .
   - ``policy_params(state)``: what ``act`` needs (what evaluation and the best
     checkpoint's ``"policy"`` item hold).
-  - ``update(state, batch, key) -> (state, metrics)`` (an off-policy method): one
-    gradient step on a batch of replay fields (``obs``, ``action``, ``reward``,
-    ``next_obs``, ``discount``, ``task``; [B, ...]).  ``metrics`` are scalars plus
-    ``"finite"``: {quantity: bool}, in the order the step computes them, which the
-    trainer reports on a non-finite value.
-  - ``meta_update(state, episodes, task_params [K, p], key) -> (state, metrics)`` (an
-    on-policy method, MAML; instead of ``update``): one whole iteration that draws its
-    own episodes, ``episodes(act, policy_inputs, task_params, keys) -> acting.Episode``
-    (``acting.rollout`` with sampled actions and the transitions kept), on the run's
-    K tasks; ``meta_episodes_per_task`` is how many episodes of every task it draws,
-    for the env-step count.  The epoch is then that iteration alone (no collection, no
-    replay).
+  - ``update``, by the kind of ``data``; ``metrics`` are scalars plus ``"finite"``:
+    {quantity: bool}, in the order the step computes them, which the trainer reports on
+    a non-finite value:
+    - ``ReplayData``: ``update(state, batch, key) -> (state, metrics)``, one gradient
+      step on a batch of replay fields ([B, ...]; see ``ReplayData``);
+    - ``EpisodeData``: ``update(state, episodes, task_params [K, p], key) -> (state,
+      metrics)``, one whole iteration that draws its own episodes,
+      ``episodes(act, policy_inputs, task_params, keys) -> acting.Episode``, on the
+      run's K tasks (MAML's meta-iteration).
+  - ``data``: ``ReplayData`` (the default) or ``EpisodeData``, what ``update`` takes.
   - ``best_items(state)``: the items of the best checkpoint, ``{"policy": ...}`` and
     whatever else adaptation baselines need (SAC: the critics).
   - ``parameter_health(state) -> {name: bool}``: every network's parameters finite.
   - ``networks``: the method's networks (read by tools that use its parts, e.g. the LTE
     functions of EAR).
-  - ``replay_metrics``: env metrics of each step (``State.metrics``, e.g. ``"success"``,
-    TSAC's sparse reward) the replay keeps beside the transition; they reach ``update``
-    as batch fields of the same names.
-  - ``context_per_task``: if positive, ``update``'s batch also holds ``"context"``, a
-    second, independent sample of that many transitions of every task, per task
-    ([num_tasks, context_per_task, ...] replay fields): PEARL's context batch, drawn
-    apart from the RL batch.
   """
   name: str
   networks: Any
@@ -74,17 +95,13 @@ class Agent:
   policy_params: Callable[[LearnerState], Params]
   best_items: Callable[[LearnerState], dict[str, Params]]
   parameter_health: Callable[[LearnerState], dict[str, jax.Array]]
-  update: Optional[Callable[[LearnerState, Batch, jax.Array],
-                            tuple[LearnerState, dict]]] = None
-  replay_metrics: tuple[str, ...] = ()
-  context_per_task: int = 0
-  meta_update: Optional[Callable[..., tuple[LearnerState, dict]]] = None
-  meta_episodes_per_task: int = 0
+  update: Callable[..., tuple[LearnerState, dict]]
+  data: Union[ReplayData, EpisodeData] = ReplayData()
 
-  def __post_init__(self):
-    if (self.update is None) == (self.meta_update is None):
-      raise ValueError(f"agent {self.name!r} must have exactly one of update and "
-                       f"meta_update")
+  @property
+  def on_policy(self) -> bool:
+    """Whether the update draws its own episodes (``EpisodeData``) instead of replaying."""
+    return isinstance(self.data, EpisodeData)
 
 
 def number_problems(section: str, values, checks: dict[str, tuple[Callable, str]]) -> list[str]:
@@ -129,6 +146,9 @@ def abstract_best_items(agent: Agent) -> dict[str, Params]:
 
 
 class Method(NamedTuple):
-  """A registered method: ``make_networks(config, spec)``, ``make_agent(config, spec)``."""
+  """A registered method: ``make_networks(config, spec)``, ``make_agent(config, spec)``
+  and the config sections they read (``CONFIG_SECTIONS`` of any agent package): a run of
+  the method keeps those alone."""
   make_networks: Callable[..., Any]
   make_agent: Callable[..., Agent]
+  sections: tuple[str, ...] = ()

@@ -1,25 +1,40 @@
-"""The earjax task families: ``make(name, **overrides)``, ``names()``, ``options(name)``.
+"""The earjax task families: ``make(name, config)``, ``default_config(name)``, ``names()``.
 
-Five MuJoCo XLA families of the EAR paper, the tiny pure-JAX ``point_vel``, Meta-World
-MT10 stepped on the host (``metaworld_mt10``, envpool), and the policy-space compression
-paper's HalfCheetah and Hopper tasks (``halfcheetah_skills``, ``hopper_skills``) and its
+Every module of this package that exports ``FAMILIES`` (a tuple of env classes) is
+registered at import, in the order the families are listed below, so a new family is one
+module (its class with ``default_config()``, the physics, reward, termination and task
+sets) and one ``experiments/configs/<family>.py``.  Registered: the five MuJoCo XLA
+families of the EAR paper, the tiny pure-JAX ``point_vel``, Meta-World MT10 stepped on
+the host (``metaworld_mt10``, envpool), and the policy-space compression paper's
+HalfCheetah and Hopper tasks (``halfcheetah_skills``, ``hopper_skills``) and its
 MountainCarContinuous (``mountaincar_continuous``, pure JAX).  ``training_batch(env)``
 is the batch the Trainer steps: ``AutoResetBatch`` for the JAX families, the family's own
 for a host family.
 """
-from earjax.envs.ant import AntDir
+import importlib
+import pkgutil
+
+import ml_collections
+
 from earjax.envs.base import MjxFamilyEnv, State, TaskFamilyEnv
-from earjax.envs.halfcheetah import HalfCheetahRunJump, HalfCheetahVel
-from earjax.envs.metaworld import HostBatch, MetaWorldMT10
-from earjax.envs.mountain_car import MountainCarContinuous
-from earjax.envs.planar_walkers import HopperVel, WalkerVel
-from earjax.envs.point import PointVel
-from earjax.envs.skills import HalfCheetahSkills, HopperSkills
+from earjax.envs.metaworld import HostBatch
 from earjax.envs.wrappers import AutoResetBatch
 
-_FAMILIES = {cls.name: cls for cls in
-             (HalfCheetahVel, AntDir, HopperVel, WalkerVel, HalfCheetahRunJump, PointVel,
-              MetaWorldMT10, HalfCheetahSkills, HopperSkills, MountainCarContinuous)}
+# The EAR paper's families first (its table's order), then earjax's, then the others.
+_ORDER = ("halfcheetah_vel", "ant_dir", "hopper_vel", "walker_vel", "halfcheetah_run_jump",
+          "point_vel", "metaworld_mt10")
+
+
+def _discover() -> dict[str, type]:
+  found = {}
+  for info in pkgutil.iter_modules(__path__):
+    module = importlib.import_module(f"{__name__}.{info.name}")
+    found.update({cls.name: cls for cls in getattr(module, "FAMILIES", ())})
+  listed = [n for n in _ORDER if n in found]
+  return {n: found[n] for n in listed + sorted(set(found) - set(listed))}
+
+
+_FAMILIES = _discover()
 
 
 def names() -> tuple[str, ...]:
@@ -32,9 +47,15 @@ def jax_names() -> tuple[str, ...]:
   return tuple(n for n, cls in _FAMILIES.items() if not on_host(cls))
 
 
+def default_config(name: str) -> ml_collections.ConfigDict:
+  """Family ``name``'s settings with their defaults (a training config's ``env``)."""
+  check_name(name)
+  return _FAMILIES[name].default_config()
+
+
 def options(name: str) -> tuple[str, ...]:
-  """The overrides family ``name`` accepts."""
-  return _FAMILIES[name].OPTIONS
+  """The settings family ``name`` takes (the keys of its ``default_config``)."""
+  return tuple(default_config(name))
 
 
 def backends(name: str) -> tuple[str, ...]:
@@ -50,14 +71,13 @@ def check_name(name: str) -> None:
     raise ValueError(f"unknown env {name!r}; valid names: {', '.join(names())}")
 
 
-def make(name: str, **overrides) -> TaskFamilyEnv:
-  """The env of one task family; ``overrides`` among ``options(name)``."""
+def make(name: str, config: ml_collections.ConfigDict | None = None,
+         **overrides) -> TaskFamilyEnv:
+  """The env of one task family: its ``default_config`` with ``config``'s keys (a
+  training config's ``env`` section) and then ``overrides`` replaced; an unknown key is
+  a one-line ValueError naming the valid ones."""
   check_name(name)
-  unknown = sorted(set(overrides) - set(options(name)))
-  if unknown:
-    raise ValueError(f"unknown option(s) {', '.join(unknown)} for env {name!r}; "
-                     f"valid options: {', '.join(options(name))}")
-  return _FAMILIES[name](**overrides)
+  return _FAMILIES[name](config, **overrides)
 
 
 def on_host(env) -> bool:
@@ -79,5 +99,5 @@ def training_batch(env) -> AutoResetBatch | HostBatch:
 
 
 __all__ = ["AutoResetBatch", "HostBatch", "MjxFamilyEnv", "State", "TaskFamilyEnv",
-           "backends", "jax_names", "make", "names", "on_host", "options", "require_per_env",
-           "training_batch"]
+           "backends", "default_config", "jax_names", "make", "names", "on_host",
+           "options", "require_per_env", "training_batch"]

@@ -8,18 +8,18 @@ observation and charges 0.5e-3 * sum(clip(cfrc_ext, -1, 1)^2) in the reward.  MJ
 not compute ``cfrc_ext`` (it stays zero: MJX has no ``mj_rnePostConstraint``), so both
 the 84 entries and the contact cost are dropped rather than faked with zeros.
 dt = 5 substeps x 0.01 s = 0.05 s.  Success on a step (earjax's choice): a speed of at
-least ``SUCCESS_SPEED`` along p and a heading within ``SUCCESS_HEADING_DEG`` of p.
+least ``success_speed`` along p and a heading within ``success_heading_deg`` of p (its
+settings, ``AntDir.default_config``).
 """
 import jax.numpy as jnp
 import numpy as np
 
+from earjax.envs import readings as readings_lib
 from earjax.envs.base import MjxFamilyEnv
 
 CTRL_COST = 0.5
 HEALTHY_REWARD = 1.0
 HEALTHY_Z = (0.2, 1.0)
-SUCCESS_SPEED = 0.5          # m/s along the task's direction
-SUCCESS_HEADING_DEG = 15.0   # largest angle between the velocity and the direction
 
 
 class AntDir(MjxFamilyEnv):
@@ -39,8 +39,24 @@ class AntDir(MjxFamilyEnv):
   def task_name(self, task_param):
     return f"dir{float(task_param[0]):g}deg"
 
-  def direction_target(self, task_param):
+  @classmethod
+  def default_config(cls):
+    """The MJX settings and the success thresholds: ``success_speed`` (m/s along the
+    task's direction) and ``success_heading_deg`` (the largest angle between the
+    velocity and the direction)."""
+    config = super().default_config()
+    config.success_speed = 0.5
+    config.success_heading_deg = 15.0
+    return config
+
+  def direction_target(self, task_param) -> float:
+    """The heading in degrees the task asks for."""
     return float(task_param[0])
+
+  def readings(self):
+    """The velocity along the task's direction (no target) and the heading of the
+    episodes' displacement against the task's direction."""
+    return super().readings() + (readings_lib.heading(self.direction_target),)
 
   def _init_qpos_qvel(self, key):
     return self._uniform_gaussian_noise(key, self.mjx_model.qpos0, self.mjx_model.nv)
@@ -55,8 +71,9 @@ class AntDir(MjxFamilyEnv):
     ctrl_cost = CTRL_COST * jnp.sum(jnp.square(action))
     reward = velocity - ctrl_cost + HEALTHY_REWARD
     lateral = -velocity_xy[0] * jnp.sin(angle) + velocity_xy[1] * jnp.cos(angle)
-    success = ((velocity >= SUCCESS_SPEED)
-               & (jnp.abs(lateral) <= jnp.tan(jnp.deg2rad(SUCCESS_HEADING_DEG)) * velocity))
+    c = self.config
+    success = ((velocity >= c.success_speed)
+               & (jnp.abs(lateral) <= jnp.tan(jnp.deg2rad(c.success_heading_deg)) * velocity))
     return reward, {"velocity": velocity, "x_velocity": velocity_xy[0],
                     "y_velocity": velocity_xy[1], "ctrl_cost": ctrl_cost,
                     "success": success.astype(jnp.float32)}
@@ -65,3 +82,7 @@ class AntDir(MjxFamilyEnv):
     z = data.qpos[2]
     finite = jnp.all(jnp.isfinite(data.qpos)) & jnp.all(jnp.isfinite(data.qvel))
     return ~(finite & (z >= HEALTHY_Z[0]) & (z <= HEALTHY_Z[1]))
+
+
+# The families this module registers (``earjax.envs`` finds them at import).
+FAMILIES = (AntDir,)

@@ -27,8 +27,11 @@ from typing import Any, ClassVar
 from flax import struct
 import jax
 import jax.numpy as jnp
+import ml_collections
 import mujoco
 import numpy as np
+
+from earjax.envs import readings as readings_lib
 
 
 def assets_dir() -> str:
@@ -73,12 +76,21 @@ def _load_model(xml_file: str) -> mujoco.MjModel:
 # reward and the success rates every agent reports are defined here): a velocity task is
 # met on a step whose velocity is within 10 % of its target (at least 0.1 m/s).  Each
 # family's ``reward`` returns the step's indicator as the metric ``success`` (0 or 1).
+# The velocity families carry it as their setting ``success_velocity_fraction``
+# (``with_velocity_success``).
 SUCCESS_VELOCITY_FRACTION = 0.1
 
 
-def velocity_success(velocity: jax.Array, target: jax.Array) -> jax.Array:
-  """1.0 where |velocity - target| <= 0.1 max(1, |target|), else 0.0."""
-  tolerance = SUCCESS_VELOCITY_FRACTION * jnp.maximum(1.0, jnp.abs(target))
+def with_velocity_success(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """``config`` (a velocity family's ``default_config``) with ``success_velocity_fraction``:
+  a step meets its velocity task within that fraction of the target (at least of 1)."""
+  config.success_velocity_fraction = SUCCESS_VELOCITY_FRACTION
+  return config
+
+
+def velocity_success(velocity: jax.Array, target: jax.Array, fraction: float) -> jax.Array:
+  """1.0 where |velocity - target| <= fraction max(1, |target|), else 0.0."""
+  tolerance = fraction * jnp.maximum(1.0, jnp.abs(target))
   return (jnp.abs(velocity - target) <= tolerance).astype(jnp.float32)
 
 
@@ -100,6 +112,32 @@ def check_positive_int(option: str, value) -> int:
   return int(value)
 
 
+def configured(family: str, defaults: ml_collections.ConfigDict,
+               config: ml_collections.ConfigDict | dict | None = None,
+               **overrides) -> ml_collections.ConfigDict:
+  """``defaults`` (a family's ``default_config()``) with the keys of ``config`` and then
+  ``overrides`` replaced; a key the family does not have is a one-line ValueError, as is
+  a value of another type than the default's (an int where a float is declared passes)."""
+  out = ml_collections.ConfigDict(defaults.to_dict())
+  given = dict(config.items() if config is not None else ())
+  given.update(overrides)
+  unknown = sorted(set(given) - set(out))
+  if unknown:
+    raise ValueError(f"unknown option(s) {', '.join(unknown)} for env {family!r}; valid "
+                     f"options: {', '.join(out)}")
+  for key, value in given.items():
+    want = type(out[key])
+    ok = (isinstance(value, (int, float)) and not isinstance(value, bool)
+          if want is float else
+          isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+          if want is int else isinstance(value, want))
+    if not ok:
+      raise ValueError(f"env option {key} of {family} must be of type {want.__name__}, "
+                       f"got {value!r}")
+    out[key] = value
+  return out
+
+
 class TaskFamilyEnv(abc.ABC):
   """A task family: pure ``reset``/``step`` over (physics state, task parameter).
 
@@ -110,8 +148,6 @@ class TaskFamilyEnv(abc.ABC):
   name: ClassVar[str]
   task_param_size: ClassVar[int]
   task_param_names: ClassVar[tuple[str, ...]]
-  # Options ``earjax.envs.make(name, **overrides)`` accepts for this family.
-  OPTIONS: ClassVar[tuple[str, ...]] = ("episode_length",)
   # Physics implementations the family offers, its default first.
   BACKENDS: ClassVar[tuple[str, ...]] = ("jax",)
   observation_size: int
@@ -120,8 +156,18 @@ class TaskFamilyEnv(abc.ABC):
   # Whether gradients flow through ``step`` (MJX's Warp implementation has none).
   differentiable: bool = True
 
-  def __init__(self, *, episode_length: int = 200):
-    self.episode_length = check_positive_int("episode_length", episode_length)
+  @classmethod
+  def default_config(cls) -> ml_collections.ConfigDict:
+    """The family's settings, each declared here once (MuJoCo Playground's
+    ``default_config``): a training config's ``env`` section is this, and
+    ``envs.make(name, config)`` takes it.  ``episode_length``: control steps before an
+    episode is truncated."""
+    return ml_collections.ConfigDict({"episode_length": 200})
+
+  def __init__(self, config: ml_collections.ConfigDict | None = None, **overrides):
+    """The family with ``default_config()`` updated by ``config`` then ``overrides``."""
+    self.config = configured(self.name, self.default_config(), config, **overrides)
+    self.episode_length = check_positive_int("episode_length", self.config.episode_length)
     self.train_tasks = np.asarray(self._train_tasks(), np.float32)
     self.adapt_tasks = np.asarray(self._adapt_tasks(), np.float32).reshape(
         -1, self.task_param_size)
@@ -172,15 +218,17 @@ class TaskFamilyEnv(abc.ABC):
     return tuple(out)
 
   def velocity_target(self, task_param) -> float | None:
-    """The velocity a task asks for (evaluation reports |velocity - target|), or None."""
+    """The velocity a task asks for, or None."""
     del task_param
     return None
 
-  def direction_target(self, task_param) -> float | None:
-    """The heading in degrees a task asks for (evaluation reports the angle between it
-    and the heading of the episodes' displacement), or None."""
-    del task_param
-    return None
+  def readings(self) -> tuple[readings_lib.Reading, ...]:
+    """What evaluation reads of this family's episodes beside return, length and success
+    (``earjax.evaluation``): the forward velocity against ``velocity_target`` where the
+    family's metrics have a ``velocity``."""
+    if "velocity" not in self.metric_names():
+      return ()
+    return (readings_lib.velocity(self.velocity_target),)
 
   def task_name(self, task_param: np.ndarray) -> str:
     """A task's name, e.g. ``vel2`` (used in metrics keys and on the command line)."""
@@ -250,23 +298,39 @@ class MjxFamilyEnv(TaskFamilyEnv):
   n_frames: ClassVar[int]
   reset_noise_scale: ClassVar[float]
 
-  OPTIONS = ("solver_iterations", "ls_iterations", "episode_length", "backend",
-             "unroll_substeps", "impl")
   IMPLS = ("jax", "warp")
   BACKENDS = ("mjx",)
   # brax pipelines a family offers besides MJX: name -> (timestep, n_frames, gear), the
   # settings brax itself runs that pipeline with (the control step dt is kept).
   BRAX_BACKENDS: ClassVar[dict[str, tuple[float, int, tuple[float, ...]]]] = {}
 
-  def __init__(self, *, solver_iterations: int = 4, ls_iterations: int = 8,
-               episode_length: int = 200, backend: str = "mjx",
-               unroll_substeps: bool = True, impl: str = "jax"):
-    """``unroll_substeps``: the substeps unrolled in the compiled step (fast to run, slow
-    to compile; the default) or a rolled loop (compiles several times faster, runs
-    several times slower on CPU: for short rollouts such as the env tests).
-    ``impl``: MJX's implementation, ``jax`` or ``warp`` (NVIDIA Warp kernels called
-    through XLA's FFI; the ``warp`` extra; no gradients; ``with_worlds`` sizes its
-    contact buffers for a batch)."""
+  @classmethod
+  def default_config(cls) -> ml_collections.ConfigDict:
+    """The episode length and the physics settings:
+
+    - ``solver_iterations``, ``ls_iterations``: the solver budget, 4 Newton iterations
+      and the line search capped at 8 (brax's asset asks 50, which converges within 8
+      here and costs 3x more; fewer, 1 and 4 as Playground tunes, let MJX diverge to NaN
+      under bang-bang actions; WORKSPACE.md);
+    - ``unroll_substeps``: the substeps unrolled in the compiled step (fast to run, slow
+      to compile) or a rolled loop (compiles several times faster, runs several times
+      slower on CPU: for short rollouts such as the env tests);
+    - ``impl``: MJX's implementation, ``jax`` or ``warp`` (NVIDIA Warp kernels called
+      through XLA's FFI; the ``warp`` extra; no gradients; ``with_worlds`` sizes its
+      contact buffers for a batch);
+    - ``backend``: ``mjx`` or one of brax's pipelines the family offers
+      (``BRAX_BACKENDS``)."""
+    config = super().default_config()
+    config.solver_iterations = 4
+    config.ls_iterations = 8
+    config.unroll_substeps = True
+    config.impl = "jax"
+    config.backend = "mjx"
+    return config
+
+  def __init__(self, config: ml_collections.ConfigDict | None = None, **overrides):
+    c = configured(self.name, self.default_config(), config, **overrides)
+    impl, backend = c.impl, c.backend
     if impl not in self.IMPLS:
       raise ValueError(f"impl must be one of {', '.join(self.IMPLS)}, got {impl!r}")
     if impl == "warp" and backend != "mjx":
@@ -275,12 +339,9 @@ class MjxFamilyEnv(TaskFamilyEnv):
       raise ValueError("impl=warp needs NVIDIA Warp: pip install -e '.[warp]' "
                        "(mujoco-mjx[warp], warp-lang)")
     model = _load_model(self.xml_file)
-    self._unroll = self.n_frames if unroll_substeps else 1
-    # Solver budget: 4 Newton iterations, line search capped at 8 (brax's asset asks 50,
-    # which converges within 8 here and costs 3x more).  Fewer iterations (1 and 4, as
-    # Playground tunes) let MJX diverge to NaN under bang-bang actions; see WORKSPACE.md.
-    model.opt.iterations = check_positive_int("solver_iterations", solver_iterations)
-    model.opt.ls_iterations = check_positive_int("ls_iterations", ls_iterations)
+    self._unroll = self.n_frames if c.unroll_substeps else 1
+    model.opt.iterations = check_positive_int("solver_iterations", c.solver_iterations)
+    model.opt.ls_iterations = check_positive_int("ls_iterations", c.ls_iterations)
     self.mj_model = model
     mjx = _mjx()
     self.mjx_model = mjx.put_model(model)
@@ -300,10 +361,10 @@ class MjxFamilyEnv(TaskFamilyEnv):
     self._substeps = self.n_frames
     if backend != "mjx":
       self._init_brax(backend)
-      self._unroll = self._substeps if unroll_substeps else 1
+      self._unroll = self._substeps if c.unroll_substeps else 1
     self.action_size = int(model.nu)
     self.observation_size = int(jax.eval_shape(self._observation, self._data0).shape[-1])
-    super().__init__(episode_length=episode_length)
+    super().__init__(c)
 
   def _warp_data(self, worlds: int):
     return _mjx().make_data(self.mj_model, impl="warp", njmax=self._njmax,

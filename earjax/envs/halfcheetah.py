@@ -6,12 +6,9 @@ dt = 5 substeps x 0.01 s = 0.05 s.  No termination.
 import jax.numpy as jnp
 import numpy as np
 
-from earjax.envs.base import MjxFamilyEnv, velocity_success
+from earjax.envs.base import MjxFamilyEnv, velocity_success, with_velocity_success
 
 CTRL_COST = 0.1
-# Run-Jump's jump tasks succeed on a step whose torso is this far above its start
-# (rootz = qpos[1], 0 at rest; earjax's choice, like every success indicator).
-JUMP_SUCCESS_HEIGHT = 0.4
 
 
 class _HalfCheetah(MjxFamilyEnv):
@@ -48,6 +45,11 @@ class HalfCheetahVel(_HalfCheetah):
   def _adapt_tasks(self):
     return np.array([[1.5], [4.5], [7.5]])
 
+  @classmethod
+  def default_config(cls):
+    """The MJX settings and ``success_velocity_fraction``."""
+    return with_velocity_success(super().default_config())
+
   def velocity_target(self, task_param):
     return float(task_param[0])
 
@@ -56,7 +58,8 @@ class HalfCheetahVel(_HalfCheetah):
     ctrl_cost = CTRL_COST * jnp.sum(jnp.square(action))
     reward = -jnp.abs(velocity - task_param[0]) - ctrl_cost
     return reward, {"velocity": velocity, "ctrl_cost": ctrl_cost,
-                    "success": velocity_success(velocity, task_param[0])}
+                    "success": velocity_success(velocity, task_param[0],
+                                                self.config.success_velocity_fraction)}
 
 
 class HalfCheetahRunJump(_HalfCheetah):
@@ -69,15 +72,25 @@ class HalfCheetahRunJump(_HalfCheetah):
   - stand (extra): (1, 0, 1)   -- keep still (v_x = 0) with the torso held high
   Walk and stand are offered in ``extra_tasks``; the 10 training tasks are the paper's.
   Success on a step: every term the task weighs is met -- the velocity within 10 % of
-  ``vel`` (at least 0.1 m/s) if c_vel > 0, rootz >= ``JUMP_SUCCESS_HEIGHT`` if w_height > 0.
+  ``vel`` (at least 0.1 m/s) if c_vel > 0, rootz >= ``jump_success_height`` (a setting,
+  0.4 m: earjax's choice) if w_height > 0.
   There are no held-out adaptation tasks: the family is used for composition.
   """
   name = "halfcheetah_run_jump"
   task_param_size = 3
   task_param_names = ("c_vel", "vel", "w_height")
 
-  def __init__(self, **options):
-    super().__init__(**options)
+  @classmethod
+  def default_config(cls):
+    """The MJX settings, ``success_velocity_fraction`` and ``jump_success_height``: a
+    jump task succeeds on a step whose torso is this far above its start (rootz =
+    qpos[1], 0 at rest; earjax's choice, like every success indicator)."""
+    config = with_velocity_success(super().default_config())
+    config.jump_success_height = 0.4
+    return config
+
+  def __init__(self, config=None, **overrides):
+    super().__init__(config, **overrides)
     self.extra_tasks = np.array([[1.0, 0.5, 0.0], [1.0, 0.0, 1.0]], np.float32)
     self.extra_task_names = ("walk", "stand")
 
@@ -106,8 +119,14 @@ class HalfCheetahRunJump(_HalfCheetah):
     height = self.qpos(data)[1]
     ctrl_cost = CTRL_COST * jnp.sum(jnp.square(action))
     reward = -c_vel * jnp.abs(velocity - vel) + w_height * height - ctrl_cost
-    ran = jnp.where(c_vel > 0, velocity_success(velocity, vel), 1.0)
-    jumped = jnp.where(w_height > 0, (height >= JUMP_SUCCESS_HEIGHT).astype(jnp.float32),
-                       1.0)
+    c = self.config
+    ran = jnp.where(c_vel > 0, velocity_success(velocity, vel, c.success_velocity_fraction),
+                    1.0)
+    jumped = jnp.where(w_height > 0,
+                       (height >= c.jump_success_height).astype(jnp.float32), 1.0)
     return reward, {"velocity": velocity, "height": height, "ctrl_cost": ctrl_cost,
                     "success": ran * jumped}
+
+
+# The families this module registers (``earjax.envs`` finds them at import).
+FAMILIES = (HalfCheetahVel, HalfCheetahRunJump)

@@ -34,9 +34,10 @@ from typing import ClassVar
 import jax
 from jax.experimental import io_callback
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 
-from earjax.envs.base import State, check_positive_int
+from earjax.envs.base import State, check_positive_int, configured
 
 # Meta-World's MT10, in its order (metaworld ``_MT10_V3``; the task index is the one-hot's).
 MT10 = ("reach-v3", "push-v3", "pick-place-v3", "door-open-v3", "drawer-open-v3",
@@ -66,7 +67,6 @@ class MetaWorldMT10:
   name: ClassVar[str] = "metaworld_mt10"
   task_param_size: ClassVar[int] = 1
   task_param_names: ClassVar[tuple[str, ...]] = ("task",)
-  OPTIONS: ClassVar[tuple[str, ...]] = ("episode_length",)
   BACKENDS: ClassVar[tuple[str, ...]] = ("envpool",)
   on_host: ClassVar[bool] = True
   differentiable: ClassVar[bool] = False   # stepped by envpool on the host
@@ -79,9 +79,15 @@ class MetaWorldMT10:
     del worlds
     return self
 
-  def __init__(self, *, episode_length: int = 500):
+  @classmethod
+  def default_config(cls) -> ml_collections.ConfigDict:
+    """Meta-World's 500-step episodes."""
+    return ml_collections.ConfigDict({"episode_length": 500})
+
+  def __init__(self, config: ml_collections.ConfigDict | None = None, **overrides):
     _envpool()
-    self.episode_length = check_positive_int("episode_length", episode_length)
+    self.config = configured(self.name, self.default_config(), config, **overrides)
+    self.episode_length = check_positive_int("episode_length", self.config.episode_length)
     self.train_tasks = np.arange(len(MT10), dtype=np.float32)[:, None]
     self.adapt_tasks = np.zeros((0, 1), np.float32)
     self.task_names = MT10
@@ -98,9 +104,9 @@ class MetaWorldMT10:
     del task_param
     return None
 
-  def direction_target(self, task_param) -> None:
-    del task_param
-    return None
+  def readings(self) -> tuple:
+    """None beside return, length and success (``TaskFamilyEnv.readings``)."""
+    return ()
 
   def task_name(self, task_param) -> str:
     return MT10[int(np.asarray(task_param).reshape(-1)[0])]
@@ -217,3 +223,7 @@ class HostBatch:
     for pool, _ in self._pools:
       pool.close()
     self._pools = []
+
+
+# The families this module registers (``earjax.envs`` finds them at import).
+FAMILIES = (MetaWorldMT10,)

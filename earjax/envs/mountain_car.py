@@ -33,8 +33,12 @@ class MountainCarContinuous(TaskFamilyEnv):
   action_size = 1
   dt = 1.0     # Gym's unit step
 
-  def __init__(self, *, episode_length: int = 999):
-    super().__init__(episode_length=episode_length)
+  @classmethod
+  def default_config(cls):
+    """Gym's 999-step episodes."""
+    config = super().default_config()
+    config.episode_length = 999
+    return config
 
   def _train_tasks(self):
     return np.array([[100.0]])
@@ -69,3 +73,7 @@ class MountainCarContinuous(TaskFamilyEnv):
 
   def _terminated(self, data):
     return self._at_goal(data)
+
+
+# The families this module registers (``earjax.envs`` finds them at import).
+FAMILIES = (MountainCarContinuous,)

@@ -11,7 +11,7 @@ dt = 4 substeps x 0.002 s = 0.008 s.
 import jax.numpy as jnp
 import numpy as np
 
-from earjax.envs.base import MjxFamilyEnv, velocity_success
+from earjax.envs.base import MjxFamilyEnv, velocity_success, with_velocity_success
 
 CTRL_COST = 1e-3
 TORSO_Z0 = 1.25
@@ -29,6 +29,11 @@ class _PlanarWalker(MjxFamilyEnv):
 
   def _adapt_tasks(self):
     return np.array([[0.5], [1.1], [1.7]])
+
+  @classmethod
+  def default_config(cls):
+    """The MJX settings and ``success_velocity_fraction``."""
+    return with_velocity_success(super().default_config())
 
   def velocity_target(self, task_param):
     return float(task_param[0])
@@ -50,7 +55,8 @@ class _PlanarWalker(MjxFamilyEnv):
     ctrl_cost = CTRL_COST * jnp.sum(jnp.square(action))
     reward = -jnp.abs(velocity - task_param[0]) - ctrl_cost + self.alive_bonus
     return reward, {"velocity": velocity, "ctrl_cost": ctrl_cost,
-                    "success": velocity_success(velocity, task_param[0])}
+                    "success": velocity_success(velocity, task_param[0],
+                                                self.config.success_velocity_fraction)}
 
 
 class HopperVel(_PlanarWalker):
@@ -75,3 +81,7 @@ class WalkerVel(_PlanarWalker):
   def _terminated(self, data):
     height = self.height(data)
     return ~((height > 0.8) & (height < 2.0) & (jnp.abs(data.qpos[2]) < 1.0))
+
+
+# The families this module registers (``earjax.envs`` finds them at import).
+FAMILIES = (HopperVel, WalkerVel)

@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from earjax.envs.base import TaskFamilyEnv, velocity_success
+from earjax.envs.base import TaskFamilyEnv, velocity_success, with_velocity_success
 
 DT = 0.1
 GAIN = 2.0
@@ -51,6 +51,11 @@ class PointVel(TaskFamilyEnv):
   def _adapt_tasks(self):
     return np.array([[-1.0], [0.0], [1.0]])
 
+  @classmethod
+  def default_config(cls):
+    """200-step episodes and ``success_velocity_fraction``."""
+    return with_velocity_success(super().default_config())
+
   def velocity_target(self, task_param):
     return float(task_param[0])
 
@@ -71,7 +76,12 @@ class PointVel(TaskFamilyEnv):
     ctrl_cost = CTRL_COST * jnp.sum(jnp.square(action))
     return -jnp.abs(velocity - task_param[0]) - ctrl_cost, {
         "velocity": velocity, "ctrl_cost": ctrl_cost,
-        "success": velocity_success(velocity, task_param[0])}
+        "success": velocity_success(velocity, task_param[0],
+                                    self.config.success_velocity_fraction)}
 
   def _terminated(self, data):
     return jnp.abs(data.qpos[0]) > TRACK_HALF_LENGTH
+
+
+# The families this module registers (``earjax.envs`` finds them at import).
+FAMILIES = (PointVel,)

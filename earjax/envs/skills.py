@@ -83,6 +83,13 @@ class HopperSkills(_NamedTasks, HopperVel):
   task_param_names = ("w_vel", "w_height")
   TASKS = {"forward": (1.0, 0.0), "backward": (-1.0, 0.0), "jump": (0.0, 10.0)}
 
+  @classmethod
+  def default_config(cls):
+    """Hopper-Vel's settings but its velocity success (the skills have their own)."""
+    config = super().default_config()
+    del config.success_velocity_fraction
+    return config
+
   def velocity_target(self, task_param):
     return None
 
@@ -95,3 +102,7 @@ class HopperSkills(_NamedTasks, HopperVel):
     success = _met(w_vel, velocity, SKILL_SPEED) * _met(w_height, rise, SKILL_HEIGHT)
     return reward, {"velocity": velocity, "height": rise, "ctrl_cost": ctrl_cost,
                     "success": success}
+
+
+# The families this module registers (``earjax.envs`` finds them at import).
+FAMILIES = (HalfCheetahSkills, HopperSkills)

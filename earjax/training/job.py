@@ -36,12 +36,15 @@ import numpy as np
 from tensorboardX import SummaryWriter
 import tqdm
 
+from earjax import agents
 from earjax import checkpoint
 from earjax import files
 from earjax import parallel
 from earjax.agents.base import abstract_best_items
 from earjax import config as config_lib
-from earjax.training.trainer import ConfigError, Trainer, TrainingState, trainer_for
+from earjax.config import ConfigError
+from earjax.run import load_config
+from earjax.training.trainer import Trainer, TrainingState, trainer_for
 
 WATCHDOG_EXIT_CODE = 3
 
@@ -62,19 +65,6 @@ def _read_metrics(path: str, max_epoch: int) -> list[dict]:
   return rows
 
 
-def load_config(workdir: str) -> ml_collections.ConfigDict:
-  """The run's ``config.json`` (renamed keys moved, keys it predates at their defaults)."""
-  path = os.path.join(workdir, "config.json")
-  if not os.path.exists(path):
-    raise checkpoint.CheckpointError(f"{workdir!r} holds no training run (no config.json)")
-  try:
-    with open(path) as f:
-      saved = json.load(f)
-  except json.JSONDecodeError as e:
-    raise ConfigError(f"{path} is not valid JSON; not touching this workdir") from e
-  return config_lib.from_saved(saved)
-
-
 def prepare_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:
   """Creates ``workdir``, refusing an unwritable one or a run of another shape."""
   try:
@@ -91,13 +81,18 @@ def prepare_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:
 
   def shape_values(c):
     flat = config_lib.flatten(c)
-    flat["backend"] = config_lib.resolved_backend(c)
+    flat["env.backend"] = config_lib.backend(c)
     return {k: json.dumps(flat.get(k)) for k in config_lib.SHAPE_KEYS}
 
   have, want = shape_values(saved), shape_values(config)
-  differ = [k for k in config_lib.SHAPE_KEYS if have[k] != want[k]]
-  if "env_name" in differ:   # another family: its backend and task set differ with it
-    differ = [k for k in differ if k not in ("backend", "task_ids")]
+  # Keys of a section the agent does not read are not the run's (``config_lib.for_agent``).
+  unread = set(agents.CONFIG_SECTIONS) - set(agents.sections(config.agent))
+  differ = [k for k in config_lib.SHAPE_KEYS
+            if have[k] != want[k] and k.split(".")[0] not in unread]
+  if "env_name" in differ:   # another family: its physics and task set differ with it
+    differ = [k for k in differ if k not in ("env.backend", "env.impl", "task_ids")]
+  elif "agent" in differ:    # another method: its sections' keys differ with it
+    differ = ["agent"]
   if differ:
     raise ConfigError("\n".join(
         f"workdir {workdir!r} holds a run with {k}={have[k]}, this config has {want[k]}; "
@@ -105,7 +100,9 @@ def prepare_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:
 
 
 def _write_config(config: ml_collections.ConfigDict, workdir: str) -> None:
-  files.write_text(os.path.join(workdir, "config.json"), config.to_json(indent=1))
+  """The run's ``config.json``: the config with the agent's sections alone."""
+  files.write_text(os.path.join(workdir, "config.json"),
+                   config_lib.for_agent(config).to_json(indent=1))
 
 
 _GROUPS = ("start/", "env/", "update/", "end/")

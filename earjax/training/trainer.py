@@ -1,13 +1,12 @@
-"""The generic, jitted training epoch of an off-policy agent (EAR-SAC's Algorithm 1).
+"""The generic, jitted training epoch of any agent (EAR-SAC's Algorithm 1 and the rest).
 
-``Trainer`` holds what is static (env, agent, tasks) and three compiled functions:
-``init(key, task_params)``; ``epoch(state) -> (state, metrics)``, one ``jax.jit`` with
-the state donated, in which every task's envs step together for ``env_steps_per_epoch``
-steps (``acting.collect``), the transitions enter the per-task replay, and
-``grad_steps_per_epoch`` calls of ``agent.update`` on task-balanced batches run in a
-``lax.scan``; and ``evaluate(policy_params, key)``, deterministic episodes of every task.
-No host round-trip happens inside an epoch.  Nothing here is specific to a method: the
-agent (``earjax.agents``) brings its networks, losses and update.
+``Trainer`` holds what is static (a ``Run``: env, agent, tasks) and four compiled
+functions: ``init(key, task_params)``; ``start(learner, key, task_params)``;
+``epoch(state) -> (state, metrics)``, one ``jax.jit`` with the state donated, the epoch
+of the agent's kind (``training.epochs``: off-policy collect -> replay -> updates, or
+on-policy rollouts -> one update), with no host round-trip inside; and
+``evaluate(policy_params, key)``, deterministic episodes of every task
+(``earjax.evaluation``).  Nothing here is specific to a method or a family.
 """
 from __future__ import annotations
 
@@ -16,23 +15,20 @@ from typing import Any, Sequence
 
 from flax import struct
 import jax
-from jax.extend import core as jax_core
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from earjax import acting
-from earjax import agents
 from earjax import checkpoint
 from earjax import config as config_lib
 from earjax import envs
+from earjax import evaluation
 from earjax import parallel
 from earjax import program_cache
 from earjax import replay
-
-
-class ConfigError(ValueError):
-  """A config or workdir this job cannot run with; the message has one line per problem."""
+from earjax.config import ConfigError
+from earjax.run import Run
+from earjax.training import epochs
 
 
 @struct.dataclass
@@ -47,29 +43,6 @@ class TrainingState:
   grad_steps: jax.Array
 
 
-def make_env(config: ml_collections.ConfigDict, **overrides) -> envs.TaskFamilyEnv:
-  """``config``'s env; ``overrides`` replace the config's env options where the family
-  takes them (the LTE tools ask ``impl="jax"``: their batches differ from training's)."""
-  try:
-    return envs.make(config.env_name, **config_lib.env_options(config, **overrides))
-  except ValueError as e:
-    raise ConfigError(str(e)) from e
-
-
-def task_ids(config: ml_collections.ConfigDict, env: envs.TaskFamilyEnv) -> list[int]:
-  """The run's training tasks, as indices into ``env.train_tasks``."""
-  ids = list(config.task_ids) or list(range(env.num_tasks))
-  problems = config_lib.check_task_ids(ids, env.num_tasks, config.env_name)
-  if problems:
-    raise ConfigError("\n".join(problems))
-  return ids
-
-
-def agent_spec(env: envs.TaskFamilyEnv, num_tasks: int) -> agents.AgentSpec:
-  return agents.AgentSpec(observation_size=env.observation_size,
-                          action_size=env.action_size, num_tasks=num_tasks)
-
-
 class Trainer:
   """The static parts of a run and its compiled functions.
 
@@ -80,31 +53,35 @@ class Trainer:
   passes each new task's parameter.
   """
 
-  def __init__(self, config: ml_collections.ConfigDict, env: envs.TaskFamilyEnv,
-               agent: agents.Agent, task_index: Sequence[int],
-               task_params: np.ndarray | None = None,
-               task_names: Sequence[str] | None = None):
-    self.config = config
-    self.agent = agent
-    self.task_index = jnp.asarray(list(task_index), jnp.int32)
+  def __init__(self, run: Run, task_index: Sequence[int] | None = None,
+               task_params: np.ndarray | None = None):
+    """``task_index`` defaults to the run's tasks in order, on their parameters
+    (``run.task_params``, named ``run.task_names``)."""
+    self.run = run
+    self.config = config = run.config
+    self.agent = agent = run.agent
+    own_tasks = task_index is None
+    self.task_index = jnp.asarray(list(range(run.num_tasks)) if own_tasks else
+                                  list(task_index), jnp.int32)
+    if own_tasks and task_params is None:
+      task_params = run.task_params
     self.num_tasks = len(self.task_index)
     self.num_envs = self.num_tasks * config.envs_per_task
+    episodes = agent.data.episodes_per_task if agent.on_policy else 0
     # The env sized for the largest batch stepped together: the training envs, the
     # evaluation episodes, an on-policy agent's episodes (MJX Warp's contact buffer).
-    self.env = env = env.with_worlds(self.num_tasks * max(
-        config.envs_per_task, config.eval_episodes, agent.meta_episodes_per_task))
+    self.env = env = run.env.with_worlds(self.num_tasks * max(
+        config.envs_per_task, config.eval_episodes, episodes))
     self.task_params = None if task_params is None else jnp.asarray(task_params, jnp.float32)
-    self.task_names = None if task_names is None else list(task_names)
-    self.velocity_targets = (None if task_params is None else
-                             [env.velocity_target(p) for p in np.asarray(task_params)])
-    self.direction_targets = (None if task_params is None else
-                              [env.direction_target(p) for p in np.asarray(task_params)])
+    self.task_names = run.task_names if own_tasks else None
     self.batch_env = envs.training_batch(env)
     # A host family evaluates in a batch of its own (one env per evaluation episode).
     self.eval_batch = env.batch() if envs.on_host(env) else None
     # Envs are task-major: env i runs task i // envs_per_task.
     self.env_task_index = jnp.repeat(self.task_index, config.envs_per_task)
     self.epoch_traces = 0
+    self.update_order = ()
+    self._epoch_of_kind = epochs.on_policy if agent.on_policy else epochs.off_policy
     problems = parallel.problems(config, self.num_tasks)
     if problems:
       raise ConfigError("\n".join(problems))
@@ -123,8 +100,8 @@ class Trainer:
   @property
   def env_steps_per_epoch(self) -> int:
     """Env steps of one epoch, all envs together (an on-policy agent's: its episodes)."""
-    if self.agent.meta_update is not None:
-      return self.num_tasks * self.agent.meta_episodes_per_task * self.env.episode_length
+    if self.agent.on_policy:
+      return self.num_tasks * self.agent.data.episodes_per_task * self.env.episode_length
     return self.num_envs * self.config.env_steps_per_epoch
 
   def fingerprint(self) -> str:
@@ -140,12 +117,8 @@ class Trainer:
 
   @classmethod
   def from_config(cls, config: ml_collections.ConfigDict) -> "Trainer":
-    """The run ``config`` describes: its env, its tasks and its agent."""
-    env = make_env(config)
-    ids = task_ids(config, env)
-    agent = agents.get(config.agent).make_agent(config, agent_spec(env, len(ids)))
-    return cls(config, env, agent, task_index=range(len(ids)),
-               task_params=env.train_tasks[ids], task_names=[env.task_names[i] for i in ids])
+    """The Trainer of the run ``config`` describes (``Run.from_config``)."""
+    return cls(Run.from_config(config))
 
   def _init(self, key: jax.Array, task_params: jax.Array) -> TrainingState:
     """A fresh run on ``task_params`` [num_tasks, p]: new parameters, empty replay,
@@ -160,16 +133,17 @@ class Trainer:
     c = self.config
     # An on-policy agent replays nothing: it keeps a one-slot replay (every agent's
     # state has the same structure).
-    capacity = c.replay_capacity if self.agent.meta_update is None else 1
-    return self._laid_out(TrainingState(
+    capacity = 1 if self.agent.on_policy else c.replay_capacity
+    extra_fields = () if self.agent.on_policy else self.agent.data.extra_fields
+    return self.laid_out(TrainingState(
         learner=learner_state,
         replay=replay.init(self.num_tasks, capacity, self.env.observation_size,
-                           self.env.action_size, self.agent.replay_metrics),
+                           self.env.action_size, extra_fields),
         env_state=self._reset_envs(env_key, task_params),
         rng=rng, epoch=jnp.zeros((), jnp.int32), env_steps=jnp.zeros((), jnp.int32),
         grad_steps=jnp.zeros((), jnp.int32)))
 
-  def _laid_out(self, state: TrainingState) -> TrainingState:
+  def laid_out(self, state: TrainingState) -> TrainingState:
     """``state`` constrained to the run's layout over its devices (``earjax.parallel``)."""
     return state if self.layout is None else self.layout.constrain_state(state)
 
@@ -188,122 +162,9 @@ class Trainer:
                                 jnp.repeat(task_params, self.config.envs_per_task, axis=0))
 
   def _epoch(self, state: TrainingState):
-    """Algorithm 1, one epoch: collect with every task's envs, then the updates.
-
-    Updates run once the random-action epochs are over and the replay holds
-    ``min_replay_size`` transitions (all tasks together).  An on-policy agent's epoch
-    is ``_meta_epoch``."""
+    """One epoch of the agent's kind (``epochs.off_policy`` or ``epochs.on_policy``)."""
     self.epoch_traces += 1
-    if self.agent.meta_update is not None:
-      return self._meta_epoch(state)
-    c = self.config
-    rng, collect_key, update_key = jax.random.split(state.rng, 3)
-    random_phase = state.epoch < c.random_epochs
-    policy_params = self.agent.policy_params(state.learner)
-    act = lambda obs, task_index, key: self.agent.act(policy_params, obs, task_index, key,
-                                                      deterministic=False)
-    env_state, transitions = acting.collect(
-        self.batch_env, act, state.env_state, self.env_task_index, self.num_tasks,
-        collect_key, c.env_steps_per_epoch, random_phase, self.agent.replay_metrics)
-    replay_state = replay.insert(state.replay, transitions)
-    # ``overlap_collection``: the updates read the replay of before this epoch's
-    # transitions, so nothing they compute waits for the collection.
-    sampled = state.replay if c.overlap_collection else replay_state
-    train = ~random_phase & (sampled.size * self.num_tasks >= max(c.min_replay_size, 1))
-
-    def one(learner_state, replay_state, key):
-      sample_key, step_key = jax.random.split(key)
-      batch = replay.flatten_batch(replay.sample(replay_state, sample_key,
-                                                 c.batch_size_per_task))
-      if self.layout is not None:
-        batch = self.layout.constrain_batch(batch)
-      if self.agent.context_per_task:
-        context = replay.sample(replay_state, jax.random.fold_in(sample_key, 1),
-                                self.agent.context_per_task)
-        batch["context"] = (context if self.layout is None
-                            else self.layout.constrain_per_task(context))
-      learner_state, metrics = self.agent.update(learner_state, batch, step_key)
-      # The order the update computes its quantities in (a traced dict comes back with
-      # sorted keys), for the non-finite report.
-      self.update_order = tuple(metrics["finite"])
-      return learner_state, metrics
-
-    # The update is traced once: its jaxpr serves the scan, and its output shapes the
-    # skipped branch (zero metrics, every finiteness flag true).
-    keys = jax.random.split(update_key, c.grad_steps_per_epoch)
-    update_jaxpr, out_shapes = jax.make_jaxpr(one, return_shape=True)(
-        state.learner, sampled, keys[0])
-    out_tree = jax.tree.structure(out_shapes)
-
-    def traced_one(learner_state, key):
-      flat = jax.tree.leaves((learner_state, sampled, key))
-      return jax.tree.unflatten(out_tree, jax_core.jaxpr_as_fun(update_jaxpr)(*flat))
-
-    skipped = lambda learner_state: (learner_state, jax.tree.map(
-        lambda s: jnp.full((c.grad_steps_per_epoch,) + s.shape, s.dtype == jnp.bool_,
-                           s.dtype), out_shapes[1]))
-    learner_state, update_metrics = jax.lax.cond(
-        train, lambda s: jax.lax.scan(traced_one, s, keys), skipped, state.learner)
-    finite = update_metrics.pop("finite")
-    metrics = {f"train/{k}": v.mean() for k, v in update_metrics.items()}
-    metrics["train/reward"] = transitions["reward"].mean()
-    metrics["health"] = self._health(state.learner, transitions, finite, learner_state)
-    grad_steps = jnp.where(train, c.grad_steps_per_epoch, 0)
-    return self._laid_out(TrainingState(
-        learner=learner_state, replay=replay_state, env_state=env_state, rng=rng,
-        epoch=state.epoch + 1,
-        env_steps=state.env_steps + self.env_steps_per_epoch,
-        grad_steps=state.grad_steps + grad_steps)), metrics
-
-  def _meta_epoch(self, state: TrainingState):
-    """One ``agent.meta_update`` on the run's tasks (MAML's meta-iteration): its episodes,
-    drawn inside it with sampled actions, and its update in this one jit."""
-    rng, key = jax.random.split(state.rng)
-
-    def episodes(act, policy_inputs, task_params, keys):
-      if self.layout is not None:   # the episodes over the data axis, as CEM's candidates
-        policy_inputs, task_params, keys = jax.lax.with_sharding_constraint(
-            (policy_inputs, task_params, keys), self.layout.leading)
-      return acting.rollout(self.env, act, policy_inputs, task_params, keys,
-                            stochastic=True, keep_transitions=True)
-
-    learner_state, metrics = self.agent.meta_update(state.learner, episodes,
-                                                    self.task_params, key)
-    finite = metrics.pop("finite")
-    metrics = {f"train/{k}": v for k, v in metrics.items()}
-    health = {f"start/{k}": jnp.where(ok, -1, 0)
-              for k, ok in self.agent.parameter_health(state.learner).items()}
-    health.update({f"update/{i}/{k}": jnp.where(ok, -1, 0)
-                   for i, (k, ok) in enumerate(finite.items())})
-    health.update({f"end/{k}": jnp.where(ok, -1, 0)
-                   for k, ok in self.agent.parameter_health(learner_state).items()})
-    metrics["health"] = jax.tree.map(lambda x: x.astype(jnp.int32), health)
-    return self._laid_out(state.replace(
-        learner=learner_state, rng=rng, epoch=state.epoch + 1,
-        env_steps=state.env_steps + self.env_steps_per_epoch,
-        grad_steps=state.grad_steps + 1)), metrics
-
-  def _health(self, start, transitions, finite, end) -> dict[str, jax.Array]:
-    """``{quantity: first env or gradient step where it is non-finite, or -1}``, in the
-    order things happen in the epoch (parameters at the start, env steps, the update's
-    quantities, numbered in the order the update computes them, parameters at the end);
-    read by ``job.describe_nonfinite``."""
-    def first_bad(ok):  # ok: bool[steps]
-      return jnp.where(ok.all(), -1, jnp.argmin(ok)).astype(jnp.int32)
-
-    def per_env_step(x):  # task-major [tasks, envs_per_task * T, ...] -> [T]
-      x = x.reshape((self.num_tasks, self.config.envs_per_task, -1) + x.shape[2:])
-      return jnp.isfinite(jnp.moveaxis(x, 2, 0)).reshape(x.shape[2], -1).all(1)
-
-    health = {f"start/{k}": first_bad(ok[None])
-              for k, ok in self.agent.parameter_health(start).items()}
-    health.update({f"env/{k}": first_bad(per_env_step(transitions[k]))
-                   for k in ("next_obs", "reward")})
-    health.update({f"update/{self.update_order.index(k)}/{k}": first_bad(v)
-                   for k, v in finite.items()})
-    health.update({f"end/{k}": first_bad(ok[None])
-                   for k, ok in self.agent.parameter_health(end).items()})
-    return health
+    return self._epoch_of_kind(self, state)
 
   def act_on_task(self, policy_params):
     """The deterministic policy as ``acting.ActFn`` of a task index (one env)."""
@@ -322,50 +183,26 @@ class Trainer:
                                                                       self.task_params))
 
   def _evaluate(self, policy_params, key, task_params=None, task_index=None):
-    """Per task (default: the run's) mean deterministic return, velocity, length and
-    success rate."""
+    """Per task (default: the run's) mean deterministic return, length, success rate and
+    the family's readings (``evaluation.evaluate``)."""
     task_index = self.task_index if task_index is None else task_index
     task_params = self.task_params if task_params is None else task_params
     c = self.config
     if self.eval_batch is not None:
       act = lambda obs, task_index, key: self.agent.act(policy_params, obs, task_index, key,
                                                         deterministic=True)
-      return acting.evaluate_batch(self.eval_batch, act, task_index, task_params, key,
-                                   c.eval_episodes, c.success_window)
-    return acting.evaluate(self.env, self.act_on_task(policy_params), task_index,
-                           task_params, key, c.eval_episodes, c.success_window)
+      return evaluation.evaluate_batch(self.eval_batch, act, task_index, task_params, key,
+                                       c.eval_episodes, c.success_window)
+    return evaluation.evaluate(self.env, self.act_on_task(policy_params), task_index,
+                               task_params, key, c.eval_episodes, c.success_window)
 
   def eval_metrics(self, policy_params, epoch: int) -> dict[str, float]:
-    """Per-task evaluation: return, episode length, velocity (mean over the steps alive),
-    success rate (``acting.episode_success``) and |velocity - target| where the task has
-    a target; on a planar family the heading of the displacement and its angle to the
-    task's direction (``acting.displacement_heading``); their means over the tasks; keyed
-    by (seed, epoch), so it never touches the training RNG."""
+    """The run's tasks evaluated (``evaluation.metrics``), keyed by (seed, epoch), so it
+    never touches the training RNG."""
     key = jax.random.fold_in(jax.random.PRNGKey(self.config.seed + 1), epoch)
     result = jax.device_get(self.evaluate(policy_params, key))
-    out, errors, direction_errors = {}, [], []
-    for i, name in enumerate(self.task_names):
-      out[f"eval/return/{name}"] = float(result["return"][i])
-      if "velocity" in result:
-        out[f"eval/velocity/{name}"] = float(result["velocity"][i])
-      out[f"eval/length/{name}"] = float(result["length"][i])
-      out[f"eval/success/{name}"] = float(result["success"][i])
-      if self.velocity_targets[i] is not None:
-        errors.append(abs(float(result["velocity"][i]) - self.velocity_targets[i]))
-        out[f"eval/velocity_error/{name}"] = errors[-1]
-      if "heading" in result:
-        out[f"eval/heading/{name}"] = float(result["heading"][i])
-        if self.direction_targets[i] is not None:
-          direction_errors.append(acting.angle_difference(float(result["heading"][i]),
-                                                          self.direction_targets[i]))
-          out[f"eval/direction_error/{name}"] = direction_errors[-1]
-    out["eval/return_mean"] = float(np.mean(result["return"]))
-    out["eval/success_rate"] = float(np.mean(result["success"]))
-    if errors:
-      out["eval/velocity_error_mean"] = float(np.mean(errors))
-    if direction_errors:
-      out["eval/direction_error_mean"] = float(np.mean(direction_errors))
-    return out
+    return evaluation.metrics(self.env, np.asarray(self.task_params), self.task_names,
+                              result)
 
 
 # Keys only the job loop reads: configs that differ in nothing else share a Trainer.
@@ -378,8 +215,9 @@ _TRAINERS: dict[str, Trainer] = {}
 
 
 def traced_config_key(config: ml_collections.ConfigDict) -> str:
-  """``config`` but ``HOST_ONLY_KEYS``, as JSON: what the compiled functions depend on."""
-  return json.dumps({k: v for k, v in config_lib.flatten(config).items()
+  """``config`` (the agent's sections alone) but ``HOST_ONLY_KEYS``, as JSON: what the
+  compiled functions depend on."""
+  return json.dumps({k: v for k, v in config_lib.flatten(config_lib.for_agent(config)).items()
                      if k not in HOST_ONLY_KEYS}, sort_keys=True, default=str)
 
 

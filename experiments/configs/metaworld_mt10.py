@@ -22,8 +22,7 @@ PRESETS = ("paper", "cpu")
 def get_config(preset: str = "cpu") -> ml_collections.ConfigDict:
   if preset not in PRESETS:
     raise ValueError(f"unknown preset {preset!r}; valid presets: {', '.join(PRESETS)}")
-  c = default_config()
-  c.env_name = "metaworld_mt10"
+  c = default_config("metaworld_mt10")
   c.agent = "ohe_sac"
   c.sac.per_task_alpha = True           # MTSAC: a temperature per task
   c.sac.update_order = "critic_first"   # as metaworld-algorithms' MTSAC updates

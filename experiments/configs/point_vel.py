@@ -11,7 +11,7 @@ def get_config(preset: str = "cpu"):
   if preset.startswith("cpu"):
     config.network.actor_hidden = (64, 64)
     config.network.critic_hidden = (64, 64)
-    config.network.state_encoder_hidden = (64,)
-    config.network.task_encoder_hidden = (16,)
+    config.ear_sac.state_encoder_hidden = (64,)
+    config.ear_sac.task_encoder_hidden = (16,)
     config.num_epochs = config.random_epochs + 100
   return config

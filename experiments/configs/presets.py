@@ -28,8 +28,7 @@ def family_config(env_name: str, preset: str, *, epochs: int, cpu_task_ids: tupl
   ``cpu_task_ids``."""
   if preset not in PRESETS:
     raise ValueError(f"unknown preset {preset!r}; valid presets: {', '.join(PRESETS)}")
-  config = default_config()
-  config.env_name = env_name
+  config = default_config(env_name)
   for key, value in paper_overrides.items():
     config[key] = value
   config.num_epochs = config.random_epochs + epochs
@@ -37,8 +36,8 @@ def family_config(env_name: str, preset: str, *, epochs: int, cpu_task_ids: tupl
     config.task_ids = cpu_task_ids
     config.network.actor_hidden = (256, 256)
     config.network.critic_hidden = (256, 256)
-    config.network.state_encoder_hidden = (256,)
-    config.network.task_encoder_hidden = (64,)
+    config.ear_sac.state_encoder_hidden = (256,)
+    config.ear_sac.task_encoder_hidden = (64,)
     config.envs_per_task = 4
     config.env_steps_per_epoch = 50
     config.grad_steps_per_epoch = 100

@@ -3,10 +3,10 @@ policy meta-learned so that ``inner_steps`` policy-gradient steps on a task's ep
 adapt it to that task.
 
 Networks in ``networks.py``, the objectives in ``losses.py``, the meta-iteration in
-``learner.py``.  MAML is on-policy: its agent has ``meta_update`` instead of
-``update``, and the generic epoch (``training.Trainer``) is then one meta-iteration
-whose rollouts, all tasks and episodes in one vmapped ``acting.rollout``, and update
-run in one jit.  The job, checkpoints and evaluation are the other agents'.  Adapting
+``learner.py``.  MAML is on-policy: its agent's data is ``EpisodeData`` and its
+``update`` a whole meta-iteration, so the generic on-policy epoch
+(``training.epochs.on_policy``) is that iteration: its rollouts, all tasks and episodes
+in one vmapped ``acting.rollout``, and the update run in one jit.  The job, checkpoints and evaluation are the other agents'.  Adapting
 to a new task (the inner steps on that task's rollouts) is ``earjax.adaptation.maml``.
 
 Config section ``maml`` (``--config.maml.<key>``), defaults = tristandeleu/pytorch-
@@ -31,8 +31,8 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from earjax.agents.base import (Agent, AgentSpec, Method, bool_problems, number_problems,
-                               positive_int_problems, widths_problems)
+from earjax.agents.base import (Agent, AgentSpec, EpisodeData, Method, bool_problems,
+                               number_problems, positive_int_problems, widths_problems)
 from earjax.agents.maml import learner
 from earjax.agents.maml.networks import MAMLNetworks, make_networks
 
@@ -58,12 +58,12 @@ def make_agent(config: ml_collections.ConfigDict, spec: AgentSpec) -> Agent:
       policy_params=lambda state: state.params,
       best_items=lambda state: {"policy": state.params},
       parameter_health=lambda state: {"policy": learner.finite_tree(state.params)},
-      meta_update=learner.make_meta_update(
+      update=learner.make_meta_update(
           networks, optimizer, episodes_per_task=int(m.episodes_per_task),
           inner_steps=int(m.inner_steps), inner_lr=float(m.inner_lr),
           first_order=bool(m.first_order), gamma=config.gamma,
           gae_lambda=float(m.gae_lambda), max_grad_norm=config.max_grad_norm),
-      meta_episodes_per_task=int(m.episodes_per_task) * (int(m.inner_steps) + 1))
+      data=EpisodeData(int(m.episodes_per_task) * (int(m.inner_steps) + 1)))
 
 
 def config_section() -> ml_collections.ConfigDict:
@@ -87,7 +87,7 @@ def validate_section(m: ml_collections.ConfigDict) -> list[str]:
   return problems
 
 
-METHODS = {"maml": Method(make_networks, make_agent)}
+METHODS = {"maml": Method(make_networks, make_agent, ("maml",))}
 CONFIG_SECTIONS = {"maml": (config_section, validate_section)}
 SHAPE_KEYS = ("maml.hidden",)
 

@@ -11,7 +11,7 @@ import flax.linen as nn
 import jax
 
 from earjax.agents.base import AgentSpec, Method
-from earjax.agents.sac import SACNetworks, make_sac_agent, network_functions
+from earjax.agents.sac import SACNetworks, SAC_SECTIONS, make_sac_agent, network_functions
 from earjax.networks import MLP, TwinCritic, gaussian_head, select_head
 
 
@@ -41,4 +41,4 @@ def make_agent(config, spec: AgentSpec):
   return make_sac_agent("mhmt_sac", config, spec, make_networks(config, spec))
 
 
-METHODS = {"mhmt_sac": Method(make_networks, make_agent)}
+METHODS = {"mhmt_sac": Method(make_networks, make_agent, SAC_SECTIONS)}

@@ -1,5 +1,5 @@
 """OHE-SAC: one SAC policy on concat(obs, one-hot task) (the paper's baseline, and the
-fine-tuning baseline of ``earjax.adaptation.finetune``).  It has no LTE.
+fine-tuning baseline of ``earjax.training.finetune``).  It has no LTE.
 
 Config: ``network.actor_hidden`` (release 400 x4), ``network.critic_hidden`` and the
 ``sac`` section.
@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 
 from earjax.agents.base import AgentSpec, Method
-from earjax.agents.sac import SACNetworks, make_sac_agent, network_functions
+from earjax.agents.sac import SACNetworks, SAC_SECTIONS, make_sac_agent, network_functions
 from earjax.networks import MLP, TwinCritic, gaussian_head
 
 
@@ -40,4 +40,4 @@ def make_agent(config, spec: AgentSpec):
   return make_sac_agent("ohe_sac", config, spec, make_networks(config, spec))
 
 
-METHODS = {"ohe_sac": Method(make_networks, make_agent)}
+METHODS = {"ohe_sac": Method(make_networks, make_agent, SAC_SECTIONS)}

@@ -4,7 +4,7 @@ q(z | c), meta-trained over the family's training tasks, as an earjax agent.
 Networks in ``networks.py``, the step in ``learner.py`` (the shared SAC update plus the
 encoder's); the generic epoch collects and replays as for every agent, all training
 tasks in one vmapped batch, and hands the update a context batch per task apart from
-the RL batch (``Agent.context_per_task``).  Adapting to a new task without gradient
+the RL batch (``ReplayData.context_per_task``).  Adapting to a new task without gradient
 steps (posterior sampling, then the posterior mean) is ``earjax.adaptation.pearl``.
 
 Config section ``pearl`` (``--config.pearl.<key>``), defaults = the PEARL reference
@@ -30,10 +30,11 @@ from __future__ import annotations
 import ml_collections
 import optax
 
-from earjax.agents.base import (Agent, AgentSpec, Method, bool_problems, number_problems,
-                               positive_int_problems, widths_problems)
+from earjax.agents.base import (Agent, AgentSpec, Method, ReplayData, bool_problems,
+                               number_problems, positive_int_problems, widths_problems)
 from earjax.agents.pearl import learner
 from earjax.agents.pearl.networks import PEARLNetworks, make_networks
+from earjax.agents.sac import SAC_SECTIONS
 from earjax.agents.sac import learner as sac_learner
 from earjax.agents.sac.losses import make_losses
 from earjax.networks import deterministic_action, sample_tanh_gaussian
@@ -70,7 +71,7 @@ def make_agent(config: ml_collections.ConfigDict, spec: AgentSpec) -> Agent:
       best_items=lambda state: {"policy": learner.policy_params(state),
                                 "encoder": state.encoder_params},
       parameter_health=learner.parameter_health,
-      context_per_task=int(p.context_per_task))
+      data=ReplayData(context_per_task=int(p.context_per_task)))
 
 
 def config_section() -> ml_collections.ConfigDict:
@@ -95,7 +96,7 @@ def validate_section(p: ml_collections.ConfigDict) -> list[str]:
   return problems
 
 
-METHODS = {"pearl": Method(make_networks, make_agent)}
+METHODS = {"pearl": Method(make_networks, make_agent, SAC_SECTIONS + ("pearl",))}
 CONFIG_SECTIONS = {"pearl": (config_section, validate_section)}
 SHAPE_KEYS = ("pearl.latent_dim", "pearl.encoder_hidden", "pearl.context_next_obs")
 

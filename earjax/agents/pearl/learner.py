@@ -71,13 +71,13 @@ def make_update(networks: PEARLNetworks, losses: SACLosses,
                 optimizer: optax.GradientTransformation, sac_update: Callable,
                 kl_weight: float, max_grad_norm: float, prior_fraction: float):
   """``update(state, batch, key) -> (state, metrics)``; ``batch["context"]`` holds
-  [num_tasks, context, ...] replay fields (``Agent.context_per_task``)."""
+  [num_tasks, context, ...] replay fields (``ReplayData.context_per_task``)."""
 
   def update(state: PEARLState, batch, key):
     batch = dict(batch)
     context = batch.pop("context")
     z_key, prior_key, choice_key, sac_key = jax.random.split(key, 4)
-    critic_key = jax.random.split(sac_key)[0]     # sac_learner.update's critic key
+    critic_key, _ = sac_learner.update_keys(sac_key)   # the SAC step's critic key
     noise = jax.random.normal(z_key, state.z_mean.shape)
     sac = state.sac
 
@@ -90,15 +90,14 @@ def make_update(networks: PEARLNetworks, losses: SACLosses,
       kl = kl_to_prior(mean, variance).sum()
       return critic + kl_weight * kl, (mean, variance, z, kl)
 
-    (loss, (mean, variance, z, kl)), grads = jax.value_and_grad(
-        encoder_loss, has_aux=True)(state.encoder_params)
-    grads = sac_learner.clip_per_network(grads, max_grad_norm, ensemble_axis=False)
-    updates, encoder_opt = optimizer.update(grads, state.encoder_opt, state.encoder_params)
-    encoder_params = optax.apply_updates(state.encoder_params, updates)
+    (loss, (mean, variance, z, kl)), grads, encoder_ok = sac_learner.actor_gradients(
+        encoder_loss, state.encoder_params, max_grad_norm=max_grad_norm, prefix="encoder",
+        has_aux=True)
+    encoder_params, encoder_opt = sac_learner.apply_gradients(
+        optimizer, state.encoder_params, state.encoder_opt, grads)
     z = jax.lax.stop_gradient(z)
     sac, metrics = sac_update(sac, dict(batch, z=z[batch["task"]]), sac_key)
-    finite = {"encoder_loss": jnp.isfinite(loss),
-              **sac_learner.finite_by_network(grads, "encoder_grad"), **metrics["finite"]}
+    finite = {**encoder_ok, **metrics["finite"]}
     metrics = dict(metrics, finite=finite, encoder_loss=loss, kl=kl,
                    posterior_std=jnp.sqrt(variance).mean())
     from_prior = jax.random.bernoulli(choice_key, prior_fraction, (z.shape[0], 1))

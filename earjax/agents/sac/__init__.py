@@ -6,7 +6,9 @@ spec, networks)`` gives the ``Agent`` (losses in ``losses.py``, the update in
 ``learner.py``).  The actor is called as ``actor(obs, task_onehot, noise_key=None)`` and
 returns ``(mean, log_std)`` of the pre-tanh Gaussian; the critic is ``TwinCritic``.
 
-Config section ``sac`` (``--config.sac.<key>``), defaults = the release (piao-0429/EAR):
+Config sections ``network`` (``actor_hidden``, ``critic_hidden``: every actor-critic
+method's widths, the release's 400 x 4) and ``sac`` (``--config.sac.<key>``), defaults =
+the release (piao-0429/EAR):
 ``update_order`` (``alpha_first`` | ``critic_first``), ``policy_mean_reg`` and
 ``policy_std_reg`` (0: the release's training configs), ``target_lte_noise`` (False: the
 release drew the target action with the clean LTE), ``per_task_alpha`` (False: one alpha).
@@ -22,7 +24,8 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from earjax.agents.base import Agent, AgentSpec, bool_problems, number_problems
+from earjax.agents.base import (Agent, AgentSpec, bool_problems, number_problems,
+                               widths_problems)
 from earjax.agents.sac import learner
 from earjax.agents.sac.learner import UPDATE_ORDERS, SACState
 from earjax.agents.sac.losses import make_losses
@@ -92,6 +95,24 @@ def make_sac_agent(name: str, config: ml_collections.ConfigDict, spec: AgentSpec
       parameter_health=learner.parameter_health)
 
 
+RELEASE_WIDTH = 400   # every hidden layer of the release's networks
+
+
+def network_section() -> ml_collections.ConfigDict:
+  """The ``network`` section every actor-critic method reads: the actor's hidden widths
+  (EAR's action decoder, the OHE MLP, the MHMT trunk, TSAC's and PEARL's actors) and the
+  twin critics'; the release's 400 x 4."""
+  c = ml_collections.ConfigDict()
+  c.actor_hidden = (RELEASE_WIDTH,) * 4
+  c.critic_hidden = (RELEASE_WIDTH,) * 4
+  return c
+
+
+def validate_network(n: ml_collections.ConfigDict) -> list[str]:
+  return [p for key in ("actor_hidden", "critic_hidden")
+          for p in widths_problems("network", n, key)]
+
+
 def config_section() -> ml_collections.ConfigDict:
   """The ``sac`` section's defaults: the release's behaviour."""
   c = ml_collections.ConfigDict()
@@ -113,7 +134,11 @@ def validate_section(s: ml_collections.ConfigDict) -> list[str]:
   return problems + bool_problems("sac", s, ("target_lte_noise", "per_task_alpha"))
 
 
-CONFIG_SECTIONS = {"sac": (config_section, validate_section)}
-SHAPE_KEYS = ("sac.per_task_alpha",)
+CONFIG_SECTIONS = {"network": (network_section, validate_network),
+                   "sac": (config_section, validate_section)}
+SHAPE_KEYS = ("network.actor_hidden", "network.critic_hidden", "sac.per_task_alpha")
+# The sections a multi-task SAC agent reads.
+SAC_SECTIONS = ("network", "sac")
 
-__all__ = ["SACNetworks", "SACState", "make_sac_agent", "network_functions"]
+__all__ = ["RELEASE_WIDTH", "SAC_SECTIONS", "SACNetworks", "SACState", "make_sac_agent",
+           "network_functions"]

@@ -11,10 +11,17 @@ task encoder, action decoder and each critic on its own), then the targets move 
   taken against the critics before this step's critic update.
 - ``critic_first`` (earjax's first order): critics, then the actor against the updated
   critics with the old alpha, then the temperature.
+
+The step's pieces are public so that SAC-family learners (TSAC, PEARL) compose them
+instead of copying them: ``update_keys`` (the key split), ``critic_gradients`` /
+``actor_gradients`` / ``temperature_gradients`` (loss, clipped gradient, finite checks),
+``apply_gradients`` (the optimizer step), ``polyak_update`` (the targets) and
+``grads_finite`` (the metric).
 """
 from __future__ import annotations
 
-from typing import Any
+import functools
+from typing import Any, Callable
 
 from flax import struct
 import jax
@@ -97,41 +104,98 @@ def parameter_health(state: SACState) -> dict[str, jax.Array]:
           **finite_by_network(state.critic_params, "critic")}
 
 
+def update_keys(key: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """``(critic_key, actor_key)``: the split of one SAC step's key (Algorithm 1, inner
+  loop).  The critic target's next-action sample uses ``critic_key``; the actor loss and
+  the temperature loss share ``actor_key`` (alpha is fitted to the policy sample the actor
+  loss sees).  Learners that take a loss at SAC's critic key (PEARL's encoder) use it."""
+  critic_key, actor_key = jax.random.split(key)
+  return critic_key, actor_key
+
+
+def apply_gradients(optimizer: optax.GradientTransformation, params: Params,
+                    opt_state: optax.OptState,
+                    grads: Params) -> tuple[Params, optax.OptState]:
+  """``(params, opt_state)`` after one optimizer (Adam) step on ``grads``: the descent
+  step of every network and of the temperature (Algorithm 1, inner loop)."""
+  updates, opt_state = optimizer.update(grads, opt_state, params)
+  return optax.apply_updates(params, updates), opt_state
+
+
+def _clipped_gradients(loss_fn, params, args, max_grad_norm, prefix, ensemble_axis,
+                       has_aux):
+  value, grads = jax.value_and_grad(loss_fn, has_aux=has_aux)(params, *args)
+  grads = clip_per_network(grads, max_grad_norm, ensemble_axis)
+  loss = value[0] if has_aux else value
+  return value, grads, {f"{prefix}_loss": jnp.isfinite(loss),
+                        **finite_by_network(grads, f"{prefix}_grad")}
+
+
+def critic_gradients(loss_fn: Callable, params: Params, *args, max_grad_norm: float,
+                     prefix: str = "critic", has_aux: bool = False):
+  """``(loss, grads, finite)`` of the twin critics' loss (the Q-function step of
+  Algorithm 1): ``loss_fn(params, *args)`` and its gradient, each twin critic (members
+  on the leading axis) clipped on its own to norm ``max_grad_norm``, and the finite
+  checks ``{"<prefix>_loss", "<prefix>_grad/critic_<i>"}``.  With ``has_aux`` the first
+  item is ``(loss, aux)``."""
+  return _clipped_gradients(loss_fn, params, args, max_grad_norm, prefix, True, has_aux)
+
+
+def actor_gradients(loss_fn: Callable, params: Params, *args, max_grad_norm: float,
+                    prefix: str = "actor", has_aux: bool = False):
+  """``(loss, grads, finite)`` of a network without an ensemble axis (the policy step of
+  Algorithm 1; also PEARL's context encoder): ``loss_fn(params, *args)`` and its gradient,
+  each top-level network clipped to norm ``max_grad_norm``, and the finite checks
+  ``{"<prefix>_loss", "<prefix>_grad/<network>"}``.  With ``has_aux`` the first item is
+  ``(loss, aux)``."""
+  return _clipped_gradients(loss_fn, params, args, max_grad_norm, prefix, False, has_aux)
+
+
+def temperature_gradients(loss_fn: Callable, log_alpha: jax.Array, *args):
+  """``(loss, grad, finite)`` of the temperature loss ``loss_fn(log_alpha, *args)`` (the
+  alpha step of Algorithm 1; not clipped) with ``{"alpha_loss", "alpha_grad"}``."""
+  loss, grad = jax.value_and_grad(loss_fn)(log_alpha, *args)
+  return loss, grad, {"alpha_loss": jnp.isfinite(loss),
+                      "alpha_grad": jnp.isfinite(grad).all()}
+
+
+def polyak_update(params: Params, target_params: Params, tau: float) -> Params:
+  """The target networks' Polyak step (Algorithm 1's last line):
+  ``tau * params + (1 - tau) * target_params``."""
+  return optax.incremental_update(params, target_params, tau)
+
+
+def grads_finite(finite: dict[str, jax.Array]) -> jax.Array:
+  """The ``grads_finite`` metric: 1.0 when every gradient check of ``finite`` (the keys
+  containing "grad") holds, else 0.0."""
+  return jnp.stack([v for k, v in finite.items() if "grad" in k]).all().astype(jnp.float32)
+
+
 def make_update(losses: SACLosses, optimizer: optax.GradientTransformation, tau: float,
                 max_grad_norm: float, order: str):
   """``update(state, batch, key) -> (state, metrics)``: one SAC step of every part."""
   if order not in UPDATE_ORDERS:
     raise ValueError(f"update order must be one of {', '.join(UPDATE_ORDERS)}, got {order!r}")
 
-  def apply(params, opt_state, grads):
-    updates, opt_state = optimizer.update(grads, opt_state, params)
-    return optax.apply_updates(params, updates), opt_state
+  apply = functools.partial(apply_gradients, optimizer)
 
   def alpha_step(state, batch, key):
-    # The actor loss's key: alpha is fitted to the policy sample the actor loss sees.
-    loss, grad = jax.value_and_grad(losses.alpha_loss)(
-        state.log_alpha, state.actor_params, batch, key)
+    loss, grad, finite = temperature_gradients(losses.alpha_loss, state.log_alpha,
+                                               state.actor_params, batch, key)
     log_alpha, alpha_opt = apply(state.log_alpha, state.alpha_opt, grad)
-    finite = {"alpha_loss": jnp.isfinite(loss), "alpha_grad": jnp.isfinite(grad).all()}
     return log_alpha, alpha_opt, loss, finite
 
   def critic_grads(state, log_alpha, batch, key):
-    loss, grads = jax.value_and_grad(losses.critic_loss)(
-        state.critic_params, state.actor_params, state.target_critic_params, log_alpha,
-        batch, key)
-    grads = clip_per_network(grads, max_grad_norm, ensemble_axis=True)
-    return loss, grads, {"critic_loss": jnp.isfinite(loss),
-                         **finite_by_network(grads, "critic_grad")}
+    return critic_gradients(losses.critic_loss, state.critic_params, state.actor_params,
+                            state.target_critic_params, log_alpha, batch, key,
+                            max_grad_norm=max_grad_norm)
 
   def actor_grads(actor_params, critic_params, log_alpha, batch, key):
-    loss, grads = jax.value_and_grad(losses.actor_loss)(
-        actor_params, critic_params, log_alpha, batch, key)
-    grads = clip_per_network(grads, max_grad_norm, ensemble_axis=False)
-    return loss, grads, {"actor_loss": jnp.isfinite(loss),
-                         **finite_by_network(grads, "actor_grad")}
+    return actor_gradients(losses.actor_loss, actor_params, critic_params, log_alpha,
+                           batch, key, max_grad_norm=max_grad_norm)
 
   def update(state: SACState, batch, key):
-    critic_key, actor_key = jax.random.split(key)
+    critic_key, actor_key = update_keys(key)
     if order == "alpha_first":
       log_alpha, alpha_opt, alpha_loss, alpha_ok = alpha_step(state, batch, actor_key)
       critic_loss, c_grads, critic_ok = critic_grads(state, log_alpha, batch, critic_key)
@@ -149,12 +213,10 @@ def make_update(losses: SACLosses, optimizer: optax.GradientTransformation, tau:
       actor_params, actor_opt = apply(state.actor_params, state.actor_opt, a_grads)
       log_alpha, alpha_opt, alpha_loss, alpha_ok = alpha_step(state, batch, actor_key)
       finite = {**critic_ok, **actor_ok, **alpha_ok}
-    target_critic_params = optax.incremental_update(
-        critic_params, state.target_critic_params, tau)
-    grads_finite = jnp.stack([v for k, v in finite.items() if "grad" in k]).all()
+    target_critic_params = polyak_update(critic_params, state.target_critic_params, tau)
     metrics = {"critic_loss": critic_loss, "actor_loss": actor_loss,
                "alpha_loss": alpha_loss, "alpha": jnp.mean(jnp.exp(log_alpha)),
-               "grads_finite": grads_finite.astype(jnp.float32), "finite": finite}
+               "grads_finite": grads_finite(finite), "finite": finite}
     return SACState(actor_params=actor_params, critic_params=critic_params,
                     target_critic_params=target_critic_params, log_alpha=log_alpha,
                     actor_opt=actor_opt, critic_opt=critic_opt,

@@ -37,7 +37,7 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from earjax.agents.base import Agent, AgentSpec, Method, number_problems
+from earjax.agents.base import Agent, AgentSpec, Method, ReplayData, number_problems
 from earjax.agents.ohe_sac import OHEActor
 from earjax.agents.sac import network_functions
 from earjax.agents.tsac import learner
@@ -99,7 +99,7 @@ def make_agent(config, spec: AgentSpec) -> Agent:
           lagrange_lr=float(t.lagrange_lr)),
       best_items=lambda state: {"policy": learner.policy_params(state)},
       parameter_health=learner.parameter_health,
-      replay_metrics=("success",))
+      data=ReplayData(extra_fields=("success",)))
 
 
 def config_section() -> ml_collections.ConfigDict:
@@ -120,5 +120,5 @@ def validate_section(t: ml_collections.ConfigDict) -> list[str]:
       "lagrange_init": (lambda v: v >= 0, ">= 0")})
 
 
-METHODS = {"tsac": Method(make_networks, make_agent)}
+METHODS = {"tsac": Method(make_networks, make_agent, ("network", "tsac"))}
 CONFIG_SECTIONS = {"tsac": (config_section, validate_section)}

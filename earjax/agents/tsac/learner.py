@@ -3,7 +3,8 @@
 ``TSACState`` holds the SP and ACP actors, the dense and sparse twin critics with their
 Polyak targets, two temperatures, the Lagrange multiplier and the Adam states.  One step:
 both critics, the SP, the ACP (against the updated critics), both temperatures, the dual
-step on lambda, the targets; every gradient clipped per network (as the SAC agents).
+step on lambda, the targets.  The step is composed of the SAC learner's pieces
+(``sac.learner``: clipped gradients with finite checks, the optimizer step, Polyak).
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import jax.numpy as jnp
 import optax
 
 from earjax.agents.base import AgentSpec
-from earjax.agents.sac.learner import clip_per_network, finite_by_network
+from earjax.agents.sac import learner as sac
 from earjax.agents.tsac.losses import dual_step, make_losses
 
 Params = Any
@@ -73,10 +74,10 @@ def policy_params(state: TSACState) -> dict[str, Params]:
 
 
 def parameter_health(state: TSACState) -> dict[str, jax.Array]:
-  return {**finite_by_network(state.sp_params, "sp"),
-          **finite_by_network(state.acp_params, "acp"),
-          **finite_by_network(state.dense_params, "dense"),
-          **finite_by_network(state.sparse_params, "sparse")}
+  return {**sac.finite_by_network(state.sp_params, "sp"),
+          **sac.finite_by_network(state.acp_params, "acp"),
+          **sac.finite_by_network(state.dense_params, "dense"),
+          **sac.finite_by_network(state.sparse_params, "sparse")}
 
 
 def make_update(networks: TSACNetworks, optimizer: optax.GradientTransformation,
@@ -87,66 +88,47 @@ def make_update(networks: TSACNetworks, optimizer: optax.GradientTransformation,
   losses = make_losses(networks, spec.num_tasks, spec.action_size, gamma=gamma,
                        reward_scale=reward_scale)
 
-  def apply(params, opt_state, grads):
-    updates, opt_state = optimizer.update(grads, opt_state, params)
-    return optax.apply_updates(params, updates), opt_state
-
   def update(state: TSACState, batch, key):
     dense_key, sparse_key, sp_key, acp_key = jax.random.split(key, 4)
     policy = policy_params(state)
-    finite = {}
-    critics = {}
-    for which, params, target, opt, k in (
-        ("dense", state.dense_params, state.target_dense_params, state.dense_opt,
-         dense_key),
-        ("sparse", state.sparse_params, state.target_sparse_params, state.sparse_opt,
-         sparse_key)):
-      loss, grads = jax.value_and_grad(losses.critic_loss)(
-          params, target, policy, state.log_alphas, batch, k, which)
-      grads = clip_per_network(grads, max_grad_norm, ensemble_axis=True)
-      finite.update({f"{which}_loss": jnp.isfinite(loss),
-                     **finite_by_network(grads, f"{which}_grad")})
-      critics[which] = (loss, *apply(params, opt, grads))
-    dense_params, sparse_params = critics["dense"][1], critics["sparse"][1]
+    new, finite, metrics = {}, {}, {}
+    for which, k in (("dense", dense_key), ("sparse", sparse_key)):   # both critics
+      params = getattr(state, f"{which}_params")
+      target = getattr(state, f"target_{which}_params")
+      metrics[f"{which}_loss"], grads, ok = sac.critic_gradients(
+          losses.critic_loss, params, target, policy, state.log_alphas, batch, k, which,
+          max_grad_norm=max_grad_norm, prefix=which)
+      params, new[f"{which}_opt"] = sac.apply_gradients(
+          optimizer, params, getattr(state, f"{which}_opt"), grads)
+      new[f"{which}_params"] = params
+      new[f"target_{which}_params"] = sac.polyak_update(params, target, tau)
+      finite.update(ok)
+    dense_params, sparse_params = new["dense_params"], new["sparse_params"]
 
-    (sp_loss, sp_log_prob), sp_grads = jax.value_and_grad(losses.sp_loss, has_aux=True)(
-        state.sp_params, policy, dense_params, state.log_alphas[0], batch, sp_key)
-    sp_grads = clip_per_network(sp_grads, max_grad_norm, ensemble_axis=False)
-    finite.update({"sp_loss": jnp.isfinite(sp_loss),
-                   **finite_by_network(sp_grads, "sp_grad")})
-    (acp_loss, (sparse_return, acp_log_prob)), acp_grads = jax.value_and_grad(
-        losses.acp_loss, has_aux=True)(state.acp_params, policy, dense_params,
-                                       sparse_params, state.log_alphas[1], state.lagrange,
-                                       batch, acp_key)
-    acp_grads = clip_per_network(acp_grads, max_grad_norm, ensemble_axis=False)
-    finite.update({"acp_loss": jnp.isfinite(acp_loss),
-                   **finite_by_network(acp_grads, "acp_grad")})
-    sp_params, sp_opt = apply(state.sp_params, state.sp_opt, sp_grads)
-    acp_params, acp_opt = apply(state.acp_params, state.acp_opt, acp_grads)
+    (sp_loss, sp_log_prob), sp_grads, sp_ok = sac.actor_gradients(
+        losses.sp_loss, state.sp_params, policy, dense_params, state.log_alphas[0], batch,
+        sp_key, max_grad_norm=max_grad_norm, prefix="sp", has_aux=True)
+    (acp_loss, (sparse_return, acp_log_prob)), acp_grads, acp_ok = sac.actor_gradients(
+        losses.acp_loss, state.acp_params, policy, dense_params, sparse_params,
+        state.log_alphas[1], state.lagrange, batch, acp_key, max_grad_norm=max_grad_norm,
+        prefix="acp", has_aux=True)
+    new["sp_params"], new["sp_opt"] = sac.apply_gradients(
+        optimizer, state.sp_params, state.sp_opt, sp_grads)
+    new["acp_params"], new["acp_opt"] = sac.apply_gradients(
+        optimizer, state.acp_params, state.acp_opt, acp_grads)
 
-    alpha_loss, alpha_grads = jax.value_and_grad(
+    alpha_loss, alpha_grads, alpha_ok = sac.temperature_gradients(
         lambda la: losses.alpha_loss(la[0], sp_log_prob) + losses.alpha_loss(
-            la[1], acp_log_prob))(state.log_alphas)
-    finite.update({"alpha_loss": jnp.isfinite(alpha_loss),
-                   "alpha_grad": jnp.isfinite(alpha_grads).all()})
-    log_alphas, alpha_opt = apply(state.log_alphas, state.alpha_opt, alpha_grads)
+            la[1], acp_log_prob), state.log_alphas)
+    log_alphas, new["alpha_opt"] = sac.apply_gradients(
+        optimizer, state.log_alphas, state.alpha_opt, alpha_grads)
     lagrange = dual_step(state.lagrange, sparse_return, budget, lagrange_lr)
 
-    grads_finite = jnp.stack([v for k, v in finite.items() if "grad" in k]).all()
-    metrics = {"dense_loss": critics["dense"][0], "sparse_loss": critics["sparse"][0],
-               "sp_loss": sp_loss, "acp_loss": acp_loss, "alpha_loss": alpha_loss,
-               "alpha_sp": jnp.exp(log_alphas[0]), "alpha_acp": jnp.exp(log_alphas[1]),
-               "lagrange": lagrange, "sparse_return": sparse_return,
-               "grads_finite": grads_finite.astype(jnp.float32), "finite": finite}
-    return TSACState(
-        sp_params=sp_params, acp_params=acp_params, dense_params=dense_params,
-        sparse_params=sparse_params,
-        target_dense_params=optax.incremental_update(dense_params,
-                                                     state.target_dense_params, tau),
-        target_sparse_params=optax.incremental_update(sparse_params,
-                                                      state.target_sparse_params, tau),
-        log_alphas=log_alphas, lagrange=lagrange, sp_opt=sp_opt, acp_opt=acp_opt,
-        dense_opt=critics["dense"][2], sparse_opt=critics["sparse"][2],
-        alpha_opt=alpha_opt), metrics
+    finite.update({**sp_ok, **acp_ok, **alpha_ok})
+    metrics.update(sp_loss=sp_loss, acp_loss=acp_loss, alpha_loss=alpha_loss,
+                   alpha_sp=jnp.exp(log_alphas[0]), alpha_acp=jnp.exp(log_alphas[1]),
+                   lagrange=lagrange, sparse_return=sparse_return,
+                   grads_finite=sac.grads_finite(finite), finite=finite)
+    return TSACState(**new, log_alphas=log_alphas, lagrange=lagrange), metrics
 
   return update

@@ -20,12 +20,28 @@ import ml_collections
 import numpy as np
 import optax
 
-from earjax import acting
-from earjax import agents
 from earjax import envs
-from earjax import policy
+from earjax import evaluation
 from earjax.agents.sac import learner as sac_learner
-from earjax.training.trainer import Trainer, TrainingState, agent_spec, make_env, task_ids
+from earjax.run import Run
+from earjax.training.trainer import Trainer, TrainingState
+
+
+@dataclasses.dataclass(frozen=True)
+class FinetuneSettings:
+  """The baseline's settings, the one home of their defaults (``experiments.finetune``'s
+  flags, ``experiments.compare_adaptation``'s ``finetune_*`` ones and
+  ``comparison.run_method`` read them): envs while fine-tuning, epochs between
+  evaluations, episodes per evaluation and per source slot when choosing the slot.  The
+  budget per task is CEM's (``adaptation.cem.DEFAULT_BUDGET``), for an equal-budget
+  comparison."""
+  envs_per_task: int = 16
+  eval_every: int = 20
+  eval_episodes: int = 5
+  source_episodes: int = 2
+
+
+FINETUNE_DEFAULTS = FinetuneSettings()
 
 
 def move_slot_to_front(params, slot: int, num_tasks: int):
@@ -72,9 +88,9 @@ class Finetuner:
   def score_sources(self, actor_params, task_param, key, episodes: int) -> jax.Array:
     """Each source one-hot's deterministic return on the new task [num_source_tasks]."""
     tasks = jnp.broadcast_to(task_param, (self.num_source_tasks,) + task_param.shape)
-    return acting.evaluate(self.trainer.env, self.trainer.act_on_task(actor_params),
-                           jnp.arange(self.num_source_tasks), tasks, key, episodes,
-                           self.trainer.config.success_window)["return"]
+    return evaluation.evaluate(self.trainer.env, self.trainer.act_on_task(actor_params),
+                               jnp.arange(self.num_source_tasks), tasks, key, episodes,
+                               self.trainer.config.success_window)["return"]
 
   def adapt(self, actor_params, critic_params, log_alpha, task_param, key: jax.Array,
             env_steps: int, eval_every: int, source_episodes: int) -> dict:
@@ -123,29 +139,22 @@ class Finetuner:
     return id(self)
 
 
-def make_finetuner(source_config: ml_collections.ConfigDict, envs_per_task: int,
-                   eval_episodes: int) -> Finetuner:
-  """The source run's agent with ``envs_per_task`` envs on one new task, no random-action
-  epochs and no replay minimum, ``eval_episodes`` per evaluation, on one device (one
-  task's batches are small; the source run's layout is not its concern)."""
-  if source_config.agent != "ohe_sac":
-    raise ValueError(f"fine-tuning is the OHE-SAC baseline; got a {source_config.agent!r} run")
-  if source_config.sac.per_task_alpha:
+def make_finetuner(source: Run, envs_per_task: int, eval_episodes: int) -> Finetuner:
+  """The ``source`` run's agent with ``envs_per_task`` envs on one new task, no
+  random-action epochs and no replay minimum, ``eval_episodes`` per evaluation, on one
+  device (one task's batches are small; the source run's layout is not its concern)."""
+  if source.config.agent != "ohe_sac":
+    raise ValueError(f"fine-tuning is the OHE-SAC baseline; got a {source.config.agent!r} run")
+  if source.config.sac.per_task_alpha:
     raise ValueError("fine-tuning continues one shared temperature; the run has per-task ones")
-  config = ml_collections.ConfigDict(source_config.to_dict())
-  config.envs_per_task, config.random_epochs, config.min_replay_size = envs_per_task, 0, 0
-  config.eval_episodes, config.num_devices = eval_episodes, 1
-  env = make_env(config)
-  envs.require_per_env(env, "fine-tuning")
-  ids = task_ids(config, env)
-  agent = agents.get(config.agent).make_agent(config, agent_spec(env, len(ids)))
-  return Finetuner(source_config=source_config,
-                   trainer=Trainer(config, env, agent, task_index=[0]),
-                   source_names=tuple(env.task_names[i] for i in ids))
+  envs.require_per_env(source.env, "fine-tuning")
+  run = source.with_config(envs_per_task=envs_per_task, random_epochs=0, min_replay_size=0,
+                           eval_episodes=eval_episodes, num_devices=1)
+  return Finetuner(source_config=source.config, trainer=Trainer(run, task_index=[0]),
+                   source_names=source.task_names)
 
 
-def load_source(workdir: str, finetuner: Finetuner):
+def load_source(source: Run):
   """(actor, critic, log_alpha, epoch) of the OHE run's best checkpoint."""
-  best, epoch = policy.restore_best_items(workdir, finetuner.trainer.agent,
-                                          finetuner.source_config.checkpoints_to_keep)
+  best, epoch = source.restore_best_items()
   return best["policy"], best["critic"], best["temperature"], epoch

@@ -14,7 +14,7 @@ policy on fresh deterministic episodes, at most ``budget`` steps spent).
   the final episodes run that best-so-far LTE (for CEM, rather than Algorithm 2's last
   top elite, which a noisy last generation can leave below an earlier one).  Table-ES
   draws its first generation (Eq. 1 between the run's LTEs) per seed.
-- ``ohe_finetune``: SAC continued from the OHE-SAC run (``adaptation.finetune``); the
+- ``ohe_finetune``: SAC continued from the OHE-SAC run (``training.finetune``); the
   curve is its deterministic evaluations.
 - ``pearl``: posterior sampling, then the posterior mean (``adaptation.pearl``), up to
   ``pearl_episodes`` context episodes; the curve is the posterior mean's evaluations.
@@ -32,17 +32,21 @@ import numpy as np
 
 from earjax import parallel
 from earjax.adaptation import cem
-from earjax.adaptation import finetune
+from earjax.training import finetune
 from earjax.adaptation import lte as lte_lib
 from earjax.adaptation import maml
 from earjax.adaptation import pearl
 from earjax.policy import load_run
-from earjax.training import job
+from earjax.run import Run
 
 METHODS = ("ear_cem", "ear_table_es", "ohe_finetune", "pearl", "maml")
 # Which trained run each method reads: --runs=<kind>=<workdir>.
 RUN_OF = {"ear_cem": "ear", "ear_table_es": "ear", "ohe_finetune": "ohe",
           "pearl": "pearl", "maml": "maml"}
+# The caps' defaults (``experiments.compare_adaptation``'s flags read them): PEARL's most
+# context episodes and MAML's most inner steps.
+PEARL_EPISODES = 10
+MAML_STEPS = 5
 
 
 def training_seconds(workdir: str, epoch: int) -> float:
@@ -135,8 +139,9 @@ def _ear(method: str, workdir: str, task_params, names, seeds: int, key, budget:
 def _finetune(workdir: str, task_params, names, seeds: int, key, budget: int,
               eval_episodes: int, envs_per_task: int, eval_every: int,
               source_episodes: int) -> dict:
-  finetuner = finetune.make_finetuner(job.load_config(workdir), envs_per_task, eval_episodes)
-  actor, critic, log_alpha, epoch = finetune.load_source(workdir, finetuner)
+  source = Run.load(workdir)
+  finetuner = finetune.make_finetuner(source, envs_per_task, eval_episodes)
+  actor, critic, log_alpha, epoch = finetune.load_source(source)
   runs = [finetuner.adapt(actor, critic, log_alpha, np.asarray(p, np.float32),
                           jax.random.fold_in(jax.random.fold_in(key, t), s), budget,
                           eval_every, source_episodes)
@@ -188,9 +193,11 @@ def _maml(workdir: str, task_params, names, seeds: int, key, budget: int,
 
 
 def run_method(method: str, workdir: str, task_params: np.ndarray, names, *, seeds: int,
-               key: jax.Array, budget: int, eval_episodes: int, finetune_envs: int = 16,
-               finetune_eval_every: int = 20, source_episodes: int = 2,
-               pearl_episodes: int = 10, maml_steps: int = 5) -> dict:
+               key: jax.Array, budget: int, eval_episodes: int,
+               finetune_envs: int = finetune.FINETUNE_DEFAULTS.envs_per_task,
+               finetune_eval_every: int = finetune.FINETUNE_DEFAULTS.eval_every,
+               source_episodes: int = finetune.FINETUNE_DEFAULTS.source_episodes,
+               pearl_episodes: int = PEARL_EPISODES, maml_steps: int = MAML_STEPS) -> dict:
   """One method's record on ``task_params`` [K, p] (named ``names``)."""
   if method in ("ear_cem", "ear_table_es"):
     return _ear(method, workdir, task_params, names, seeds, key, budget, eval_episodes)
