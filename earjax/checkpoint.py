@@ -17,6 +17,7 @@ committed it, raises ``CheckpointError`` instead of loading partially or silentl
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 import zlib
 
@@ -104,15 +105,22 @@ def _save_args(items: dict[str, Any]) -> ocp.args.Composite:
 
 
 def _restore(manager: ocp.CheckpointManager, epoch: int, targets: dict[str, Any],
-             what: str) -> dict[str, Any]:
+             what: str, earlier: str = "") -> dict[str, Any]:
   """``targets`` (item name -> abstract tree) from ``manager``'s ``epoch``, each item
   checked against its saved shapes and its digest; any failure is a one-line
-  CheckpointError.  Only the named items are read."""
+  CheckpointError, ending with ``earlier`` (how to use an earlier checkpoint without
+  deleting anything) where the checkpoint itself is bad.  Only the named items are
+  read; each lands where its target's sharding says (a checkpoint saved by any device
+  or process count is read onto the reader's devices)."""
   path = os.path.join(str(manager.directory), str(epoch))
 
   def unreadable(e):
-    return CheckpointError(f"{what} checkpoint {path} is unreadable ({_one_line(e)}); "
-                           f"delete it to fall back to an earlier one")
+    text = _one_line(e)
+    if any(word in text for word in ("Topology", "topology", "sharding", "Sharding")):
+      # Not the checkpoint's fault: where its arrays were asked to go.
+      return CheckpointError(f"{what} checkpoint {path} could not be laid onto this "
+                             f"process's devices ({text})")
+    return CheckpointError(f"{what} checkpoint {path} is unreadable ({text})" + earlier)
 
   try:
     metadata = manager.item_metadata(epoch)
@@ -131,6 +139,7 @@ def _restore(manager: ocp.CheckpointManager, epoch: int, targets: dict[str, Any]
             f"shape: {leaf} is {'absent' if have is None else f'{have[1]}{list(have[0])}'}"
             f", this run needs {'none' if want is None else f'{want[1]}{list(want[0])}'}")
   args = {name: ocp.args.StandardRestore(
+      # The digest was saved as a NumPy array and comes back as one (int64 intact).
       {**leaves, DIGEST: jax.ShapeDtypeStruct((len(leaves),), np.int64)})
           for name, leaves in wanted.items()}
   try:
@@ -145,7 +154,7 @@ def _restore(manager: ocp.CheckpointManager, epoch: int, targets: dict[str, Any]
     if not np.array_equal(expected, actual):
       bad = sorted(leaves)[int(np.argmax(expected != actual))]
       raise CheckpointError(f"{what} checkpoint {path} is corrupted: {bad} does not match "
-                            f"its digest; delete it to fall back to an earlier one")
+                            f"its digest" + earlier)
     out[name] = _from_path(tree, leaves)
   return out
 
@@ -157,7 +166,7 @@ class Checkpointer:
                best_items: tuple[str, ...] = ("policy",)):
     """``best_items``: the names of the best checkpoint's items (the agent's
     ``best_items``; reading needs only the names it restores)."""
-    root = os.path.join(workdir, "checkpoints")
+    root = self._root = os.path.join(workdir, "checkpoints")
     self._state = _manager(os.path.join(root, "state"), max_to_keep, STATE_ITEMS)
     self._best = _manager(os.path.join(root, "best"), None, best_items)
 
@@ -178,16 +187,38 @@ class Checkpointer:
       if old < max(covered):
         self._best.delete(old)
 
-  def restore(self, abstract_state: Any, epoch: int | None = None) -> Any:
-    """The state saved at ``epoch`` (default: latest), in the structure of ``abstract_state``."""
-    return self.restore_items({"state": abstract_state}, epoch)["state"]
+  def epochs(self) -> list[int]:
+    """The epochs of the training checkpoints kept, oldest first."""
+    return sorted(self._state.all_steps())
 
-  def restore_items(self, targets: dict[str, Any], epoch: int | None = None) -> dict:
+  def earlier_hint(self, epoch: int, flag: str) -> str:
+    """How to use a checkpoint older than ``epoch`` with ``flag`` (``--flag=<epoch>``),
+    nothing deleted; empty where none is kept."""
+    older = [e for e in self.epochs() if e < epoch]
+    if not older:
+      return ""
+    return (f"; to continue from an earlier checkpoint, pass {flag}={older[-1]} "
+            f"(kept: {', '.join(map(str, older))})")
+
+  def restore(self, abstract_state: Any, epoch: int | None = None,
+              earlier_flag: str = "") -> Any:
+    """The state saved at ``epoch`` (default: latest), in the structure of
+    ``abstract_state``; a bad checkpoint's error names ``earlier_flag`` with an older
+    epoch kept."""
+    return self.restore_items({"state": abstract_state}, epoch, earlier_flag)["state"]
+
+  def restore_items(self, targets: dict[str, Any], epoch: int | None = None,
+                    earlier_flag: str = "") -> dict:
     """Items (``state``, ``policy``) of the state checkpoint at ``epoch`` (default latest)."""
     epoch = self.latest_epoch() if epoch is None else epoch
     if epoch is None:
       raise CheckpointError(f"no training checkpoint in {self._state.directory}")
-    return _restore(self._state, epoch, targets, "state")
+    if epoch not in self.epochs():
+      raise CheckpointError(f"no training checkpoint of epoch {epoch} in "
+                            f"{self._state.directory}; kept: "
+                            f"{', '.join(map(str, self.epochs())) or 'none'}")
+    earlier = self.earlier_hint(epoch, earlier_flag) if earlier_flag else ""
+    return _restore(self._state, epoch, targets, "state", earlier)
 
   def best_epoch(self) -> int | None:
     return self._best.latest_step()
@@ -197,18 +228,39 @@ class Checkpointer:
     self._best.save(epoch, args=_save_args(items), force=True)
     self._best.wait_until_finished()
 
+  def set_aside_after(self, epoch: int) -> list[str]:
+    """Moves the training and best checkpoints of epochs after ``epoch`` to
+    ``checkpoints/superseded/`` (nothing is deleted): a run resumed from an earlier
+    checkpoint writes those epochs anew.  Returns where they went."""
+    moved = []
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    managers = (("state", self._state), ("best", self._best))
+    if jax.process_index() == 0:   # the checkpoints' directory is the job's, shared
+      for kind, manager in managers:
+        for step in [step for step in manager.all_steps() if step > epoch]:
+          target = os.path.join(self._root, "superseded", f"{kind}_{step}_{stamp}")
+          os.makedirs(os.path.dirname(target), exist_ok=True)
+          os.rename(os.path.join(str(manager.directory), str(step)), target)
+          moved.append(target)
+    if jax.process_count() > 1:
+      multihost_utils.sync_global_devices("earjax_set_aside_after")
+    for _, manager in managers:
+      manager.reload()
+    return moved
+
   def drop_best_after(self, epoch: int) -> None:
     """Deletes best checkpoints of epochs after ``epoch``: a resumed run redoes them."""
     for old in self._best.all_steps():
       if old > epoch:
         self._best.delete(old)
 
-  def restore_best(self, targets: dict[str, Any]) -> dict:
-    """The named items (e.g. ``{"policy": abstract}``) of the best checkpoint."""
+  def restore_best(self, targets: dict[str, Any], earlier: str = "") -> dict:
+    """The named items (e.g. ``{"policy": abstract}``) of the best checkpoint; a bad
+    one's error ends with ``earlier`` (how to read another checkpoint instead)."""
     epoch = self.best_epoch()
     if epoch is None:
       raise CheckpointError(f"no best checkpoint in {self._best.directory}")
-    return _restore(self._best, epoch, targets, "best")
+    return _restore(self._best, epoch, targets, "best", earlier)
 
   def close(self) -> None:
     self._state.close()

@@ -44,6 +44,9 @@ def default_config(env_name: str = "halfcheetah_vel") -> ml_collections.ConfigDi
   c.process_id = 0
   c.coordinator_address = ""
   c.coordinator_timeout_s = 60   # seconds to wait for every process to join
+  # A process that stops answering this long is lost: the others stop with one line
+  # (JAX's heartbeat timeout; earjax.training.supervisor).
+  c.peer_timeout_s = 60
 
   c.envs_per_task = 1
   c.num_epochs = 4020           # the release's 20 pretrain epochs + 4000
@@ -71,6 +74,7 @@ def default_config(env_name: str = "halfcheetah_vel") -> ml_collections.ConfigDi
   c.success_window = 10
   c.checkpoint_every = 10       # epochs; the last epoch is always saved
   c.checkpoints_to_keep = 2
+  c.resume_epoch = 0            # resume from this kept checkpoint; 0 = the latest
 
   c.on_nonfinite = "stop"   # stop | rollback (to the last checkpoint, with a new RNG key)
   c.max_rollbacks = 3
@@ -108,9 +112,11 @@ MOVED_TO_ENV = ("solver_iterations", "ls_iterations", "unroll_substeps", "impl",
 _POSITIVE_INTS = ("envs_per_task", "num_epochs", "env_steps_per_epoch",
                   "grad_steps_per_epoch", "batch_size_per_task", "replay_capacity",
                   "eval_every", "eval_episodes", "success_window", "checkpoint_every",
-                  "checkpoints_to_keep", "num_processes", "coordinator_timeout_s")
+                  "checkpoints_to_keep", "num_processes", "coordinator_timeout_s",
+                  "peer_timeout_s")
 _NON_NEGATIVE_INTS = ("random_epochs", "min_replay_size", "seed", "max_rollbacks",
-                      "poison_epoch", "stall_epoch", "num_devices", "process_id")
+                      "poison_epoch", "stall_epoch", "num_devices", "process_id",
+                      "resume_epoch")
 _POSITIVE_FLOATS = ("learning_rate", "reward_scale", "max_grad_norm", "watchdog_factor",
                     "watchdog_min_s", "watchdog_first_epoch_s", "stop_grace_s")
 _UNIT_INTERVAL = ("gamma", "tau")

@@ -67,8 +67,10 @@ def initialize(config: ml_collections.ConfigDict) -> None:
   collectives between processes go through gloo.  A process other than 0 that finds no
   coordinator within ``coordinator_timeout_s`` raises ``DistributedError``; process 0
   (the coordinator) waiting that long for an absent process is ended by XLA itself,
-  with its own message (not catchable from Python).  A no-op once the runtime runs (a
-  process's later jobs)."""
+  with its own message (not catchable from Python).  A process that sends no heartbeat
+  for ``peer_timeout_s`` is lost: XLA then ends every other process (a fatal log and an
+  abort, which ``training.supervisor`` turns into one line).  A no-op once the runtime
+  runs (a process's later jobs)."""
   if config.num_processes == 1 or jax.distributed.is_initialized():
     return
   who = f"process {config.process_id} of {config.num_processes}"
@@ -90,7 +92,8 @@ def initialize(config: ml_collections.ConfigDict) -> None:
   jax.config.update("jax_cpu_collectives_implementation", "gloo")
   jax.distributed.initialize(
       config.coordinator_address, config.num_processes, config.process_id,
-      initialization_timeout=max(1, int(deadline - time.monotonic())))
+      initialization_timeout=max(1, int(deadline - time.monotonic())),
+      heartbeat_timeout_seconds=int(config.peer_timeout_s))
 
 
 def device_count(config: ml_collections.ConfigDict) -> int:

@@ -106,8 +106,10 @@ def _load_ear(workdir: str) -> Run:
                   impl="jax")
 
 
-def load_run(workdir: str, which: str = "best") -> EARRun:
-  """The EAR run in ``workdir`` with its ``which`` ("best" or "latest") actor."""
+def load_run(workdir: str, which: str | int = "best") -> EARRun:
+  """The EAR run in ``workdir`` with its ``which`` actor: "best", "latest" or a training
+  checkpoint's epoch (``Run.restore_policy``), read onto this process's device whatever
+  device or process count saved it."""
   run = _load_ear(workdir)
   envs.require_per_env(run.env, "the LTE tools (interpolation, CEM, rendering)")
   params, epoch = run.restore_policy(which)
@@ -115,9 +117,10 @@ def load_run(workdir: str, which: str = "best") -> EARRun:
                 ltes=run.networks.lte_table(params), epoch=epoch)
 
 
-def load_policy(workdir: str, which: str = "best") -> tuple[Callable, jax.Array]:
+def load_policy(workdir: str, which: str | int = "best") -> tuple[Callable, jax.Array]:
   """(policy, ltes) of the EAR run in ``workdir``; ``which`` is "best" (highest mean
-  evaluation return) or "latest" (the last training checkpoint)."""
+  evaluation return), "latest" (the last training checkpoint) or a training checkpoint's
+  epoch."""
   run = _load_ear(workdir)
   params, _ = run.restore_policy(which)
   networks = run.networks

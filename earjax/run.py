@@ -26,7 +26,7 @@ from earjax import config as config_lib
 from earjax import envs
 from earjax.config import ConfigError
 
-CHECKPOINTS = ("best", "latest")
+CHECKPOINTS = ("best", "latest")   # or a training checkpoint's epoch
 
 
 def load_config(workdir: str) -> ml_collections.ConfigDict:
@@ -124,28 +124,51 @@ class Run:
       raise ValueError("this run was not loaded from a workdir: it has no checkpoints")
     return checkpoint.Checkpointer(self.workdir, self.config.checkpoints_to_keep, best_items)
 
-  def restore_policy(self, which: str = "best"):
+  @staticmethod
+  def _on_this_device(tree):
+    """Restore targets of ``tree``'s shapes on this process's first device: a checkpoint
+    written by any number of devices or processes is read onto it (orbax reshards)."""
+    return checkpoint.abstract(tree, jax.sharding.SingleDeviceSharding(jax.local_devices()[0]))
+
+  def restore_policy(self, which: str | int = "best"):
     """(policy parameters, epoch) of the ``which`` checkpoint: "best" (highest mean
-    evaluation return) or "latest" (the last training checkpoint's copy); the
-    ``policy`` item alone is read (no trainer, optimiser or replay)."""
-    if which not in CHECKPOINTS:
-      raise ValueError(f"which must be one of {', '.join(CHECKPOINTS)}, got {which!r}")
-    target = {"policy": checkpoint.abstract(
+    evaluation return), "latest" (the last training checkpoint's copy) or a training
+    checkpoint's epoch; the ``policy`` item alone is read (no trainer, optimiser or
+    replay), onto this process's first device."""
+    epoch = _checkpoint_epoch(which)
+    target = {"policy": self._on_this_device(
         jax.eval_shape(self.agent.policy_params,
                        jax.eval_shape(self.agent.init, jax.random.PRNGKey(0))))}
     ckpt = self._checkpointer()
     try:
       if which == "best":
-        return ckpt.restore_best(target)["policy"], int(ckpt.best_epoch())
-      return ckpt.restore_items(target)["policy"], int(ckpt.latest_epoch())
+        kept = ", ".join(map(str, ckpt.epochs())) or "none"
+        other = (f"; to read a training checkpoint's policy instead, pass "
+                 f"--checkpoint=latest or --checkpoint=<epoch> (kept: {kept})")
+        return ckpt.restore_best(target, other)["policy"], int(ckpt.best_epoch())
+      epoch = ckpt.latest_epoch() if epoch is None else epoch
+      return ckpt.restore_items(target, epoch, "--checkpoint")["policy"], int(epoch)
     finally:
       ckpt.close()
 
   def restore_best_items(self) -> tuple[dict, int]:
-    """(every item of ``agent.best_items``, epoch) of the best checkpoint."""
-    targets = checkpoint.abstract(agents.abstract_best_items(self.agent))
+    """(every item of ``agent.best_items``, epoch) of the best checkpoint, onto this
+    process's first device."""
+    targets = self._on_this_device(agents.abstract_best_items(self.agent))
     ckpt = self._checkpointer(tuple(targets))
     try:
       return ckpt.restore_best(targets), int(ckpt.best_epoch())
     finally:
       ckpt.close()
+
+
+def _checkpoint_epoch(which) -> int | None:
+  """None for "best" and "latest", the epoch for an epoch (an int, or digits); anything
+  else is a one-line ValueError."""
+  if which in CHECKPOINTS:
+    return None
+  if isinstance(which, str) and which.isdigit():
+    which = int(which)
+  if isinstance(which, int) and not isinstance(which, bool) and which >= 0:
+    return which
+  raise ValueError(f"a checkpoint is best, latest or an epoch, got {which!r}")

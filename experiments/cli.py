@@ -33,6 +33,13 @@ def parse_flags(argv: list[str]) -> list[str]:
   return []
 
 
+def define_checkpoint_flag():
+  """``--checkpoint``, the checkpoint an LTE tool reads (``Run.restore_policy``)."""
+  return flags.DEFINE_string(
+      "checkpoint", "best", "The run's checkpoint to read: best (the highest mean "
+      "evaluation return), latest (the last training checkpoint) or an epoch kept.")
+
+
 def load_config(config_flag):
   """The config of a ``config_flags`` flag; a file that failed to load fails in one line
   (config_flags defers that failure to the first access)."""

@@ -51,6 +51,13 @@ def collectives(trainer, state) -> dict:
   return out
 
 
+def saved_ltes(workdir, cfg) -> list:
+  """The LTE table of ``workdir``'s latest state as the job that saved it reads it: its
+  checkpoint restored onto the job's own layout over the devices."""
+  trainer, state = restored_state(workdir, cfg)
+  return np.asarray(trainer.agent.networks.lte_table(state.learner.actor_params)).tolist()
+
+
 def cem_over_devices() -> dict:
   """Algorithm 2 on a random tiny EAR policy, 3 tasks x 90 candidates (uneven over four
   devices), with and without the candidates laid over the devices."""
@@ -106,8 +113,17 @@ def main(two_device_workdir):
     _, c = restored_state(moved, config(1, "tasks"))
     result["resume_on_one_epoch"] = int(c.epoch)
     result["resume_on_one_max_diff"] = max_diff(four.learner, c.learner)
+  # A run saved by four devices, kept for the readers of test_parallel.py (one device),
+  # with its LTEs as the saving job reads them (its own layout).
+  four_device_workdir = two_device_workdir + "_four_devices"
+  train_and_evaluate(config(4, "tasks", num_epochs=2), four_device_workdir)
+  result["four_device_workdir"] = four_device_workdir
+  result["four_device_ltes"] = saved_ltes(four_device_workdir, config(4, "tasks",
+                                                                      num_epochs=2))
   # The reference of the two-process job: two of the four devices, straight.
-  train_and_evaluate(config(2, "tasks", num_epochs=TWO_DEVICE_EPOCHS), two_device_workdir)
+  two = config(2, "tasks", num_epochs=TWO_DEVICE_EPOCHS)
+  train_and_evaluate(two, two_device_workdir)
+  result["two_device_ltes"] = saved_ltes(two_device_workdir, two)
   refusals = {}
   for name, cfg in (("three_devices_four_tasks", config(3, "tasks")),
                     ("more_than_available", config(8, "tasks")),

@@ -249,3 +249,31 @@ def test_load_policy_of_a_workdir_without_a_run(tmp_path):
     load_policy(str(tmp_path))
   with pytest.raises(checkpoint.CheckpointError, match="holds no training run"):
     load_config(str(tmp_path))
+
+
+@pytest.mark.parametrize("damage", [truncate_every_file, alter_one_array_keeping_its_digest])
+def test_a_bad_checkpoint_names_the_flag_for_an_earlier_one_and_deletes_nothing(
+    trained, tmp_path, damage):
+  """Checkpoint 2 cut short or altered: the error says how to continue from checkpoint 1
+  (``--config.resume_epoch=1``), never to delete anything; with the flag the run resumes
+  from epoch 1 and goes on, the bad checkpoint 2 moved aside (kept), not deleted."""
+  workdir = copy_of(trained, tmp_path)
+  damage(workdir)
+  with pytest.raises(checkpoint.CheckpointError) as caught:
+    train_and_evaluate(tiny_config(num_epochs=3), workdir)
+  text = str(caught.value)
+  assert text.endswith("; to continue from an earlier checkpoint, pass "
+                       "--config.resume_epoch=1 (kept: 1)"), text
+  assert "delete" not in text and "\n" not in text
+  row = train_and_evaluate(tiny_config(num_epochs=3, resume_epoch=1), workdir)
+  assert row["epoch"] == 3
+  assert [r["epoch"] for r in metrics_rows(workdir)] == [1, 2, 3]
+  superseded = os.listdir(os.path.join(workdir, "checkpoints", "superseded"))
+  assert "state_2" in [name.rsplit("_", 1)[0] for name in superseded]   # kept aside
+
+
+def test_a_resume_epoch_that_is_not_kept_is_refused_in_one_line(trained, tmp_path):
+  workdir = copy_of(trained, tmp_path)
+  with pytest.raises(checkpoint.CheckpointError, match=r"^no training checkpoint of epoch 7 "
+                                                       r"in .*; kept: 1, 2$"):
+    train_and_evaluate(tiny_config(num_epochs=3, resume_epoch=7), workdir)

@@ -16,6 +16,7 @@ import jax
 import numpy as np
 import pytest
 
+import earjax
 from earjax import parallel
 from earjax.config import validate
 from multi_device import TWO_DEVICE_EPOCHS
@@ -186,6 +187,37 @@ def test_sigterm_stops_both_processes_at_one_epoch_and_the_job_resumes_as_two_de
     np.testing.assert_array_equal(x, y)
   with open(metrics) as f:   # written by process 0 alone, one line per epoch
     assert [json.loads(line)["epoch"] for line in f] == list(range(1, epochs + 1))
+  # Read back here, on one device: the two-process job's LTEs are the saving job's
+  # (its states equal the two-device reference's, whose LTEs that job read).
+  _, ltes = earjax.load_policy(job, "latest")
+  np.testing.assert_array_equal(ltes, report["two_device_ltes"])
+  run_the_lte_tools(job, tmp_path)
+
+
+def run_the_lte_tools(workdir, out):
+  """``interpolate`` and ``adapt`` on ``workdir``'s latest checkpoint, each in a process
+  of its own (one device)."""
+  for tool, flags in (("interpolate", ["--task_a=vel-1.5", "--task_b=vel1.5",
+                                       "--betas=0,1", "--seeds=1"]),
+                      ("adapt", ["--tasks=1", "--methods=cem", "--generations=1",
+                                 "--eval_episodes=1", "--nosave_skills"])):
+    proc = subprocess.run([sys.executable, "-m", f"experiments.{tool}",
+                           f"--workdir={workdir}", "--checkpoint=latest",
+                           f"--out_dir={out / tool}", *flags],
+                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, (tool, proc.stderr[-3000:])
+
+
+def test_a_run_saved_on_four_devices_is_read_on_one(report, tmp_path):
+  """``load_policy`` in this one-device process reads the four-device run's best and
+  latest checkpoints; the latest's LTEs equal, bitwise, those its saving job read; the
+  LTE tools run on it."""
+  workdir = report["four_device_workdir"]
+  _, ltes = earjax.load_policy(workdir, "latest")
+  np.testing.assert_array_equal(ltes, report["four_device_ltes"])
+  _, best = earjax.load_policy(workdir)
+  assert best.shape == ltes.shape and np.isfinite(best).all()
+  run_the_lte_tools(workdir, tmp_path)
 
 
 @pytest.mark.parametrize("flags, line", [
@@ -203,3 +235,52 @@ def test_bad_process_settings_are_refused_in_one_line(tmp_path, flags, line):
   assert proc.returncode == 2
   assert proc.stderr.strip().splitlines() == [line.format(port=port)]
   assert not os.path.exists(tmp_path / "run")
+
+
+def wait_for_epochs(workdir, epochs, procs, timeout=300):
+  metrics = os.path.join(workdir, "metrics.jsonl")
+  deadline = time.monotonic() + timeout
+  while not (os.path.exists(metrics) and sum(1 for _ in open(metrics)) >= epochs):
+    assert time.monotonic() < deadline and all(p.poll() is None for p in procs)
+    time.sleep(0.2)
+
+
+PEER_TIMEOUT_S = 5
+
+
+@pytest.mark.parametrize("lost", [1, 0])
+def test_a_lost_peer_stops_the_others_in_one_line_and_the_job_resumes(tmp_path, lost):
+  """``kill -9`` of process 1 (or of the coordinator, process 0): the survivor exits 4
+  within the peer timeout with one line that names the lost process, the epoch it
+  reached and the last intact checkpoint, no stack trace (XLA's report goes to the
+  workdir's logs); relaunching both processes resumes the job to its end."""
+  job, port = str(tmp_path / "job"), free_port()
+  procs = [subprocess.Popen(
+      command(job, 500, "--config.num_processes=2", f"--config.process_id={i}",
+              f"--config.coordinator_address=127.0.0.1:{port}",
+              f"--config.peer_timeout_s={PEER_TIMEOUT_S}"),
+      cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
+  wait_for_epochs(job, 2, procs)
+  procs[lost].kill()
+  killed = time.monotonic()
+  survivor = procs[1 - lost]
+  _, stderr = survivor.communicate(timeout=120)
+  took = time.monotonic() - killed
+  procs[lost].communicate()
+  assert survivor.returncode == 4, stderr[-3000:]
+  assert took < PEER_TIMEOUT_S + 15, took
+  lines = [line for line in stderr.replace("\r", "\n").splitlines()
+           if line.strip() and "env-step" not in line and "cpu_aot_loader" not in line]
+  who = ("process 1 (no heartbeat for peer_timeout_s=5 s)" if lost == 1
+         else "the coordinator, process 0 (its service stopped answering)")
+  assert len(lines) == 1 and lines[0].startswith(f"error: lost {who}: process {1 - lost} "
+                                                 f"stopped after epoch "), lines
+  assert "; last checkpoint " in lines[0] and " (intact); relaunch every process with " \
+      "the same command to resume" in lines[0]
+  log = os.path.join(job, "logs", f"process_{1 - lost}.log")
+  assert lines[0].endswith(f"(the runtime's report: {log})") and os.path.getsize(log) > 0
+  # Relaunched, the job resumes from its last checkpoint and runs to its end.
+  for code, err in finish(launch(job, 6, free_port())):
+    assert code == 0, err[-3000:]
+  with open(os.path.join(job, "metrics.jsonl")) as f:
+    assert [json.loads(line)["epoch"] for line in f] == list(range(1, 7))

@@ -44,6 +44,8 @@ from earjax.agents.base import abstract_best_items
 from earjax import config as config_lib
 from earjax.config import ConfigError
 from earjax.run import load_config
+from earjax.training import supervisor
+from earjax.training.lock import WorkdirLock
 from earjax.training.trainer import Trainer, TrainingState, trainer_for
 
 WATCHDOG_EXIT_CODE = 3
@@ -229,32 +231,38 @@ def poison_learner(state: TrainingState) -> TrainingState:
 
 
 def _start(trainer: Trainer, ckpt: checkpoint.Checkpointer, metrics_path: str,
-           key: jax.Array, rollback: int = 0):
-  """(state, epoch, metrics rows) to continue from: the latest checkpoint or a fresh
-  init.  Lines and best checkpoints of later epochs are dropped (the run redoes them);
-  a rollback draws a new RNG key."""
-  epoch = ckpt.latest_epoch()
+           key: jax.Array, rollback: int = 0, resume_epoch: int = 0):
+  """(state, epoch, metrics rows) to continue from: the latest checkpoint (at launch,
+  ``resume_epoch`` if given) or a fresh init.  Lines and best checkpoints of later epochs
+  are dropped (the run redoes them; from ``resume_epoch``, the later checkpoints are
+  moved to ``checkpoints/superseded/``, nothing deleted); a rollback draws a new RNG
+  key."""
+  epoch = resume_epoch if resume_epoch and not rollback else ckpt.latest_epoch()
   if epoch is None:
     state = trainer.init(key if not rollback else jax.random.fold_in(key, rollback),
                          trainer.task_params)
     epoch = 0
   else:
-    state = trainer.restored(ckpt.restore(trainer.abstract_state(key), epoch))
+    state = trainer.restored(ckpt.restore(trainer.abstract_state(key), epoch,
+                                          earlier_flag="--config.resume_epoch"))
     if rollback:
       state = state.replace(rng=jax.random.fold_in(state.rng, rollback))
   rows = _read_metrics(metrics_path, epoch)
   if jax.process_index() == 0:
     files.write_jsonl(metrics_path, rows)
+  if resume_epoch and not rollback:   # later checkpoints kept aside, not deleted
+    for moved in ckpt.set_aside_after(epoch):
+      print(f"resuming from epoch {epoch}: moved {moved}", file=sys.stderr)
   ckpt.drop_best_after(epoch)
   return state, epoch, rows
 
 
-def _run_epoch(trainer: Trainer, state: TrainingState, epoch: int, stop: _StopOnSignal,
-               watchdog: _Watchdog, describe_checkpoint):
+def _run_epoch(trainer: Trainer, config: ml_collections.ConfigDict, state: TrainingState,
+               epoch: int, stop: _StopOnSignal, watchdog: _Watchdog, describe_checkpoint):
   """(state, metrics, health on host) of one epoch, waited for in slices (see module
   docstring); never returns if the watchdog or a signal's grace period ends the
-  process."""
-  config = trainer.config
+  process.  ``config`` is the job's (the trainer, shared by configs that differ in
+  host-only keys, may hold another's)."""
   training = epoch >= config.random_epochs
 
   def work():
@@ -307,12 +315,27 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   parallel.initialize(config)   # a multi-host job: before anything touches a device
   trainer = trainer_for(config)
   prepare_workdir(config, workdir)
+  with WorkdirLock(workdir, jax.process_index()):
+    try:
+      return _train(trainer, config, workdir)
+    except (ConfigError, checkpoint.CheckpointError, NonFiniteError):
+      raise
+    except Exception as e:  # pylint: disable=broad-except
+      if jax.process_count() > 1:   # a peer died mid-collective? the runtime says so
+        supervisor.wait_for_the_runtime(e, config.peer_timeout_s)
+      raise
+
+
+def _train(trainer: Trainer, config: ml_collections.ConfigDict,
+           workdir: str) -> dict[str, Any]:
+  """``train_and_evaluate``'s loop, with the workdir held."""
   best_items = tuple(abstract_best_items(trainer.agent))
   ckpt = checkpoint.Checkpointer(workdir, config.checkpoints_to_keep, best_items)
   key = jax.random.PRNGKey(config.seed)
   metrics_path = os.path.join(workdir, "metrics.jsonl")
   try:
-    state, epoch, rows = _start(trainer, ckpt, metrics_path, key)
+    state, epoch, rows = _start(trainer, ckpt, metrics_path, key,
+                                resume_epoch=config.resume_epoch)
   except BaseException:
     ckpt.close()
     raise
@@ -320,11 +343,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   if primary:
     _write_config(config, workdir)   # only once the workdir's checkpoint fits this config
 
-  def describe_checkpoint():
+  def last_checkpoint():
     good = ckpt.latest_epoch()
-    if good is None:
-      return "no checkpoint yet"
-    return f"last checkpoint {ckpt.state_path(good)} (intact); run the same command to resume"
+    return ("no checkpoint yet" if good is None
+            else f"last checkpoint {ckpt.state_path(good)} (intact)")
+
+  def describe_checkpoint():
+    line = last_checkpoint()
+    return line if line.startswith("no ") else f"{line}; run the same command to resume"
+
+  supervisor.report(epoch=epoch, checkpoint=last_checkpoint())
 
   writer = SummaryWriter(logdir=workdir) if primary else None
   steps_per_epoch = trainer.env_steps_per_epoch
@@ -343,9 +371,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
           wall_offset, start = (rows[-1]["wall_time"] if rows else 0.0), time.time()
         if epoch + 1 == config.poison_epoch and not poisoned:
           state, poisoned = poison_learner(state), True
-        state, train_metrics, health = _run_epoch(trainer, state, epoch, stop, watchdog,
-                                                  describe_checkpoint)
+        state, train_metrics, health = _run_epoch(trainer, config, state, epoch, stop,
+                                                  watchdog, describe_checkpoint)
         epoch += 1
+        supervisor.report(epoch=epoch)
         problem = describe_nonfinite(health, epoch)
         if problem:
           good = ckpt.latest_epoch()
@@ -383,6 +412,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         stopping = stop.agreed()
         if epoch % config.checkpoint_every == 0 or final or stopping:
           ckpt.save(epoch, state, policy_params)
+        supervisor.report(epoch=epoch, checkpoint=last_checkpoint())
         if stopping and not final:
           bar.close()
           print(f"stopped by {stopping} after epoch {epoch}; checkpoint "
