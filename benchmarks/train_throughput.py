@@ -21,7 +21,7 @@ def measure(name: str, config: ml_collections.ConfigDict, repeats: int,
   ``trainer`` (a new Trainer of ``config`` if None; a caller that passes one keeps its
   compiled programs)."""
   trainer = trainer or Trainer.from_config(config)
-  state = trainer.init(jax.random.PRNGKey(config.seed), trainer.task_params)
+  state = trainer.init(trainer.seed_keys(config.seed), trainer.task_params)
   holder = {"state": state}
 
   def call():
@@ -31,8 +31,10 @@ def measure(name: str, config: ml_collections.ConfigDict, repeats: int,
   _, first_s, cache = common.timed_first_call(call)
   call()
   seconds = common.median_seconds(call, repeats)
-  env_steps = trainer.num_envs * config.env_steps_per_epoch
+  # Every seed's env steps (a batch of seeds: the sum over them).
+  env_steps = trainer.num_envs * config.env_steps_per_epoch * trainer.num_seeds
   settings = {**settings_lib.describe(config), "num_envs": trainer.num_envs,
+              "num_seeds": trainer.num_seeds,
               "batch": trainer.num_tasks * config.batch_size_per_task, "repeats": repeats,
               "epoch_traces": trainer.epoch_traces}
   prefix = f"train/{name}"

@@ -34,6 +34,9 @@ def default_config(env_name: str = "halfcheetah_vel") -> ml_collections.ConfigDi
   c.env = envs.default_config(env_name)   # the family's settings (physics, episode length)
   c.task_ids = ()           # indices into env.train_tasks; () = every training task
   c.seed = 0
+  # Seeds as a batch axis: num_seeds independent runs (seed, seed + 1, ...) in one
+  # vmapped, donated epoch; seed k equals the run of seed + k alone (issue 31).
+  c.num_seeds = 1
   # Data parallelism (earjax.parallel): the devices the run is laid over (0 = every
   # device of the job) and which axis they split: tasks | storage.
   c.num_devices = 0
@@ -96,7 +99,7 @@ def default_config(env_name: str = "halfcheetah_vel") -> ml_collections.ConfigDi
 # Keys whose change makes a saved run incompatible (a different env or network shape);
 # the agents' sections declare theirs (``agents.SHAPE_KEYS``).
 SHAPE_KEYS = ("agent", "env_name", "env.backend", "env.impl", "task_ids", "envs_per_task",
-              "replay_capacity") + agents.SHAPE_KEYS
+              "replay_capacity", "num_seeds") + agents.SHAPE_KEYS
 
 # Keys renamed since a run may have been saved: old name -> (new name, value map).
 RENAMED = {"network.kind": ("agent", lambda kind: f"{kind}_sac"),
@@ -113,7 +116,7 @@ _POSITIVE_INTS = ("envs_per_task", "num_epochs", "env_steps_per_epoch",
                   "grad_steps_per_epoch", "batch_size_per_task", "replay_capacity",
                   "eval_every", "eval_episodes", "success_window", "checkpoint_every",
                   "checkpoints_to_keep", "num_processes", "coordinator_timeout_s",
-                  "peer_timeout_s")
+                  "peer_timeout_s", "num_seeds")
 _NON_NEGATIVE_INTS = ("random_epochs", "min_replay_size", "seed", "max_rollbacks",
                       "poison_epoch", "stall_epoch", "num_devices", "process_id",
                       "resume_epoch")
@@ -202,6 +205,10 @@ def validate(config: ml_collections.ConfigDict) -> list[str]:
   elif len(set(task_ids)) != len(task_ids):
     problems.append(f"task_ids must not repeat a task, got {task_ids!r}")
   problems += parallel.process_problems(config)
+  if (_is_int(given["num_seeds"]) and given["num_seeds"] > 1
+      and config.env_name not in envs.jax_names()):
+    problems.append(f"num_seeds > 1 needs a JAX-stepped family; {config.env_name} steps "
+                    f"on the host (run each seed as a job of its own, --config.seed)")
   if not problems:
     per_task_chunk = config.envs_per_task * config.env_steps_per_epoch
     if per_task_chunk > config.replay_capacity:

@@ -108,6 +108,11 @@ def problems(config: ml_collections.ConfigDict, num_tasks: int) -> list[str]:
     return [f"num_devices={n}, but the job has {available} device(s)"]
   if n == 1:
     return []
+  if config.num_seeds > 1:   # the devices split the seeds: whole seeds per device
+    if config.num_seeds % n:
+      return [f"num_seeds ({config.num_seeds}) must be divisible by the device count ({n}): "
+              f"the devices split the seeds"]
+    return []
   out = []
   batch = num_tasks * config.batch_size_per_task
   if config.shard_layout == "tasks":
@@ -129,11 +134,14 @@ def problems(config: ml_collections.ConfigDict, num_tasks: int) -> list[str]:
 
 
 class Layout:
-  """Where each array of a run lives on the mesh of ``num_devices`` devices."""
+  """Where each array of a run lives on the mesh of ``num_devices`` devices; with
+  ``seeds`` (a run of ``num_seeds`` > 1), every leaf's leading seed axis over the data
+  axis: whole seeds per device, nothing crosses devices inside an epoch."""
 
-  def __init__(self, num_devices: int, shard_layout: str):
+  def __init__(self, num_devices: int, shard_layout: str, seeds: bool = False):
     self.mesh = Mesh(np.array(jax.devices()[:num_devices]), (DATA,))
     self.shard_layout = shard_layout
+    self.seeds = seeds
     self.replicated = NamedSharding(self.mesh, P())
     self.leading = NamedSharding(self.mesh, P(DATA))
     self.replay_data = (self.leading if shard_layout == "tasks"
@@ -143,7 +151,7 @@ class Layout:
   def for_run(cls, config: ml_collections.ConfigDict) -> "Layout | None":
     """The run's layout; None with one device (nothing is annotated)."""
     n = device_count(config)
-    return None if n == 1 else cls(n, config.shard_layout)
+    return None if n == 1 else cls(n, config.shard_layout, seeds=config.num_seeds > 1)
 
   @property
   def num_devices(self) -> int:
@@ -153,7 +161,9 @@ class Layout:
     """A sharding per leaf of a ``TrainingState`` (arrays or ShapeDtypeStructs): the
     env batch (every leaf of ``env_state``, env axis first) and the replay's data laid
     over the data axis; the learner, the replay's positions, the RNG and the counters
-    replicated."""
+    replicated.  Seeds: every leaf over the data axis by its seed axis."""
+    if self.seeds:
+      return jax.tree.map(lambda _: self.leading, state)
     replicate = lambda tree: jax.tree.map(lambda _: self.replicated, tree)
     return state.replace(
         learner=replicate(state.learner),

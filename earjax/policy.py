@@ -106,23 +106,24 @@ def _load_ear(workdir: str) -> Run:
                   impl="jax")
 
 
-def load_run(workdir: str, which: str | int = "best") -> EARRun:
+def load_run(workdir: str, which: str | int = "best", seed_index: int = 0) -> EARRun:
   """The EAR run in ``workdir`` with its ``which`` actor: "best", "latest" or a training
   checkpoint's epoch (``Run.restore_policy``), read onto this process's device whatever
-  device or process count saved it."""
+  device or process count saved it; of a seed batch, seed ``seed_index``'s."""
   run = _load_ear(workdir)
   envs.require_per_env(run.env, "the LTE tools (interpolation, CEM, rendering)")
-  params, epoch = run.restore_policy(which)
+  params, epoch = run.restore_policy(which, seed_index)
   return EARRun(run=run, policy=frozen_policy(run.networks, params),
                 ltes=run.networks.lte_table(params), epoch=epoch)
 
 
-def load_policy(workdir: str, which: str | int = "best") -> tuple[Callable, jax.Array]:
+def load_policy(workdir: str, which: str | int = "best",
+                seed: int = 0) -> tuple[Callable, jax.Array]:
   """(policy, ltes) of the EAR run in ``workdir``; ``which`` is "best" (highest mean
   evaluation return), "latest" (the last training checkpoint) or a training checkpoint's
-  epoch."""
+  epoch; ``seed``: the index of the seed in a batched run (``num_seeds`` > 1)."""
   run = _load_ear(workdir)
-  params, _ = run.restore_policy(which)
+  params, _ = run.restore_policy(which, seed)
   networks = run.networks
 
   @jax.jit

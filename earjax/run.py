@@ -124,18 +124,40 @@ class Run:
       raise ValueError("this run was not loaded from a workdir: it has no checkpoints")
     return checkpoint.Checkpointer(self.workdir, self.config.checkpoints_to_keep, best_items)
 
-  @staticmethod
-  def _on_this_device(tree):
-    """Restore targets of ``tree``'s shapes on this process's first device: a checkpoint
-    written by any number of devices or processes is read onto it (orbax reshards)."""
+  @property
+  def num_seeds(self) -> int:
+    """The seeds the run trained as one batch (``config.num_seeds``)."""
+    return int(self.config.get("num_seeds", 1))
+
+  def _on_this_device(self, tree):
+    """Restore targets of ``tree``'s shapes (one seed's; the batch's with the seed axis
+    in front) on this process's first device: a checkpoint written by any number of
+    devices or processes is read onto it (orbax reshards)."""
+    if self.num_seeds > 1:
+      tree = jax.tree.map(lambda x: jax.ShapeDtypeStruct((self.num_seeds,) + x.shape,
+                                                         x.dtype), tree)
     return checkpoint.abstract(tree, jax.sharding.SingleDeviceSharding(jax.local_devices()[0]))
 
-  def restore_policy(self, which: str | int = "best"):
+  def _one_seed(self, tree, seed_index: int):
+    """Seed ``seed_index``'s part of a restored tree (the tree itself for one seed)."""
+    if self.num_seeds == 1:
+      return tree
+    return jax.tree.map(lambda x: x[seed_index], tree)
+
+  def check_seed_index(self, seed_index: int) -> None:
+    """A one-line ValueError unless ``seed_index`` names a seed of the run."""
+    if (isinstance(seed_index, bool) or not isinstance(seed_index, int)
+        or not 0 <= seed_index < self.num_seeds):
+      raise ValueError(f"seed_index must be in 0..{self.num_seeds - 1} (the run trained "
+                       f"{self.num_seeds} seed(s)), got {seed_index!r}")
+
+  def restore_policy(self, which: str | int = "best", seed_index: int = 0):
     """(policy parameters, epoch) of the ``which`` checkpoint: "best" (highest mean
     evaluation return), "latest" (the last training checkpoint's copy) or a training
     checkpoint's epoch; the ``policy`` item alone is read (no trainer, optimiser or
-    replay), onto this process's first device."""
+    replay), onto this process's first device; of a seed batch, seed ``seed_index``'s."""
     epoch = _checkpoint_epoch(which)
+    self.check_seed_index(seed_index)
     target = {"policy": self._on_this_device(
         jax.eval_shape(self.agent.policy_params,
                        jax.eval_shape(self.agent.init, jax.random.PRNGKey(0))))}
@@ -145,21 +167,25 @@ class Run:
         kept = ", ".join(map(str, ckpt.epochs())) or "none"
         other = (f"; to read a training checkpoint's policy instead, pass "
                  f"--checkpoint=latest or --checkpoint=<epoch> (kept: {kept})")
-        return ckpt.restore_best(target, other)["policy"], int(ckpt.best_epoch())
-      epoch = ckpt.latest_epoch() if epoch is None else epoch
-      return ckpt.restore_items(target, epoch, "--checkpoint")["policy"], int(epoch)
+        params, epoch = ckpt.restore_best(target, other)["policy"], int(ckpt.best_epoch())
+      else:
+        epoch = ckpt.latest_epoch() if epoch is None else epoch
+        params = ckpt.restore_items(target, epoch, "--checkpoint")["policy"]
     finally:
       ckpt.close()
+    return self._one_seed(params, seed_index), int(epoch)
 
-  def restore_best_items(self) -> tuple[dict, int]:
+  def restore_best_items(self, seed_index: int = 0) -> tuple[dict, int]:
     """(every item of ``agent.best_items``, epoch) of the best checkpoint, onto this
-    process's first device."""
+    process's first device; of a seed batch, seed ``seed_index``'s."""
+    self.check_seed_index(seed_index)
     targets = self._on_this_device(agents.abstract_best_items(self.agent))
     ckpt = self._checkpointer(tuple(targets))
     try:
-      return ckpt.restore_best(targets), int(ckpt.best_epoch())
+      items, epoch = ckpt.restore_best(targets), int(ckpt.best_epoch())
     finally:
       ckpt.close()
+    return self._one_seed(items, seed_index), epoch
 
 
 def _checkpoint_epoch(which) -> int | None:

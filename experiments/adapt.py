@@ -38,7 +38,7 @@ from experiments.plotting import task_panels
 METHODS = ("cem", "table_es", "grad_rollout", "grad_critic")
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A trained EAR run.", required=True)
-_CHECKPOINT = cli.define_checkpoint_flag()
+_CHECKPOINT, _SEED_INDEX = cli.define_checkpoint_flags()
 _TASKS = flags.DEFINE_string("tasks", "adapt", "'adapt' (the family's held-out tasks) or "
                              "a comma list of task names or parameters.")
 _METHODS = flags.DEFINE_list("methods", ["cem", "table_es"], "Searches to run: "
@@ -201,7 +201,7 @@ def main(argv):
     print(f"wrote {out_dir}/curves.png")
     return
   try:
-    run = load_run(_WORKDIR.value, _CHECKPOINT.value)
+    run = load_run(_WORKDIR.value, _CHECKPOINT.value, _SEED_INDEX.value)
     task_params, task_names = lte_lib.parse_tasks(run.env, _TASKS.value)
     finetune = None
     if _FINETUNE.value:

@@ -33,11 +33,14 @@ def parse_flags(argv: list[str]) -> list[str]:
   return []
 
 
-def define_checkpoint_flag():
-  """``--checkpoint``, the checkpoint an LTE tool reads (``Run.restore_policy``)."""
-  return flags.DEFINE_string(
+def define_checkpoint_flags():
+  """``--checkpoint`` and ``--seed_index``: the checkpoint an LTE tool reads
+  (``Run.restore_policy``) and, in a run of several seeds, whose policy."""
+  return (flags.DEFINE_string(
       "checkpoint", "best", "The run's checkpoint to read: best (the highest mean "
-      "evaluation return), latest (the last training checkpoint) or an epoch kept.")
+      "evaluation return), latest (the last training checkpoint) or an epoch kept."),
+          flags.DEFINE_integer("seed_index", 0, "In a run of several seeds "
+                               "(--config.num_seeds), the index of the seed to read."))
 
 
 def load_config(config_flag):

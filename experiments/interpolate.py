@@ -31,7 +31,7 @@ from earjax.policy import load_run
 from experiments import cli
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A trained EAR run.", required=True)
-_CHECKPOINT = cli.define_checkpoint_flag()
+_CHECKPOINT, _SEED_INDEX = cli.define_checkpoint_flags()
 _TASK_A = flags.DEFINE_string("task_a", None, "End a (beta = 1): a task (name or index) "
                               "or an LTE expression.", required=True)
 _TASK_B = flags.DEFINE_string("task_b", None, "End b (beta = 0): a task (name or index) "
@@ -105,7 +105,7 @@ def main(argv):
   if _SEEDS.value < 1:
     cli.fail([f"seeds must be positive, got {_SEEDS.value}"])
   try:
-    run = load_run(_WORKDIR.value, _CHECKPOINT.value)
+    run = load_run(_WORKDIR.value, _CHECKPOINT.value, _SEED_INDEX.value)
     (lte_a, a), (lte_b, b) = (skills.lte_or_task(run, text)
                               for text in (_TASK_A.value, _TASK_B.value))
     ends = (a, b)

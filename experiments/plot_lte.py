@@ -29,7 +29,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  pylint: disable=g-import-not-at-top
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A trained EAR run.", required=True)
-_CHECKPOINT = cli.define_checkpoint_flag()
+_CHECKPOINT, _SEED_INDEX = cli.define_checkpoint_flags()
 _ADAPT = flags.DEFINE_list("adapt", [], "results.json files of experiments.adapt.")
 _INTERPOLATE = flags.DEFINE_list("interpolate", [], "JSON files of experiments.interpolate.")
 _OUT = flags.DEFINE_string("out", None, "Output PNG (default DIR/lte_geometry.png).")
@@ -46,7 +46,7 @@ def pca(x: np.ndarray, k: int, fit: np.ndarray | None = None):
 def main(argv):
   cli.start(argv)
   try:
-    run = load_run(_WORKDIR.value, _CHECKPOINT.value)
+    run = load_run(_WORKDIR.value, _CHECKPOINT.value, _SEED_INDEX.value)
     adapts = [json.load(open(p)) for p in _ADAPT.value]  # pylint: disable=consider-using-with
     interps = [json.load(open(p)) for p in _INTERPOLATE.value]  # pylint: disable=consider-using-with
   except (ValueError, OSError, checkpoint.CheckpointError) as e:

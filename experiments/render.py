@@ -35,7 +35,7 @@ from experiments import cli  # noqa: E402
 from experiments import video  # noqa: E402
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A trained EAR run.", required=True)
-_CHECKPOINT = cli.define_checkpoint_flag()
+_CHECKPOINT, _SEED_INDEX = cli.define_checkpoint_flags()
 _TASK = flags.DEFINE_string("task", None, "Training task whose LTE drives the policy.")
 _LTE = flags.DEFINE_string("lte", None, "An LTE expression (earjax.skills: tasks, saved "
                            "skills, numbers, + - * / and brackets) or x,y,z.")
@@ -100,7 +100,7 @@ def main(argv):
   if _SAVE_AS.value is not None and _LTE.value is None:
     cli.fail(["--save_as saves an --lte expression; give one"])
   try:
-    run = load_run(_WORKDIR.value, _CHECKPOINT.value)
+    run = load_run(_WORKDIR.value, _CHECKPOINT.value, _SEED_INDEX.value)
     ltes, labels, name = chosen_ltes(run)
     reward_task = _REWARD_TASK.value or _TASK.value or run.task_names[0]
     reward_index = lte_lib.task_index(run.task_names, reward_task)

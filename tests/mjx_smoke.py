@@ -22,10 +22,10 @@ from earjax.training import train_and_evaluate, trainer_for
 from tiny import tiny_config
 
 
-def smoke_config(name):
+def smoke_config(name, **changes):
   return tiny_config(env_name=name, task_ids=(0, 1), envs_per_task=1,
                      env_steps_per_epoch=4, grad_steps_per_epoch=2, replay_capacity=8,
-                     **{"env.unroll_substeps": False})
+                     **{"env.unroll_substeps": False}, **changes)
 
 
 def check_two_epochs_of_training(name):
@@ -52,3 +52,20 @@ def check_the_job(name, workdir):
   assert [r["epoch"] for r in rows] == [1, 2]
   assert sorted(os.listdir(workdir / "checkpoints" / "state")) == ["1", "2"]
   return result
+
+
+def check_seed_batch(name):
+  """Two seeds of the family batched: seed 1 of the batch is the run of seed 1 alone
+  after two epochs (an MJX family, beside Point-Vel's tests/test_seeds.py)."""
+  batched = smoke_config(name)
+  batched.num_seeds = 2
+  trainer = trainer_for(batched)
+  batch = trainer.init(trainer.seed_keys(0), trainer.task_params)
+  alone_trainer = trainer_for(smoke_config(name, seed=1))
+  alone = alone_trainer.init(jax.random.PRNGKey(1), alone_trainer.task_params)
+  for _ in range(2):
+    batch, _ = trainer.epoch(batch)
+    alone, _ = alone_trainer.epoch(alone)
+  for x, y in zip(jax.tree.leaves(jax.tree.map(lambda a: a[1], batch.learner)),
+                  jax.tree.leaves(alone.learner)):
+    np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-5, atol=1e-6)

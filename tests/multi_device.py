@@ -31,7 +31,7 @@ def config(num_devices, layout, **changes):
 
 def epochs(num_devices, layout, **changes):
   trainer = trainer_for(config(num_devices, layout, **changes))
-  state = trainer.init(jax.random.PRNGKey(0), trainer.task_params)
+  state = trainer.init(trainer.seed_keys(0), trainer.task_params)
   for _ in range(EPOCHS):
     state, _ = trainer.epoch(state)
   return trainer, state
@@ -97,6 +97,16 @@ def main(two_device_workdir):
                                   for x in jax.tree.leaves(four.learner)),
         "collectives": collectives(trainer, four),
     }
+  # Seeds as a batch axis: four seeds over four devices (whole seeds per device) against
+  # the same four seeds on one device.
+  seeds = {"num_seeds": 4, "task_ids": (0, 3)}
+  _, seeds_one = epochs(1, "tasks", **seeds)
+  seeds_trainer, seeds_four = epochs(4, "tasks", **seeds)
+  result["seeds"] = {
+      "learner_max_diff": max_diff(seeds_one.learner, seeds_four.learner),
+      "state_max_diff": max_diff(seeds_one, seeds_four),
+      "spec": str(jax.tree.leaves(seeds_four.learner)[0].sharding.spec),
+      "collectives": collectives(seeds_trainer, seeds_four)}
   # MAML's meta-iteration: its episodes over the data axis.
   _, maml_one = epochs(1, "tasks", agent="maml")
   maml_trainer, maml_four = epochs(4, "tasks", agent="maml")

@@ -61,6 +61,16 @@ def test_four_devices_give_the_one_device_run_within_float_tolerance(report, lay
 MAML_TOLERANCE = 1e-4
 
 
+def test_four_devices_split_a_batch_of_four_seeds_as_one_device_runs_it(report):
+  """Seeds over devices: whole seeds per device; the epoch's one collective is a scalar
+  all-reduce (whether the updates are due, read off seed 0, reaches every device); the
+  state after four epochs equals the one-device batch's."""
+  got = report["seeds"]
+  assert got["spec"] == "P('data',)"
+  assert got["collectives"]["all-reduce"] <= 1 and got["collectives"]["all-gather"] == 0
+  assert got["state_max_diff"] <= TOLERANCE
+
+
 def test_maml_lays_its_episodes_over_the_devices(report):
   got = report["maml"]
   assert got["learner_max_diff"] <= MAML_TOLERANCE

@@ -33,15 +33,26 @@ def health(agent, start, env_finite: dict, update_finite: dict, update_order, en
   return out
 
 
-def off_policy(trainer, state):
-  """Algorithm 1, one epoch: collect with every task's envs, insert into the replay, then
-  ``grad_steps_per_epoch`` updates on task-balanced batches in a ``lax.scan``.
+def updates_due(trainer, state) -> jax.Array:
+  """Whether this epoch's updates run: the random-action epochs are over and the replay
+  (as the updates will read it, after this epoch's collection unless
+  ``overlap_collection``) holds ``min_replay_size`` transitions, all tasks together."""
+  c = trainer.config
+  size = state.replay.size + (0 if c.overlap_collection else
+                              jnp.minimum(c.envs_per_task * c.env_steps_per_epoch,
+                                          c.replay_capacity - state.replay.size))
+  return (state.epoch >= c.random_epochs) & (size * trainer.num_tasks
+                                             >= max(c.min_replay_size, 1))
 
-  Updates run once the random-action epochs are over and the replay holds
-  ``min_replay_size`` transitions (all tasks together).  With ``overlap_collection`` the
-  updates read the replay of before this epoch's transitions, so nothing they compute
-  waits for the collection."""
-  c, agent, layout = trainer.config, trainer.agent, trainer.layout
+
+def off_policy(trainer, state, due=None):
+  """Algorithm 1, one epoch: collect with every task's envs, insert into the replay, then
+  ``grad_steps_per_epoch`` updates on task-balanced batches in a ``lax.scan`` when they
+  are ``due`` (``updates_due``; given by a seed-batched trainer, read off seed 0).
+
+  With ``overlap_collection`` the updates read the replay of before this epoch's
+  transitions, so nothing they compute waits for the collection."""
+  c, agent, layout = trainer.config, trainer.agent, trainer.inner_layout
   data = agent.data
   rng, collect_key, update_key = jax.random.split(state.rng, 3)
   random_phase = state.epoch < c.random_epochs
@@ -53,7 +64,7 @@ def off_policy(trainer, state):
       collect_key, c.env_steps_per_epoch, random_phase, data.extra_fields)
   replay_state = replay.insert(state.replay, transitions)
   sampled = state.replay if c.overlap_collection else replay_state
-  train = ~random_phase & (sampled.size * trainer.num_tasks >= max(c.min_replay_size, 1))
+  train = updates_due(trainer, state) if due is None else due
 
   def one(learner_state, replay_state, key):
     sample_key, step_key = jax.random.split(key)
@@ -98,17 +109,18 @@ def off_policy(trainer, state):
   metrics["health"] = health(agent, state.learner,
                              {k: per_env_step(transitions[k]) for k in ("next_obs", "reward")},
                              finite, trainer.update_order, learner_state)
-  return trainer.laid_out(state.replace(
+  return state.replace(
       learner=learner_state, replay=replay_state, env_state=env_state, rng=rng,
       epoch=state.epoch + 1, env_steps=state.env_steps + trainer.env_steps_per_epoch,
-      grad_steps=state.grad_steps + jnp.where(train, c.grad_steps_per_epoch, 0))), metrics
+      grad_steps=state.grad_steps + jnp.where(train, c.grad_steps_per_epoch, 0)), metrics
 
 
-def on_policy(trainer, state):
+def on_policy(trainer, state, due=None):
   """One ``agent.update`` on the run's tasks that draws its own episodes (MAML's
   meta-iteration): the episodes, with sampled actions, and the update in this one jit;
-  no collection, no replay."""
-  agent, layout = trainer.agent, trainer.layout
+  no collection, no replay (``due`` is the off-policy epoch's; unused)."""
+  del due
+  agent, layout = trainer.agent, trainer.inner_layout
   rng, key = jax.random.split(state.rng)
 
   def episodes(act, policy_inputs, task_params, keys):
@@ -125,7 +137,7 @@ def on_policy(trainer, state):
   metrics["health"] = health(agent, state.learner, {},
                              {k: jnp.asarray(ok)[None] for k, ok in finite.items()},
                              trainer.update_order, learner_state)
-  return trainer.laid_out(state.replace(
+  return state.replace(
       learner=learner_state, rng=rng, epoch=state.epoch + 1,
       env_steps=state.env_steps + trainer.env_steps_per_epoch,
-      grad_steps=state.grad_steps + 1)), metrics
+      grad_steps=state.grad_steps + 1), metrics

@@ -149,12 +149,13 @@ def make_finetuner(source: Run, envs_per_task: int, eval_episodes: int) -> Finet
     raise ValueError("fine-tuning continues one shared temperature; the run has per-task ones")
   envs.require_per_env(source.env, "fine-tuning")
   run = source.with_config(envs_per_task=envs_per_task, random_epochs=0, min_replay_size=0,
-                           eval_episodes=eval_episodes, num_devices=1)
+                           eval_episodes=eval_episodes, num_devices=1, num_seeds=1)
   return Finetuner(source_config=source.config, trainer=Trainer(run, task_index=[0]),
                    source_names=source.task_names)
 
 
-def load_source(source: Run):
-  """(actor, critic, log_alpha, epoch) of the OHE run's best checkpoint."""
-  best, epoch = source.restore_best_items()
+def load_source(source: Run, seed_index: int = 0):
+  """(actor, critic, log_alpha, epoch) of the OHE run's best checkpoint (of a seed batch,
+  seed ``seed_index``'s)."""
+  best, epoch = source.restore_best_items(seed_index)
   return best["policy"], best["critic"], best["temperature"], epoch

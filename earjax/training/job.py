@@ -110,6 +110,34 @@ def _write_config(config: ml_collections.ConfigDict, workdir: str) -> None:
 _GROUPS = ("start/", "env/", "update/", "end/")
 
 
+def seed_health(health: dict) -> tuple[dict[str, int], int | None]:
+  """An epoch's health of one seed: ``health`` itself for one seed; for a batch (values
+  per seed), the first seed with a non-finite value, or seed 0, and its index (None
+  when all are finite or for one seed)."""
+  arrays = {k: np.asarray(v) for k, v in health.items()}
+  if all(a.ndim == 0 for a in arrays.values()):
+    return {k: int(a) for k, a in arrays.items()}, None
+  num_seeds = len(next(iter(arrays.values())))
+  bad = [i for i in range(num_seeds) if any(a[i] >= 0 for a in arrays.values())]
+  seed = bad[0] if bad else 0
+  return {k: int(a[seed]) for k, a in arrays.items()}, (seed if bad else None)
+
+
+def seed_row(train_metrics: dict, evaluations: list[dict]) -> dict:
+  """A metrics row's figures: for one seed, its train metrics and evaluation; for a
+  batch, each figure's mean over the seeds and, under ``seeds``, every seed's value
+  (seed order: ``seed``, ``seed + 1``, ...)."""
+  per_seed = {k: np.ravel(np.asarray(v, np.float64)).tolist()
+              for k, v in train_metrics.items()}
+  for key in evaluations[0]:
+    per_seed[key] = [e[key] for e in evaluations]
+  if len(evaluations) == 1:
+    return {k: float(v[0]) for k, v in per_seed.items()}
+  row = {k: float(np.mean(v)) for k, v in per_seed.items()}
+  row["seeds"] = per_seed
+  return row
+
+
 def describe_nonfinite(health: dict[str, int], epoch: int) -> str | None:
   """One line naming what went non-finite in ``epoch`` and where, earliest first; None
   when everything was finite.  ``health`` is the epoch's ``metrics["health"]`` on host:
@@ -239,14 +267,14 @@ def _start(trainer: Trainer, ckpt: checkpoint.Checkpointer, metrics_path: str,
   key."""
   epoch = resume_epoch if resume_epoch and not rollback else ckpt.latest_epoch()
   if epoch is None:
-    state = trainer.init(key if not rollback else jax.random.fold_in(key, rollback),
+    state = trainer.init(key if not rollback else trainer.fold_in(key, rollback),
                          trainer.task_params)
     epoch = 0
   else:
     state = trainer.restored(ckpt.restore(trainer.abstract_state(key), epoch,
                                           earlier_flag="--config.resume_epoch"))
     if rollback:
-      state = state.replace(rng=jax.random.fold_in(state.rng, rollback))
+      state = state.replace(rng=trainer.fold_in(state.rng, rollback))
   rows = _read_metrics(metrics_path, epoch)
   if jax.process_index() == 0:
     files.write_jsonl(metrics_path, rows)
@@ -331,7 +359,7 @@ def _train(trainer: Trainer, config: ml_collections.ConfigDict,
   """``train_and_evaluate``'s loop, with the workdir held."""
   best_items = tuple(abstract_best_items(trainer.agent))
   ckpt = checkpoint.Checkpointer(workdir, config.checkpoints_to_keep, best_items)
-  key = jax.random.PRNGKey(config.seed)
+  key = trainer.seed_keys(config.seed)   # one per seed of a batch
   metrics_path = os.path.join(workdir, "metrics.jsonl")
   try:
     state, epoch, rows = _start(trainer, ckpt, metrics_path, key,
@@ -356,7 +384,9 @@ def _train(trainer: Trainer, config: ml_collections.ConfigDict,
 
   writer = SummaryWriter(logdir=workdir) if primary else None
   steps_per_epoch = trainer.env_steps_per_epoch
-  bar = tqdm.tqdm(total=config.num_epochs * steps_per_epoch, unit="env-step",
+  # The bar counts every seed's env steps (the batch's throughput); rows count one seed's.
+  bar_steps = steps_per_epoch * trainer.num_seeds
+  bar = tqdm.tqdm(total=config.num_epochs * bar_steps, unit="env-step",
                   unit_scale=True, dynamic_ncols=True, desc=config.env_name,
                   disable=not primary)
   rollbacks, poisoned = 0, False
@@ -366,7 +396,7 @@ def _train(trainer: Trainer, config: ml_collections.ConfigDict,
     with _StopOnSignal(describe_checkpoint) as stop:
       while epoch < config.num_epochs:
         if restarted:  # after the launch or a rollback
-          bar.n, restarted = epoch * steps_per_epoch, False
+          bar.n, restarted = epoch * bar_steps, False
           best = max((r["eval/return_mean"] for r in rows), default=-np.inf)
           wall_offset, start = (rows[-1]["wall_time"] if rows else 0.0), time.time()
         if epoch + 1 == config.poison_epoch and not poisoned:
@@ -375,7 +405,10 @@ def _train(trainer: Trainer, config: ml_collections.ConfigDict,
                                                   watchdog, describe_checkpoint)
         epoch += 1
         supervisor.report(epoch=epoch)
+        health, bad_seed = seed_health(health)
         problem = describe_nonfinite(health, epoch)
+        if problem and bad_seed is not None:
+          problem = f"seed {config.seed + bad_seed} (index {bad_seed} of the batch): {problem}"
         if problem:
           good = ckpt.latest_epoch()
           problem += (f"; last good checkpoint: {ckpt.state_path(good)} (intact)"
@@ -388,22 +421,26 @@ def _train(trainer: Trainer, config: ml_collections.ConfigDict,
           state, epoch, rows = _start(trainer, ckpt, metrics_path, key, rollbacks)
           restarted = True
           continue
-        bar.update(steps_per_epoch)
+        bar.update(bar_steps)
         final = epoch == config.num_epochs
         policy_params = trainer.agent.policy_params(state.learner)
         if epoch % config.eval_every == 0 or final:
-          row = {"epoch": epoch, "env_steps": int(state.env_steps),
-                 "grad_steps": int(state.grad_steps),
+          counters = jax.device_get((state.env_steps, state.grad_steps))
+          row = {"epoch": epoch, "env_steps": int(np.ravel(counters[0])[0]),
+                 "grad_steps": int(np.ravel(counters[1])[0]),
                  "wall_time": wall_offset + time.time() - start}
-          row.update({k: float(v) for k, v in jax.device_get(train_metrics).items()})
-          row.update(trainer.eval_metrics(policy_params, epoch))
+          row.update(seed_row(jax.device_get(train_metrics),
+                              trainer.eval_metrics(policy_params, epoch, config.seed)))
           rows.append(row)
           if primary:
             with open(metrics_path, "a") as f:
               f.write(json.dumps(row) + "\n")
             for k, v in row.items():
-              if k not in ("epoch", "env_steps"):
+              if k not in ("epoch", "env_steps", "seeds"):
                 writer.add_scalar(k, v, row["env_steps"])
+            for k, values in row.get("seeds", {}).items():   # one tag per seed
+              for i, v in enumerate(values):
+                writer.add_scalar(f"{k}/seed_{config.seed + i}", v, row["env_steps"])
             writer.flush()
           if row["eval/return_mean"] > best:
             best = row["eval/return_mean"]

@@ -82,11 +82,16 @@ class Trainer:
     self.epoch_traces = 0
     self.update_order = ()
     self._epoch_of_kind = epochs.on_policy if agent.on_policy else epochs.off_policy
+    # Seeds as a batch axis: ``num_seeds`` independent runs, every leaf of the state with
+    # a leading seed axis, one vmapped epoch; the devices split the seeds.
+    self.num_seeds = int(config.num_seeds)
     problems = parallel.problems(config, self.num_tasks)
     if problems:
       raise ConfigError("\n".join(problems))
-    # The state laid over the devices (None: one device, nothing annotated).
+    # The state laid over the devices (None: one device, nothing annotated), and the
+    # layout inside one seed's epoch (the same, but None when the devices split seeds).
     self.layout = parallel.Layout.for_run(config)
+    self.inner_layout = self.layout if self.num_seeds == 1 else None
     # Programs that call back to host envs cannot be exported, nor are sharded ones
     # cached: jax.jit alone.
     fingerprint = (None if envs.on_host(env) or self.layout is not None
@@ -120,28 +125,48 @@ class Trainer:
     """The Trainer of the run ``config`` describes (``Run.from_config``)."""
     return cls(Run.from_config(config))
 
+  def seed_keys(self, seed: int) -> jax.Array:
+    """The key ``init`` takes for a run of ``seed``: ``PRNGKey(seed)``, or with
+    ``num_seeds`` > 1 the stack of ``PRNGKey(seed + k)``, so that seed k of the batch
+    is the run of ``seed + k`` alone."""
+    if self.num_seeds == 1:
+      return jax.random.PRNGKey(seed)
+    return jnp.stack([jax.random.PRNGKey(seed + k) for k in range(self.num_seeds)])
+
+  def fold_in(self, key: jax.Array, data: int) -> jax.Array:
+    """``jax.random.fold_in`` of a run's key (each seed's with ``num_seeds`` > 1)."""
+    if self.num_seeds == 1:
+      return jax.random.fold_in(key, data)
+    return jax.vmap(jax.random.fold_in, (0, None))(key, data)
+
   def _init(self, key: jax.Array, task_params: jax.Array) -> TrainingState:
     """A fresh run on ``task_params`` [num_tasks, p]: new parameters, empty replay,
     reset envs (jitted, so that no two leaves share a buffer and the state can be
-    donated)."""
-    learner_key, key = jax.random.split(key)
-    return self._start(self.agent.init(learner_key), key, task_params)
+    donated); ``key`` is ``seed_keys``' (one per seed)."""
+    def one(key):
+      learner_key, key = jax.random.split(key)
+      return self._fresh(self.agent.init(learner_key), key, task_params)
+    return self.laid_out(one(key) if self.num_seeds == 1 else jax.vmap(one)(key))
 
   def _start(self, learner_state, key: jax.Array, task_params: jax.Array) -> TrainingState:
-    """A run from a given learner state: empty replay, reset envs, counters at 0."""
+    """A run from a given learner state (one seed): empty replay, reset envs, counters
+    at 0."""
+    return self.laid_out(self._fresh(learner_state, key, task_params))
+
+  def _fresh(self, learner_state, key: jax.Array, task_params: jax.Array) -> TrainingState:
     env_key, rng = jax.random.split(key)
     c = self.config
     # An on-policy agent replays nothing: it keeps a one-slot replay (every agent's
     # state has the same structure).
     capacity = 1 if self.agent.on_policy else c.replay_capacity
     extra_fields = () if self.agent.on_policy else self.agent.data.extra_fields
-    return self.laid_out(TrainingState(
+    return TrainingState(
         learner=learner_state,
         replay=replay.init(self.num_tasks, capacity, self.env.observation_size,
                            self.env.action_size, extra_fields),
         env_state=self._reset_envs(env_key, task_params),
         rng=rng, epoch=jnp.zeros((), jnp.int32), env_steps=jnp.zeros((), jnp.int32),
-        grad_steps=jnp.zeros((), jnp.int32)))
+        grad_steps=jnp.zeros((), jnp.int32))
 
   def laid_out(self, state: TrainingState) -> TrainingState:
     """``state`` constrained to the run's layout over its devices (``earjax.parallel``)."""
@@ -162,9 +187,18 @@ class Trainer:
                                 jnp.repeat(task_params, self.config.envs_per_task, axis=0))
 
   def _epoch(self, state: TrainingState):
-    """One epoch of the agent's kind (``epochs.off_policy`` or ``epochs.on_policy``)."""
+    """One epoch of the agent's kind (``epochs.off_policy`` or ``epochs.on_policy``);
+    with ``num_seeds`` > 1 vmapped over the seeds, whose counters move together, so
+    whether the updates are due is read off seed 0 (one ``lax.cond`` for the batch)."""
     self.epoch_traces += 1
-    return self._epoch_of_kind(self, state)
+    kind = self._epoch_of_kind
+    if self.num_seeds == 1:
+      new, metrics = kind(self, state)
+    else:
+      first = jax.tree.map(lambda x: x[0], state)
+      due = None if self.agent.on_policy else epochs.updates_due(self, first)
+      new, metrics = jax.vmap(lambda s: kind(self, s, due))(state)
+    return self.laid_out(new), metrics
 
   def act_on_task(self, policy_params):
     """The deterministic policy as ``acting.ActFn`` of a task index (one env)."""
@@ -184,7 +218,14 @@ class Trainer:
 
   def _evaluate(self, policy_params, key, task_params=None, task_index=None):
     """Per task (default: the run's) mean deterministic return, length, success rate and
-    the family's readings (``evaluation.evaluate``)."""
+    the family's readings (``evaluation.evaluate``); with ``num_seeds`` > 1 each seed's
+    policy on its own key (``policy_params`` and ``key`` with the seed axis), [N, K]."""
+    if self.num_seeds > 1 and task_params is None and task_index is None:
+      return jax.vmap(self._evaluate_one)(policy_params, key)
+    return self._evaluate_one(policy_params, key, task_params, task_index)
+
+  def _evaluate_one(self, policy_params, key, task_params=None, task_index=None):
+    """``_evaluate`` of one seed's policy."""
     task_index = self.task_index if task_index is None else task_index
     task_params = self.task_params if task_params is None else task_params
     c = self.config
@@ -196,13 +237,16 @@ class Trainer:
     return evaluation.evaluate(self.env, self.act_on_task(policy_params), task_index,
                                task_params, key, c.eval_episodes, c.success_window)
 
-  def eval_metrics(self, policy_params, epoch: int) -> dict[str, float]:
-    """The run's tasks evaluated (``evaluation.metrics``), keyed by (seed, epoch), so it
-    never touches the training RNG."""
-    key = jax.random.fold_in(jax.random.PRNGKey(self.config.seed + 1), epoch)
+  def eval_metrics(self, policy_params, epoch: int, seed: int) -> list[dict[str, float]]:
+    """The run's tasks evaluated (``evaluation.metrics``), one dict per seed, keyed by
+    (seed, epoch), so it never touches the training RNG: seed k of a batch on the key
+    of the run of ``seed + k``."""
+    key = self.fold_in(self.seed_keys(seed + 1), epoch)
     result = jax.device_get(self.evaluate(policy_params, key))
-    return evaluation.metrics(self.env, np.asarray(self.task_params), self.task_names,
-                              result)
+    per_seed = [result] if self.num_seeds == 1 else [
+        jax.tree.map(lambda x, k=k: x[k], result) for k in range(self.num_seeds)]
+    return [evaluation.metrics(self.env, np.asarray(self.task_params), self.task_names, r)
+            for r in per_seed]
 
 
 # Keys only the job loop reads: configs that differ in nothing else share a Trainer.
