@@ -14,7 +14,7 @@ interpolation, composition and every CEM candidate of every task) both run on it
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from typing import Any, Callable, NamedTuple, Optional
 
 from flax import struct
 import jax
@@ -66,8 +66,8 @@ class Episode:
   velocity: jax.Array        # mean forward velocity over the steps alive
   length: jax.Array          # steps alive
   alive: jax.Array           # [T, B], 1 while the episode has not terminated
-  success: Optional[jax.Array]  # [B] if asked: 1 if the goal held ``success_window``
-                                # consecutive steps alive (the env's ``success`` metric)
+  success: Optional[jax.Array]  # [B] if asked: 1 if the episode met its goal under the
+                                # ``success`` rule (``episode_success``)
   metrics: dict              # name -> [T, B]: the env's metrics and ``min_contact``
   obs: Optional[jax.Array]   # [T + 1, B, obs_size] if asked (LSE plots, rendering)
   qpos: Optional[jax.Array]  # [T + 1, B, nq] if asked (rendering)
@@ -88,7 +88,7 @@ def rollout(env: envs.TaskFamilyEnv, act: ActFn, policy_inputs: Any,
             task_params: jax.Array, keys: jax.Array, stochastic=False, *,
             score_params: Optional[jax.Array] = None, keep_states: bool = False,
             length: Optional[int] = None,
-            success_window: Optional[int] = None,
+            success: Optional["SuccessRule"] = None,
             keep_transitions: bool = False, remat: bool = False) -> Episode:
   """One episode per entry b of ``policy_inputs`` (a pytree with leading axis B: task
   indices, LTEs, ...) on the task ``task_params[b]`` [B, p].
@@ -98,13 +98,13 @@ def rollout(env: envs.TaskFamilyEnv, act: ActFn, policy_inputs: Any,
   Entry b depends on its own inputs alone, so a batch gives the same episodes as one
   rollout per entry.  ``score_params`` [S, p] also scores every step under other tasks
   (``env.reward``; e.g. both sources of an interpolation).  Rewards stop accumulating at
-  termination.  ``success_window``: also ``Episode.success`` (``episode_success``).
+  termination.  ``success``: a ``SuccessRule``, also ``Episode.success`` (``episode_success``).
   ``keep_transitions``: also ``Episode.transitions`` (obs, action, reward, next_obs).
   The env (and ``score_params``' rewards) get the action clipped to the action space
   [-1, 1] (a no-op for the tanh policies; MAML's Gaussian samples are not bounded); the
   transitions keep ``act``'s.  ``remat``: each step is recomputed in the backward pass
   (``jax.checkpoint``) instead of kept, for gradients through long episodes.
-  Jit it with ``env``, ``act``, ``keep_states``, ``length``, ``success_window``,
+  Jit it with ``env``, ``act``, ``keep_states``, ``length``, ``success``,
   ``keep_transitions`` and ``remat`` static.
   """
   steps = int(length or env.episode_length)
@@ -148,23 +148,43 @@ def rollout(env: envs.TaskFamilyEnv, act: ActFn, policy_inputs: Any,
       ret=out["reward"].sum(1), scores=out["scores"].sum(1),
       velocity=(alive * velocity).sum(0) / alive.sum(0), length=alive.sum(0),
       alive=alive, metrics={k: time_major(v) for k, v in out["metrics"].items()},
-      success=(None if success_window is None else episode_success(
-          time_major(out["metrics"]["success"]) * alive, success_window)),
+      success=(None if success is None else episode_success(
+          time_major(out["metrics"]["success"]), alive, success)),
       obs=time_major(out["obs"]) if keep_states else None,
       qpos=time_major(out["qpos"]) if keep_states else None,
       transitions=(jax.tree.map(time_major, out["transitions"]) if keep_transitions
                    else None))
 
 
-def episode_success(success: jax.Array, window: int) -> jax.Array:
-  """1.0 where some ``window`` consecutive steps all succeeded, per episode.
+SUCCESS_RULES = ("held", "any")
 
-  ``success`` [T, B] is the per-step indicator (0 after termination).  Meta-World counts
-  an episode a success if any step is (``window`` = 1); a velocity must also be held
-  (earjax's default ``success_window`` = 10 steps, ``config.py``).
+
+class SuccessRule(NamedTuple):
+  """When an evaluation episode met its goal, from the env's per-step ``success``.
+
+  - ``held`` (earjax's default): the indicator holds on at least ``fraction`` of the
+    second half of the steps the episode ran, and the episode ran at least half its
+    length (a fall in the first half fails; Point-Vel's fast targets reach the end of
+    the track, a termination, after two thirds of the episode).  A fraction of the
+    episode's time is the same for every family whatever its control step
+    (HalfCheetah's 0.05 s, Hopper's 0.008 s), a brief touch of the target fails, and a
+    task must be held, not passed through; the first half is left to get up to speed.
+  - ``any``: any one step (Meta-World's rule: an object, once placed, stays; the MT10
+    preset).
   """
-  def longest(run, s):
-    run = (run + 1.0) * s           # consecutive successes ending at this step
-    return run, run
-  _, runs = jax.lax.scan(longest, jnp.zeros(success.shape[1:]), success)
-  return (runs.max(0) >= window).astype(jnp.float32)
+  rule: str = "held"
+  fraction: float = 0.8
+
+
+def episode_success(success: jax.Array, alive: jax.Array, rule: SuccessRule) -> jax.Array:
+  """1.0 per episode that met its goal under ``rule``, else 0.0; ``success`` [T, B] is
+  the per-step indicator, ``alive`` [T, B] 1 while the episode runs, T its length."""
+  success = success * alive
+  if rule.rule == "any":
+    return (success.max(0) > 0).astype(jnp.float32)
+  ran = alive.sum(0)                                   # [B]
+  t = jnp.arange(success.shape[0])[:, None]
+  second_half = (t >= ran // 2) & (t < ran)
+  held = (success * second_half).sum(0) / jnp.maximum(second_half.sum(0), 1)
+  long_enough = 2 * ran >= success.shape[0]
+  return (long_enough & (held >= rule.fraction)).astype(jnp.float32)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ml_collections
 
+from earjax import acting
 from earjax import agents
 from earjax import envs
 from earjax import parallel
@@ -72,9 +73,11 @@ def default_config(env_name: str = "halfcheetah_vel") -> ml_collections.ConfigDi
 
   c.eval_every = 1              # epochs
   c.eval_episodes = 3           # deterministic episodes per task
-  # An evaluation episode met its goal if the env's per-step ``success`` held this many
-  # consecutive steps (earjax's choice; ``acting.episode_success``; 1 = Meta-World's).
-  c.success_window = 10
+  # An evaluation episode met its goal if the env's per-step ``success`` held on at least
+  # success_hold_fraction of its second half (success_rule=held, earjax's choice), or on
+  # any one step (any: Meta-World's rule); acting.SuccessRule says why.
+  c.success_rule = "held"
+  c.success_hold_fraction = 0.8
   c.checkpoint_every = 10       # epochs; the last epoch is always saved
   c.checkpoints_to_keep = 2
   c.resume_epoch = 0            # resume from this kept checkpoint; 0 = the latest
@@ -114,7 +117,7 @@ MOVED_TO_ENV = ("solver_iterations", "ls_iterations", "unroll_substeps", "impl",
 
 _POSITIVE_INTS = ("envs_per_task", "num_epochs", "env_steps_per_epoch",
                   "grad_steps_per_epoch", "batch_size_per_task", "replay_capacity",
-                  "eval_every", "eval_episodes", "success_window", "checkpoint_every",
+                  "eval_every", "eval_episodes", "checkpoint_every",
                   "checkpoints_to_keep", "num_processes", "coordinator_timeout_s",
                   "peer_timeout_s", "num_seeds")
 _NON_NEGATIVE_INTS = ("random_epochs", "min_replay_size", "seed", "max_rollbacks",
@@ -122,13 +125,14 @@ _NON_NEGATIVE_INTS = ("random_epochs", "min_replay_size", "seed", "max_rollbacks
                       "resume_epoch")
 _POSITIVE_FLOATS = ("learning_rate", "reward_scale", "max_grad_norm", "watchdog_factor",
                     "watchdog_min_s", "watchdog_first_epoch_s", "stop_grace_s")
-_UNIT_INTERVAL = ("gamma", "tau")
+_UNIT_INTERVAL = ("gamma", "tau", "success_hold_fraction")
 _BOOLS = ("overlap_collection",)
 
 
 def _enums() -> dict[str, tuple[str, ...]]:
   return {"agent": agents.names(), "env_name": envs.names(),
-          "on_nonfinite": ("stop", "rollback"), "shard_layout": parallel.LAYOUTS}
+          "on_nonfinite": ("stop", "rollback"), "shard_layout": parallel.LAYOUTS,
+          "success_rule": acting.SUCCESS_RULES}
 
 
 def flatten(config: ml_collections.ConfigDict, prefix: str = "") -> dict:
@@ -276,6 +280,10 @@ def from_saved(saved: dict) -> ml_collections.ConfigDict:
     raise ConfigError(f"the saved run's env {env_name!r} is not an earjax family; valid "
                       f"names: {', '.join(envs.names())}")
   options = envs.options(env_name)
+  # Runs saved before the success rule counted consecutive steps: Meta-World's one step
+  # is its "any" rule; the 10-step window became the held rule (the default).
+  if flat.pop("success_window", None) == 1:
+    flat.setdefault("success_rule", "any")
   for key in MOVED_TO_ENV:
     if key in flat:
       value = flat.pop(key)

@@ -22,7 +22,7 @@ from earjax import envs
 
 def evaluate(env: envs.TaskFamilyEnv, act: acting.ActFn, task_inputs: Any,
              task_params: jax.Array, key: jax.Array, episodes: int,
-             success_window: int) -> dict[str, jax.Array]:
+             success: acting.SuccessRule) -> dict[str, jax.Array]:
   """Deterministic episodes of every task, ``episodes`` each, in one ``rollout``: per task
   mean ``return``, ``length``, ``success`` (the fraction of episodes that met the goal,
   ``acting.episode_success``) and the family's readings by name.
@@ -34,7 +34,7 @@ def evaluate(env: envs.TaskFamilyEnv, act: acting.ActFn, task_inputs: Any,
   repeat = lambda x: jnp.repeat(x, episodes, axis=0)
   episode = acting.rollout(env, act, jax.tree.map(repeat, task_inputs), repeat(task_params),
                            jax.random.split(key, num_tasks * episodes),
-                           success_window=success_window)
+                           success=success)
   per_task = lambda x: x.reshape(num_tasks, episodes).mean(1)
   out = {"return": per_task(episode.ret), "length": per_task(episode.length),
          "success": per_task(episode.success)}
@@ -44,7 +44,8 @@ def evaluate(env: envs.TaskFamilyEnv, act: acting.ActFn, task_inputs: Any,
 
 
 def evaluate_batch(batch_env, act: Callable, task_inputs: jax.Array, task_params: jax.Array,
-                   key: jax.Array, episodes: int, success_window: int) -> dict[str, jax.Array]:
+                   key: jax.Array, episodes: int,
+                   success: acting.SuccessRule) -> dict[str, jax.Array]:
   """``evaluate``'s per-task ``return``, ``length`` and ``success`` from an auto-reset
   batch (``envs.HostBatch``: a host family has no per-env ``reset``/``step`` to vmap,
   and declares no readings).
@@ -72,7 +73,8 @@ def evaluate_batch(batch_env, act: Callable, task_inputs: jax.Array, task_params
                         jax.random.split(act_key, batch_env.episode_length))
   per_task = lambda x: x.reshape(num_tasks, episodes).mean(1)
   return {"return": per_task(out["reward"].sum(0)), "length": per_task(out["alive"].sum(0)),
-          "success": per_task(acting.episode_success(out["success"], success_window))}
+          "success": per_task(acting.episode_success(out["success"], out["alive"],
+                                                     success))}
 
 
 def targets(env: envs.TaskFamilyEnv, task_param) -> dict[str, float]:

@@ -81,12 +81,49 @@ def test_ant_dir_success_is_speed_along_the_direction_and_heading():
     assert success(env, before, after, [90.0]) == want, (vx, vy)
 
 
-def test_episode_success_is_a_run_of_window_consecutive_steps():
-  # [T, B]: episode 0 holds 3 steps in a row, episode 1 at most 2, episode 2 never.
-  steps = jnp.asarray([[1, 1, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0], [1, 0, 0]], jnp.float32)
-  np.testing.assert_array_equal(acting.episode_success(steps, 3), [1.0, 0.0, 0.0])
-  np.testing.assert_array_equal(acting.episode_success(steps, 2), [1.0, 1.0, 0.0])
-  np.testing.assert_array_equal(acting.episode_success(steps, 1), [1.0, 1.0, 0.0])
+HELD = acting.SuccessRule("held", 0.8)
+
+
+def test_an_episode_succeeds_by_holding_its_goal_not_by_touching_it():
+  """Hand-counted [T=10, B] indicators: the second half is steps 5..9; 4 of 5 held
+  (0.8) passes, 3 of 5 fails; a touch of 3 steps in the first half fails; an episode
+  that fell at step 4 (less than half its length) fails; one that ended at step 8
+  (Point-Vel's track end) is judged on steps 4..7 of what it ran; any one step passes
+  Meta-World's rule."""
+  columns = {"held_from_start": ([1] * 10, 10),
+             "four_of_five": ([0] * 5 + [1, 1, 0, 1, 1], 10),
+             "three_of_five": ([0] * 5 + [1, 0, 1, 0, 1], 10),
+             "touch": ([0, 1, 1, 1, 0, 0, 0, 0, 0, 0], 10),
+             "fell_at_step_4": ([1] * 4 + [0] * 6, 4),
+             "track_end_at_step_8": ([0] * 4 + [1] * 4 + [0] * 2, 8)}
+  steps = jnp.asarray([c for c, _ in columns.values()], jnp.float32).T
+  alive = jnp.asarray([[1] * n + [0] * (10 - n) for _, n in columns.values()],
+                      jnp.float32).T
+  np.testing.assert_array_equal(acting.episode_success(steps, alive, HELD),
+                                [1, 1, 0, 0, 0, 1])
+  np.testing.assert_array_equal(
+      acting.episode_success(steps, alive, acting.SuccessRule("any")), [1, 1, 1, 1, 1, 1])
+
+
+def indicator_in_time(dt, duration, band):
+  """The per-step indicator [T, 1] of a trajectory given in seconds: inside ``band``
+  (start, end), in seconds, else outside; sampled at control step ``dt``."""
+  t = (np.arange(int(round(duration / dt))) + 0.5) * dt
+  return jnp.asarray(((t >= band[0]) & (t < band[1])).astype(np.float32))[:, None]
+
+
+@pytest.mark.parametrize("band, want", [
+    ((0.3, 1.6), 1.0),    # reaches the target at 0.3 s and holds it
+    ((0.2, 0.5), 0.0),    # touches it for 0.3 s
+    ((1.0, 1.6), 0.0),    # holds only the last 0.6 s of the second half's 0.8 s
+    ((0.7, 1.5), 1.0),    # holds 0.7 s of the second half's 0.8 s (87.5 %), then leaves
+])
+def test_hopper_and_halfcheetah_control_steps_give_one_verdict(band, want):
+  """The same 1.6 s trajectory sampled at Hopper's 0.008 s (200 steps) and HalfCheetah's
+  0.05 s (32 steps) control step: the verdict is a fraction of time, the same for both."""
+  hopper, cheetah = (acting.episode_success(x, jnp.ones_like(x), HELD) for x in (
+      indicator_in_time(0.008, 1.6, band), indicator_in_time(0.05, 1.6, band)))
+  assert float(hopper[0]) == float(cheetah[0]) == want
 
 
 def test_evaluation_reports_each_tasks_success_rate():
@@ -106,7 +143,7 @@ def test_evaluation_reports_each_tasks_success_rate():
 
   for act, want in [(holding, 1.0), (idle, 0.0)]:
     result = jax.jit(lambda key, act=act: evaluation.evaluate(
-        env, act, jnp.arange(4), targets, key, episodes=2, success_window=10))(
+        env, act, jnp.arange(4), targets, key, episodes=2, success=HELD))(
             jax.random.PRNGKey(0))
     np.testing.assert_array_equal(result["success"], [want] * 4)
 

@@ -19,7 +19,7 @@ differs from Meta-World's own benchmark (WORKSPACE.md, "Meta-World MT10"):
   in the last 3 of the 39 entries); the task's one-hot is the agent's input, not
   appended to the observation;
 - ``success`` is envpool's ``info["success"]`` (Meta-World's per-step flag); an
-  evaluation episode succeeds if one step does (``success_window = 1`` in the MT10
+  evaluation episode succeeds if one step does (``success_rule = "any"`` in the MT10
   configs), as Meta-World counts.
 
 A host env cannot be vmapped per env, so the LTE tools (interpolation, CEM) do not run

@@ -90,7 +90,7 @@ class Finetuner:
     tasks = jnp.broadcast_to(task_param, (self.num_source_tasks,) + task_param.shape)
     return evaluation.evaluate(self.trainer.env, self.trainer.act_on_task(actor_params),
                                jnp.arange(self.num_source_tasks), tasks, key, episodes,
-                               self.trainer.config.success_window)["return"]
+                               self.trainer.success_rule)["return"]
 
   def adapt(self, actor_params, critic_params, log_alpha, task_param, key: jax.Array,
             env_steps: int, eval_every: int, source_episodes: int) -> dict:

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from earjax import acting
 from earjax import checkpoint
 from earjax import config as config_lib
 from earjax import envs
@@ -79,6 +80,8 @@ class Trainer:
     self.eval_batch = env.batch() if envs.on_host(env) else None
     # Envs are task-major: env i runs task i // envs_per_task.
     self.env_task_index = jnp.repeat(self.task_index, config.envs_per_task)
+    self.success_rule = acting.SuccessRule(config.success_rule,
+                                           float(config.success_hold_fraction))
     self.epoch_traces = 0
     self.update_order = ()
     self._epoch_of_kind = epochs.on_policy if agent.on_policy else epochs.off_policy
@@ -233,9 +236,9 @@ class Trainer:
       act = lambda obs, task_index, key: self.agent.act(policy_params, obs, task_index, key,
                                                         deterministic=True)
       return evaluation.evaluate_batch(self.eval_batch, act, task_index, task_params, key,
-                                       c.eval_episodes, c.success_window)
+                                       c.eval_episodes, self.success_rule)
     return evaluation.evaluate(self.env, self.act_on_task(policy_params), task_index,
-                               task_params, key, c.eval_episodes, c.success_window)
+                               task_params, key, c.eval_episodes, self.success_rule)
 
   def eval_metrics(self, policy_params, epoch: int, seed: int) -> list[dict[str, float]]:
     """The run's tasks evaluated (``evaluation.metrics``), one dict per seed, keyed by
