@@ -213,6 +213,10 @@ def validate(config: ml_collections.ConfigDict) -> list[str]:
       and config.env_name not in envs.jax_names()):
     problems.append(f"num_seeds > 1 needs a JAX-stepped family; {config.env_name} steps "
                     f"on the host (run each seed as a job of its own, --config.seed)")
+  if (_is_int(given["num_seeds"]) and given["num_seeds"] > 1
+      and _is_int(given["num_processes"]) and given["num_processes"] > 1):
+    problems.append("num_seeds > 1 runs on one host (its devices split the seeds); a "
+                    "multi-host job trains one seed")
   if not problems:
     per_task_chunk = config.envs_per_task * config.env_steps_per_epoch
     if per_task_chunk > config.replay_capacity:

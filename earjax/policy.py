@@ -59,6 +59,8 @@ class EARRun:
   policy: FrozenPolicy
   ltes: jax.Array            # [num_tasks, lte_dim], the run's task order
   epoch: int                 # the checkpoint's epoch
+  which: str | int = "best"  # the checkpoint read
+  seed_index: int = 0        # the seed of a batched run
 
   @property
   def workdir(self) -> str:
@@ -95,7 +97,11 @@ def frozen_policy(networks, actor_params) -> FrozenPolicy:
 def restore_critic(run: EARRun) -> tuple[Callable, Any]:
   """(``critic_apply(params, obs, action, task_label) -> [2, ...]``, params) of the twin
   critics in ``run``'s best checkpoint (SAC-family agents keep them there)."""
-  items, _ = run.run.restore_best_items()
+  if run.which != "best":
+    raise ValueError("the critics are kept in the best checkpoint alone; the policy was "
+                     f"read from checkpoint {run.which!r}: use --checkpoint=best with the "
+                     "critic's gradient")
+  items, _ = run.run.restore_best_items(run.seed_index)
   return run.run.networks.critic_apply, items["critic"]
 
 
@@ -114,7 +120,8 @@ def load_run(workdir: str, which: str | int = "best", seed_index: int = 0) -> EA
   envs.require_per_env(run.env, "the LTE tools (interpolation, CEM, rendering)")
   params, epoch = run.restore_policy(which, seed_index)
   return EARRun(run=run, policy=frozen_policy(run.networks, params),
-                ltes=run.networks.lte_table(params), epoch=epoch)
+                ltes=run.networks.lte_table(params), epoch=epoch, which=which,
+                seed_index=seed_index)
 
 
 def load_policy(workdir: str, which: str | int = "best",

@@ -42,8 +42,16 @@ def rows_of(workdir: str) -> list[dict]:
   path = os.path.join(workdir, "metrics.jsonl")
   if not os.path.exists(path):
     raise ValueError(f"{workdir!r} holds no metrics.jsonl")
+  rows = []
   with open(path) as f:
-    return [json.loads(line) for line in f if line.strip()]
+    for line in f:
+      try:
+        rows.append(json.loads(line))
+      except json.JSONDecodeError:   # a torn last line of a run that was killed
+        continue
+  if not rows:
+    raise ValueError(f"{workdir!r} has no evaluation yet (metrics.jsonl is empty)")
+  return rows
 
 
 def seed_values(row: dict, metric: str) -> list[float]:
@@ -88,7 +96,8 @@ def interval_estimates(scores: dict[str, np.ndarray], reps: int) -> dict:
 
 
 def verdict(a: str, b: str, est: dict, lower_is_better: bool) -> str:
-  """"a < b" / "b < a" when the mean CIs are apart (the better first), else "overlap"."""
+  """"a < b" / "b < a" when the mean CIs are apart (the lower first; "(better)" where
+  lower is better), else "overlap"."""
   (lo_a, hi_a), (lo_b, hi_b) = est[a]["mean_ci"], est[b]["mean_ci"]
   if hi_a < lo_b:
     return f"{a} < {b}" + (" (better)" if lower_is_better else "")

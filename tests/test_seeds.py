@@ -11,6 +11,7 @@ import pytest
 import earjax
 from earjax import agents
 from earjax.config import validate
+from earjax.policy import load_run, restore_critic
 from earjax.run import Run
 from earjax.training import train_and_evaluate, trainer_for
 from tiny import assert_resumed_run_equals_straight_one, leaves, tiny_config
@@ -74,6 +75,11 @@ def test_one_workdir_holds_the_batch(tmp_path):
   with pytest.raises(ValueError, match=r"^seed_index must be in 0\.\.1 \(the run trained 2 "
                                        r"seed\(s\)\), got 2$"):
     Run.load(workdir).restore_policy("latest", 2)
+  # Seed 1's critics with seed 1's best policy; a latest policy has none beside it.
+  critic_apply, critic = restore_critic(load_run(workdir, "best", 1))
+  assert critic_apply is not None and jax.tree.leaves(critic)[0].ndim >= 1
+  with pytest.raises(ValueError, match="the critics are kept in the best checkpoint alone"):
+    restore_critic(load_run(workdir, "latest", 1))
 
 
 def test_host_families_refuse_a_batch_of_seeds_in_one_line():
@@ -83,3 +89,7 @@ def test_host_families_refuse_a_batch_of_seeds_in_one_line():
   assert validate(config) == [
       "num_seeds > 1 needs a JAX-stepped family; metaworld_mt10 steps on the host (run "
       "each seed as a job of its own, --config.seed)"]
+  multi_host = tiny_config(num_seeds=2, num_processes=2, coordinator_address="h:1")
+  assert validate(multi_host) == [
+      "num_seeds > 1 runs on one host (its devices split the seeds); a multi-host job "
+      "trains one seed"]

@@ -200,6 +200,11 @@ class _StopOnSignal:
 
   def _handle(self, signum, frame):
     del frame
+    # The same signal again within a second is one stop delivered twice (a scheduler
+    # that signals every process of the job, and the supervisor forwarding it).
+    if (self.signal is not None and signum == self.signum
+        and time.monotonic() - self.since < 1.0):
+      return
     if self.signal is not None:
       _forced_exit(f"second {signal.Signals(signum).name}: exiting at once; "
                    f"{self._describe_checkpoint()}", 128 + signum)
@@ -376,11 +381,18 @@ def _train(trainer: Trainer, config: ml_collections.ConfigDict,
     return ("no checkpoint yet" if good is None
             else f"last checkpoint {ckpt.state_path(good)} (intact)")
 
+  # A launch with resume_epoch rewinds: resuming is the same command without it.
+  resume = ("run the same command without --config.resume_epoch to resume"
+            if config.resume_epoch else "run the same command to resume")
+
   def describe_checkpoint():
     line = last_checkpoint()
-    return line if line.startswith("no ") else f"{line}; run the same command to resume"
+    return line if line.startswith("no ") else f"{line}; {resume}"
 
-  supervisor.report(epoch=epoch, checkpoint=last_checkpoint())
+  supervisor.report(epoch=epoch, checkpoint=last_checkpoint(),
+                    resume=f"relaunch every process with the same command"
+                           f"{' without --config.resume_epoch' if config.resume_epoch else ''}"
+                           f" to resume")
 
   writer = SummaryWriter(logdir=workdir) if primary else None
   steps_per_epoch = trainer.env_steps_per_epoch
@@ -397,7 +409,10 @@ def _train(trainer: Trainer, config: ml_collections.ConfigDict,
       while epoch < config.num_epochs:
         if restarted:  # after the launch or a rollback
           bar.n, restarted = epoch * bar_steps, False
-          best = max((r["eval/return_mean"] for r in rows), default=-np.inf)
+          # The best so far is that of a best checkpoint still kept (a resume from an
+          # earlier epoch may have moved the only one aside).
+          best = (-np.inf if ckpt.best_epoch() is None else
+                  max((r["eval/return_mean"] for r in rows), default=-np.inf))
           wall_offset, start = (rows[-1]["wall_time"] if rows else 0.0), time.time()
         if epoch + 1 == config.poison_epoch and not poisoned:
           state, poisoned = poison_learner(state), True

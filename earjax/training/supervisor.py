@@ -98,9 +98,10 @@ def lost_line(crash: str, progress: dict, process_id: int, peer_timeout_s: float
     why = progress.get("collective_failed") or "the distributed runtime ended this process"
   epoch = progress.get("epoch")
   where = "before its first epoch" if epoch is None else f"after epoch {epoch}"
+  resume = progress.get("resume", "relaunch every process with the same command to resume")
   return (f"lost {who} ({why}): process {process_id} stopped {where}; "
-          f"{progress.get('checkpoint', 'no checkpoint yet')}; relaunch every process "
-          f"with the same command to resume (the runtime's report: {log_path})")
+          f"{progress.get('checkpoint', 'no checkpoint yet')}; {resume} (the runtime's "
+          f"report: {log_path})")
 
 
 def run(module: str, argv: list[str], process_id: int, peer_timeout_s: float,
@@ -143,7 +144,8 @@ def run(module: str, argv: list[str], process_id: int, peer_timeout_s: float,
         crash.append(chunk)
         continue
       text = pending + chunk
-      found = _FATAL.search(text)
+      # A progress bar's redraws start with "\r", not a new line: search as if they did.
+      found = _FATAL.search(text.replace("\r", "\n"))
       if found:
         forward(text[:found.start()])
         crash.append(text[found.start():])
@@ -163,7 +165,11 @@ def run(module: str, argv: list[str], process_id: int, peer_timeout_s: float,
       signal.signal(sig, handler)
   reader.join(timeout=5)
   crash_text = "".join(crash)
-  lost = code == PEER_LOST_EXIT_CODE or (code < 0 and _FATAL.search(crash_text))
+  # The runtime ends a process that lost a peer with an abort after its fatal report;
+  # any other end (an OOM kill, a crash of its own) is passed on as it is.
+  lost = code == PEER_LOST_EXIT_CODE or (
+      code == -signal.SIGABRT and ("Terminating process because the JAX distributed "
+                                   "service detected fatal errors" in crash_text))
   if not lost:
     sys.stderr.write(crash_text)   # not a lost peer: nothing is held back
     return code if code >= 0 else 128 - code

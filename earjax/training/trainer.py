@@ -70,8 +70,9 @@ class Trainer:
     self.num_envs = self.num_tasks * config.envs_per_task
     episodes = agent.data.episodes_per_task if agent.on_policy else 0
     # The env sized for the largest batch stepped together: the training envs, the
-    # evaluation episodes, an on-policy agent's episodes (MJX Warp's contact buffer).
-    self.env = env = run.env.with_worlds(self.num_tasks * max(
+    # evaluation episodes, an on-policy agent's episodes (MJX Warp's contact buffer),
+    # every seed's at once.
+    self.env = env = run.env.with_worlds(int(config.num_seeds) * self.num_tasks * max(
         config.envs_per_task, config.eval_episodes, episodes))
     self.task_params = None if task_params is None else jnp.asarray(task_params, jnp.float32)
     self.task_names = run.task_names if own_tasks else None
@@ -153,7 +154,10 @@ class Trainer:
 
   def _start(self, learner_state, key: jax.Array, task_params: jax.Array) -> TrainingState:
     """A run from a given learner state (one seed): empty replay, reset envs, counters
-    at 0."""
+    at 0 (the fine-tuning baseline's; a seed batch starts from ``init``)."""
+    if self.num_seeds != 1:
+      raise ValueError("start continues one seed's learner; this trainer runs a batch of "
+                       f"{self.num_seeds} seeds")
     return self.laid_out(self._fresh(learner_state, key, task_params))
 
   def _fresh(self, learner_state, key: jax.Array, task_params: jax.Array) -> TrainingState:
