@@ -468,7 +468,7 @@ def _train(trainer: Trainer, config: ml_collections.ConfigDict,
         if stopping and not final:
           bar.close()
           print(f"stopped by {stopping} after epoch {epoch}; checkpoint "
-                f"{ckpt.state_path(epoch)}; run the same command to resume", file=sys.stderr)
+                f"{ckpt.state_path(epoch)}; {resume}", file=sys.stderr)
           break
   finally:
     bar.close()
