@@ -10,7 +10,8 @@ when rendered):
   | peak | 150.2<!-- fig benchmarks/results/suite_cpu.json record peak/matmul_f32_2048/gflops --> |
   | CEM  | 0.028<!-- fig experiments/results/adapt.json ptr /methods/cem/tasks/vel1.5/x --> |
 
-Selectors: ``epoch=N KEY`` (the line of a JSONL file with that epoch), ``record NAME``
+Selectors: ``epoch=N KEY`` (the line of a JSONL file with that epoch; ``epoch=N seed=K
+KEY``: seed K's value in a batched run's line), ``record NAME``
 (the ``value`` of the record of that name in a JSON list of records), ``ptr /a/b/0`` (a
 JSON pointer, RFC 6901).  The shown number must equal the source rounded to the shown
 decimals (thousands separators, a Unicode minus and a ``k`` suffix are understood).  A
@@ -42,6 +43,9 @@ def _value(path: str, selector: str, cache: dict):
     rows = [r for r in data if r.get("epoch") == int(epoch.split("=")[1])]
     if len(rows) != 1:
       raise KeyError(f"{len(rows)} lines with {epoch}")
+    if key.startswith("seed="):    # one seed of a batched run's row
+      seed, key = key.split(None, 1)
+      return rows[0]["seeds"][key][int(seed.split("=")[1])]
     return rows[0][key]
   if selector.startswith("record "):
     name = selector.split(None, 1)[1]

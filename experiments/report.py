@@ -112,13 +112,15 @@ def table(metric: str, est: dict, verdicts: dict) -> str:
     lines.append(f"| {name} | {e['n']} | {e['mean']:.4g} [{e['mean_ci'][0]:.4g}, "
                  f"{e['mean_ci'][1]:.4g}] | {e['iqm']:.4g} [{e['iqm_ci'][0]:.4g}, "
                  f"{e['iqm_ci'][1]:.4g}] |")
-  lines += ["", "| pair | verdict |", "|---|---|"]
-  lines += [f"| {a} vs {b} | {v} |" for (a, b), v in verdicts.items()]
+  if verdicts:
+    lines += ["", "| pair | verdict |", "|---|---|"]
+    lines += [f"| {a} vs {b} | {v} |" for (a, b), v in verdicts.items()]
   return "\n".join(lines) + "\n"
 
 
 def plot(curves: dict, reps: int, metric: str, path: str) -> dict:
-  """Mean over seeds vs env steps with 95 % CI bands; returns the bands drawn."""
+  """Mean over seeds vs env steps with 95 % CI bands, and each seed's curve thin; returns
+  the bands drawn."""
   import matplotlib  # pylint: disable=import-outside-toplevel
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
@@ -129,9 +131,11 @@ def plot(curves: dict, reps: int, metric: str, path: str) -> dict:
     est = [interval_estimates({name: np.asarray(points[s])}, reps)[name] for s in steps]
     bands[name] = {"env_steps": steps, "mean": [e["mean"] for e in est],
                    "ci": [e["mean_ci"] for e in est]}
-    ax.plot(steps, bands[name]["mean"], label=name)
+    line, = ax.plot(steps, bands[name]["mean"], label=f"{name} (mean, 95 % CI)")
     ax.fill_between(steps, [c[0] for c in bands[name]["ci"]],
-                    [c[1] for c in bands[name]["ci"]], alpha=0.25)
+                    [c[1] for c in bands[name]["ci"]], alpha=0.25, color=line.get_color())
+    per_seed = np.array([points[s] for s in steps])          # [points, seeds]
+    ax.plot(steps, per_seed, color=line.get_color(), alpha=0.35, linewidth=0.7)
   ax.set_xlabel("env steps (per seed)")
   ax.set_ylabel(metric)
   ax.legend()
