@@ -160,16 +160,19 @@ class Layout:
   def state_shardings(self, state: Any) -> Any:
     """A sharding per leaf of a ``TrainingState`` (arrays or ShapeDtypeStructs): the
     env batch (every leaf of ``env_state``, env axis first) and the replay's data laid
-    over the data axis; the learner, the replay's positions, the RNG and the counters
+    over the data axis (the context buffer's by task with ``tasks``, else replicated: it
+    is one epoch small); the learner, the buffers' positions, the RNG and the counters
     replicated.  Seeds: every leaf over the data axis by its seed axis."""
     if self.seeds:
       return jax.tree.map(lambda _: self.leading, state)
     replicate = lambda tree: jax.tree.map(lambda _: self.replicated, tree)
+    laid = lambda buffer, sharding: None if buffer is None else buffer.replace(
+        data=jax.tree.map(lambda _: sharding, buffer.data),
+        insert_pos=self.replicated, size=self.replicated)
     return state.replace(
-        learner=replicate(state.learner),
-        replay=state.replay.replace(
-            data=jax.tree.map(lambda _: self.replay_data, state.replay.data),
-            insert_pos=self.replicated, size=self.replicated),
+        learner=replicate(state.learner), replay=laid(state.replay, self.replay_data),
+        context=laid(state.context, self.leading if self.shard_layout == "tasks"
+                     else self.replicated),
         env_state=jax.tree.map(lambda x: self.leading if x.ndim else self.replicated,
                                state.env_state),
         rng=self.replicated, epoch=self.replicated, env_steps=self.replicated,

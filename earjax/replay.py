@@ -81,6 +81,28 @@ def insert(state: ReplayState, transitions: dict[str, jax.Array]) -> ReplayState
                      size=jnp.minimum(state.size + chunk, state.capacity))
 
 
+def refresh(state: ReplayState, transitions: dict[str, jax.Array],
+            fresh: jax.Array) -> ReplayState:
+  """A buffer whose capacity is one insert per task (a context buffer,
+  ``agents.ContextData``): ``transitions[field]`` [num_tasks, capacity, ...] replace the
+  slots where ``fresh`` [num_tasks, capacity] is true; the other slots keep what they
+  held.  The buffer counts as full from then on (its first refresh writes every slot)."""
+  if set(transitions) != set(state.data):
+    raise ValueError(f"transitions must have exactly the fields "
+                     f"{tuple(sorted(state.data))}, got {tuple(sorted(transitions))}")
+  if fresh.shape != state.data["reward"].shape:
+    raise ValueError(f"fresh has shape {fresh.shape}, the buffer "
+                     f"{state.data['reward'].shape}")
+
+  def where(old, new):
+    mask = fresh.reshape(fresh.shape + (1,) * (old.ndim - 2))
+    return jnp.where(mask, new.astype(old.dtype), old)
+
+  return ReplayState(data={f: where(state.data[f], transitions[f]) for f in state.data},
+                     insert_pos=state.insert_pos,
+                     size=jnp.full((), state.capacity, jnp.int32))
+
+
 def sample(state: ReplayState, key: jax.Array, batch_per_task: int) -> dict[str, jax.Array]:
   """``batch_per_task`` transitions per task, uniform with replacement over the filled
   slots of that task's partition: fields of shape [num_tasks, batch_per_task, ...] plus

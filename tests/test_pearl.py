@@ -17,7 +17,8 @@ from earjax.adaptation import pearl as pearl_adaptation
 from earjax.agents.pearl.networks import kl_to_prior, product_of_gaussians
 from earjax.agents.sac.losses import make_losses
 from earjax.config import validate
-from earjax.training import train_and_evaluate, trainer_for
+from earjax.run import Run
+from earjax.training import Trainer, train_and_evaluate, trainer_for
 from experiments.configs import point_vel
 from tiny import assert_resumed_run_equals_straight_one, tiny_config
 
@@ -77,7 +78,8 @@ def test_the_critic_gradient_trains_the_encoder():
   key = jax.random.PRNGKey(2)
   new, metrics = jax.jit(agent.update)(state, batch, key)
   chex.assert_shape(new.z_mean, (2, 2))
-  chex.assert_shape(new.z_sample, (2, 2))
+  chex.assert_shape(new.z_behaviour, (2, config.envs_per_task, 2))
+  chex.assert_shape(new.exploring, (2, config.envs_per_task))
 
   losses = make_losses(net.actor_apply, net.critic_apply, 1, 2, gamma=config.gamma,
                        reward_scale=config.reward_scale, policy_mean_reg=0.0,
@@ -103,6 +105,31 @@ def test_the_critic_gradient_trains_the_encoder():
   # Adam's first step, bias-corrected: -lr g / (|g| + eps), eps = 1e-8 (|g| < 10: no clip).
   np.testing.assert_allclose(d, -config.learning_rate * g / (np.abs(g) + 1e-8), atol=2e-7)
   assert np.isfinite(float(metrics["encoder_loss"]))
+
+
+def test_the_context_buffer_holds_each_exploring_envs_latest_epoch():
+  """oyster's encoder buffer: after the random-action epoch (which fills every slot), an
+  epoch's transitions replace the context slots of the envs that explored in it (the
+  learner's ``exploring`` before the epoch) and no other; the replay gets them all."""
+  trainer = Trainer(Run.from_config(pearl_config(**{"pearl.prior_fraction": 0.5})))
+  c = trainer.config
+  chunk = c.envs_per_task * c.env_steps_per_epoch
+  state = trainer.init(jax.random.PRNGKey(0), trainer.task_params)
+  chex.assert_shape(state.context.data["obs"], (2, chunk, 2))
+  assert state.replay.data["obs"].shape[1] == c.replay_capacity
+  seen = set()
+  for epoch in range(6):
+    before = jax.tree.map(np.asarray, (state.context.data, state.replay.insert_pos,
+                                       state.learner.exploring))
+    state, _ = trainer.epoch(state)
+    context, pos, exploring = before
+    fresh = np.repeat(exploring | (epoch < c.random_epochs), c.env_steps_per_epoch, 1)
+    slots = (pos + np.arange(chunk)) % c.replay_capacity
+    newest = np.asarray(state.replay.data["obs"])[:, slots]
+    want = np.where(fresh[..., None], newest, context["obs"])
+    np.testing.assert_array_equal(np.asarray(state.context.data["obs"]), want)
+    seen.add(tuple(fresh[:, ::c.env_steps_per_epoch].ravel()))
+  assert len(seen) > 2          # the exploring envs changed between epochs
 
 
 @pytest.mark.parametrize("key, value, line", [

@@ -96,3 +96,18 @@ def test_insert_and_sample_jit_trace_once():
   assert len(traces) == 1
   np.testing.assert_array_equal(state.data["obs"][2, :, 1], [5, 6, 7, 3, 4])
   assert np.all(np.isin(np.asarray(batch["obs"][..., 1]), [3, 4, 5, 6, 7]))
+
+
+def test_refresh_replaces_only_the_fresh_slots():
+  """A context buffer of one chunk per task: slots where ``fresh`` take the new
+  transitions, the others keep theirs; the buffer counts as full after it."""
+  state = replay.init(TASKS, 2, OBS, ACT)
+  first = replay.refresh(state, chunk(0), np.ones((TASKS, 2), bool))
+  assert int(first.size) == 2
+  np.testing.assert_array_equal(first.data["obs"][:, :, 1], [[0, 1]] * TASKS)
+  fresh = np.array([[True, False], [False, False], [False, True]])
+  second = replay.refresh(first, chunk(2), fresh)
+  np.testing.assert_array_equal(second.data["obs"][:, :, 1], [[2, 1], [0, 1], [0, 3]])
+  np.testing.assert_array_equal(second.data["reward"], [[2, 1], [10, 11], [20, 23]])
+  with pytest.raises(ValueError, match="fresh has shape"):
+    replay.refresh(first, chunk(2), np.ones((TASKS, 3), bool))

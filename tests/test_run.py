@@ -68,14 +68,16 @@ def test_a_run_saved_before_the_env_section_loads_and_resumes(tmp_path):
   ``config.json`` has the ``env`` section and the agent's sections alone."""
   config = run_lib.load_config(OLD_RUN)
   assert config_lib.validate(config) == []
-  assert dict(config.env) == {"episode_length": 200, "success_velocity_fraction": 0.1}
+  # Its env section: the family's defaults (keys added since take theirs: its own targets).
+  assert dict(config.env) == dict(envs.default_config("point_vel"))
+  assert config.env.episode_length == 200 and config.env.task_interval == ()
   assert tuple(config.ear_sac.state_encoder_hidden) == (8,)   # was network.state_encoder_hidden
   workdir = str(tmp_path / "old")
   shutil.copytree(OLD_RUN, workdir)
   row = train_and_evaluate(tiny_config(num_epochs=3, checkpoints_to_keep=1), workdir)
   assert row["epoch"] == 3
   saved = json.load(open(os.path.join(workdir, "config.json")))
-  assert saved["env"] == {"episode_length": 200, "success_velocity_fraction": 0.1}
+  assert saved["env"] == {**envs.default_config("point_vel").to_dict(), "task_interval": []}
   assert "solver_iterations" not in saved and "lse_dim" not in saved["network"]
   assert {"maml", "pearl", "tsac"}.isdisjoint(saved) and saved["ear_sac"]["lte_dim"] == 3
 

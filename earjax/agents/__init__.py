@@ -11,8 +11,8 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from earjax.agents.base import (Agent, AgentSpec, EpisodeData, Method, ReplayData,
-                               abstract_best_items)
+from earjax.agents.base import (Agent, AgentSpec, ContextData, EpisodeData, Method,
+                               ReplayData, abstract_best_items)
 
 
 def _discover():
@@ -46,5 +46,5 @@ def sections(name: str) -> tuple[str, ...]:
   return get(name).sections
 
 
-__all__ = ["Agent", "AgentSpec", "CONFIG_SECTIONS", "EpisodeData", "Method", "ReplayData",
-           "SHAPE_KEYS", "abstract_best_items", "get", "names", "sections"]
+__all__ = ["Agent", "AgentSpec", "CONFIG_SECTIONS", "ContextData", "EpisodeData", "Method",
+           "ReplayData", "SHAPE_KEYS", "abstract_best_items", "get", "names", "sections"]

@@ -37,6 +37,25 @@ class AgentSpec:
 
 
 @dataclasses.dataclass(frozen=True)
+class ContextData:
+  """A method's context buffer (PEARL's encoder buffer, Rakelly et al. 2019, Algorithm 1
+  line 4 and oyster's ``enc_replay_buffer``): per task, for each of the task's envs, the
+  transitions of the latest epoch in which that env acted task-agnostically, so a context
+  drawn from it looks like the first context of an adaptation.
+
+  - ``exploring(learner_state) -> bool [num_tasks, envs_per_task]``: which envs act
+    task-agnostically in the coming epoch (read before its collection); their epoch's
+    transitions replace their slots of the buffer (every slot in the random-action epochs
+    and the first epoch);
+  - ``per_task``: the update's batch also holds ``"context"``, that many transitions of
+    every task drawn from the buffer ([num_tasks, per_task, ...] replay fields), apart
+    from the RL batch.
+  """
+  per_task: int
+  exploring: Callable[[LearnerState], jax.Array]
+
+
+@dataclasses.dataclass(frozen=True)
 class ReplayData:
   """An off-policy method's data: replayed transitions (``obs``, ``action``, ``reward``,
   ``next_obs``, ``discount``, ``task``), in task-balanced batches of
@@ -45,13 +64,10 @@ class ReplayData:
   - ``extra_fields``: env metrics of each step (``State.metrics``, e.g. ``"success"``) the
     replay keeps beside the transition; they reach ``update`` as batch fields of the same
     names (TSAC's sparse reward).
-  - ``context_per_task``: if positive, the batch also holds ``"context"``, a second,
-    independent sample of that many transitions of every task, per task
-    ([num_tasks, context_per_task, ...] replay fields; PEARL's context batch, drawn
-    apart from the RL batch).
+  - ``context``: a ``ContextData`` if the method reads a context buffer (PEARL).
   """
   extra_fields: tuple[str, ...] = ()
-  context_per_task: int = 0
+  context: ContextData | None = None
 
 
 @dataclasses.dataclass(frozen=True)

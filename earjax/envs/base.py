@@ -88,6 +88,39 @@ def with_velocity_success(config: ml_collections.ConfigDict) -> ml_collections.C
   return config
 
 
+# The meta-RL references' task protocol for a velocity family (PEARL's oyster,
+# ``rlkit/envs/half_cheetah_vel.py`` and ``launch_experiment.py``: 130 targets drawn from
+# U(0, 3) after ``np.random.seed(1337)``, the first 100 trained, the last 30 held out):
+# ``task_interval`` (low, high) draws ``num_train_tasks`` + ``num_test_tasks`` targets
+# that way with ``task_seed``; () keeps the family's own targets.
+SAMPLED_TASKS = {"task_interval": (), "num_train_tasks": 100, "num_test_tasks": 30,
+                 "task_seed": 1337}
+
+
+def with_sampled_tasks(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """``config`` (a one-parameter family's ``default_config``) with ``SAMPLED_TASKS``."""
+  for key, value in SAMPLED_TASKS.items():
+    config[key] = value
+  return config
+
+
+def sampled_tasks(config: ml_collections.ConfigDict) -> tuple[np.ndarray, np.ndarray] | None:
+  """(train [n, 1], held-out [m, 1]) targets drawn from ``config.task_interval`` as the
+  references do (``SAMPLED_TASKS``), or None where the family keeps its own."""
+  interval = tuple(config.get("task_interval", ()))
+  if not interval:
+    return None
+  if (len(interval) != 2 or not all(isinstance(v, (int, float)) for v in interval)
+      or not interval[0] < interval[1]):
+    raise ValueError(f"task_interval must be () or (low, high) with low < high, got "
+                     f"{interval!r}")
+  train = check_positive_int("num_train_tasks", config.num_train_tasks)
+  test = check_positive_int("num_test_tasks", config.num_test_tasks)
+  targets = np.random.RandomState(config.task_seed).uniform(
+      interval[0], interval[1], size=(train + test,))
+  return targets[:train, None], targets[train:, None]
+
+
 def velocity_success(velocity: jax.Array, target: jax.Array, fraction: float) -> jax.Array:
   """1.0 where |velocity - target| <= fraction max(1, |target|), else 0.0."""
   tolerance = fraction * jnp.maximum(1.0, jnp.abs(target))
@@ -127,6 +160,8 @@ def configured(family: str, defaults: ml_collections.ConfigDict,
                      f"options: {', '.join(out)}")
   for key, value in given.items():
     want = type(out[key])
+    if want is tuple and isinstance(value, list):   # a saved config.json's tuples
+      value = tuple(value)
     ok = (isinstance(value, (int, float)) and not isinstance(value, bool)
           if want is float else
           isinstance(value, (int, np.integer)) and not isinstance(value, bool)
@@ -168,9 +203,9 @@ class TaskFamilyEnv(abc.ABC):
     """The family with ``default_config()`` updated by ``config`` then ``overrides``."""
     self.config = configured(self.name, self.default_config(), config, **overrides)
     self.episode_length = check_positive_int("episode_length", self.config.episode_length)
-    self.train_tasks = np.asarray(self._train_tasks(), np.float32)
-    self.adapt_tasks = np.asarray(self._adapt_tasks(), np.float32).reshape(
-        -1, self.task_param_size)
+    train, adapt = sampled_tasks(self.config) or (self._train_tasks(), self._adapt_tasks())
+    self.train_tasks = np.asarray(train, np.float32)
+    self.adapt_tasks = np.asarray(adapt, np.float32).reshape(-1, self.task_param_size)
     self.task_names = tuple(self.task_name(p) for p in self.train_tasks)
     self.adapt_task_names = tuple(self.task_name(p) for p in self.adapt_tasks)
 

@@ -6,7 +6,8 @@ dt = 5 substeps x 0.01 s = 0.05 s.  No termination.
 import jax.numpy as jnp
 import numpy as np
 
-from earjax.envs.base import MjxFamilyEnv, velocity_success, with_velocity_success
+from earjax.envs.base import (MjxFamilyEnv, velocity_success, with_sampled_tasks,
+                             with_velocity_success)
 
 CTRL_COST = 0.1
 
@@ -47,15 +48,19 @@ class HalfCheetahVel(_HalfCheetah):
 
   @classmethod
   def default_config(cls):
-    """The MJX settings and ``success_velocity_fraction``."""
-    return with_velocity_success(super().default_config())
+    """The MJX settings, ``success_velocity_fraction``, the sampled-task protocol
+    (``envs.base.SAMPLED_TASKS``) and ``ctrl_cost``, the weight of sum(a^2): EAR's 0.1
+    (PEARL's and MAML's HalfCheetah-Vel use 0.05)."""
+    config = with_sampled_tasks(with_velocity_success(super().default_config()))
+    config.ctrl_cost = CTRL_COST
+    return config
 
   def velocity_target(self, task_param):
     return float(task_param[0])
 
   def reward(self, data_before, data, action, task_param):
     velocity = self._velocity(data_before, data)
-    ctrl_cost = CTRL_COST * jnp.sum(jnp.square(action))
+    ctrl_cost = self.config.ctrl_cost * jnp.sum(jnp.square(action))
     reward = -jnp.abs(velocity - task_param[0]) - ctrl_cost
     return reward, {"velocity": velocity, "ctrl_cost": ctrl_cost,
                     "success": velocity_success(velocity, task_param[0],

@@ -11,7 +11,8 @@ dt = 4 substeps x 0.002 s = 0.008 s.
 import jax.numpy as jnp
 import numpy as np
 
-from earjax.envs.base import MjxFamilyEnv, velocity_success, with_velocity_success
+from earjax.envs.base import (MjxFamilyEnv, velocity_success, with_sampled_tasks,
+                             with_velocity_success)
 
 CTRL_COST = 1e-3
 TORSO_Z0 = 1.25
@@ -32,8 +33,9 @@ class _PlanarWalker(MjxFamilyEnv):
 
   @classmethod
   def default_config(cls):
-    """The MJX settings and ``success_velocity_fraction``."""
-    return with_velocity_success(super().default_config())
+    """The MJX settings, ``success_velocity_fraction`` and the sampled-task protocol
+    (``envs.base.SAMPLED_TASKS``)."""
+    return with_sampled_tasks(with_velocity_success(super().default_config()))
 
   def velocity_target(self, task_param):
     return float(task_param[0])

@@ -20,7 +20,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from earjax.envs.base import TaskFamilyEnv, velocity_success, with_velocity_success
+from earjax.envs.base import (TaskFamilyEnv, velocity_success, with_sampled_tasks,
+                             with_velocity_success)
 
 DT = 0.1
 GAIN = 2.0
@@ -53,8 +54,9 @@ class PointVel(TaskFamilyEnv):
 
   @classmethod
   def default_config(cls):
-    """200-step episodes and ``success_velocity_fraction``."""
-    return with_velocity_success(super().default_config())
+    """200-step episodes, ``success_velocity_fraction`` and the sampled-task protocol
+    (``envs.base.SAMPLED_TASKS``)."""
+    return with_sampled_tasks(with_velocity_success(super().default_config()))
 
   def velocity_target(self, task_param):
     return float(task_param[0])

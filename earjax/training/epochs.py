@@ -50,8 +50,12 @@ def off_policy(trainer, state, due=None):
   ``grad_steps_per_epoch`` updates on task-balanced batches in a ``lax.scan`` when they
   are ``due`` (``updates_due``; given by a seed-batched trainer, read off seed 0).
 
-  With ``overlap_collection`` the updates read the replay of before this epoch's
-  transitions, so nothing they compute waits for the collection."""
+  A method with a context buffer (``agents.ContextData``, PEARL) has the transitions of
+  the envs it made explore replace their slots of ``state.context`` (every slot in the
+  random-action epochs and the first), and each update draws its context batch from it.
+
+  With ``overlap_collection`` the updates read the replay (and the context buffer) of
+  before this epoch's transitions, so nothing they compute waits for the collection."""
   c, agent, layout = trainer.config, trainer.agent, trainer.inner_layout
   data = agent.data
   rng, collect_key, update_key = jax.random.split(state.rng, 3)
@@ -64,17 +68,24 @@ def off_policy(trainer, state, due=None):
       collect_key, c.env_steps_per_epoch, random_phase, data.extra_fields)
   replay_state = replay.insert(state.replay, transitions)
   sampled = state.replay if c.overlap_collection else replay_state
+  context_state = state.context
+  if data.context is not None:   # the exploring envs' epoch enters the context buffer
+    fresh = data.context.exploring(state.learner) | random_phase | (state.epoch == 0)
+    context_state = replay.refresh(
+        state.context, {f: transitions[f] for f in replay.FIELDS},
+        jnp.repeat(fresh, c.env_steps_per_epoch, axis=1))
+  sampled_context = state.context if c.overlap_collection else context_state
   train = updates_due(trainer, state) if due is None else due
 
-  def one(learner_state, replay_state, key):
+  def one(learner_state, replay_state, context_state, key):
     sample_key, step_key = jax.random.split(key)
     batch = replay.flatten_batch(replay.sample(replay_state, sample_key,
                                                c.batch_size_per_task))
     if layout is not None:
       batch = layout.constrain_batch(batch)
-    if data.context_per_task:
-      context = replay.sample(replay_state, jax.random.fold_in(sample_key, 1),
-                              data.context_per_task)
+    if data.context is not None:
+      context = replay.sample(context_state, jax.random.fold_in(sample_key, 1),
+                              data.context.per_task)
       batch["context"] = context if layout is None else layout.constrain_per_task(context)
     learner_state, metrics = agent.update(learner_state, batch, step_key)
     # The order the update computes its quantities in (a traced dict comes back with
@@ -86,11 +97,11 @@ def off_policy(trainer, state, due=None):
   # skipped branch (zero metrics, every finiteness flag true).
   keys = jax.random.split(update_key, c.grad_steps_per_epoch)
   update_jaxpr, out_shapes = jax.make_jaxpr(one, return_shape=True)(
-      state.learner, sampled, keys[0])
+      state.learner, sampled, sampled_context, keys[0])
   out_tree = jax.tree.structure(out_shapes)
 
   def traced_one(learner_state, key):
-    flat = jax.tree.leaves((learner_state, sampled, key))
+    flat = jax.tree.leaves((learner_state, sampled, sampled_context, key))
     return jax.tree.unflatten(out_tree, jax_core.jaxpr_as_fun(update_jaxpr)(*flat))
 
   skipped = lambda learner_state: (learner_state, jax.tree.map(
@@ -110,8 +121,8 @@ def off_policy(trainer, state, due=None):
                              {k: per_env_step(transitions[k]) for k in ("next_obs", "reward")},
                              finite, trainer.update_order, learner_state)
   return state.replace(
-      learner=learner_state, replay=replay_state, env_state=env_state, rng=rng,
-      epoch=state.epoch + 1, env_steps=state.env_steps + trainer.env_steps_per_epoch,
+      learner=learner_state, replay=replay_state, context=context_state,
+      env_state=env_state, rng=rng, epoch=state.epoch + 1, env_steps=state.env_steps + trainer.env_steps_per_epoch,
       grad_steps=state.grad_steps + jnp.where(train, c.grad_steps_per_epoch, 0)), metrics
 
 

@@ -11,7 +11,7 @@ on-policy rollouts -> one update), with no host round-trip inside; and
 from __future__ import annotations
 
 import json
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 from flax import struct
 import jax
@@ -42,6 +42,9 @@ class TrainingState:
   epoch: jax.Array        # epochs completed
   env_steps: jax.Array    # env steps taken, all envs together
   grad_steps: jax.Array
+  # The agent's context buffer (``agents.ContextData``: one epoch of every env of a task),
+  # or None.
+  context: Optional[replay.ReplayState] = None
 
 
 class Trainer:
@@ -167,13 +170,17 @@ class Trainer:
     # state has the same structure).
     capacity = 1 if self.agent.on_policy else c.replay_capacity
     extra_fields = () if self.agent.on_policy else self.agent.data.extra_fields
+    has_context = not self.agent.on_policy and self.agent.data.context is not None
     return TrainingState(
         learner=learner_state,
         replay=replay.init(self.num_tasks, capacity, self.env.observation_size,
                            self.env.action_size, extra_fields),
         env_state=self._reset_envs(env_key, task_params),
         rng=rng, epoch=jnp.zeros((), jnp.int32), env_steps=jnp.zeros((), jnp.int32),
-        grad_steps=jnp.zeros((), jnp.int32))
+        grad_steps=jnp.zeros((), jnp.int32),
+        context=replay.init(self.num_tasks, c.envs_per_task * c.env_steps_per_epoch,
+                            self.env.observation_size, self.env.action_size)
+        if has_context else None)
 
   def laid_out(self, state: TrainingState) -> TrainingState:
     """``state`` constrained to the run's layout over its devices (``earjax.parallel``)."""

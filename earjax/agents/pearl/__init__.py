@@ -3,26 +3,28 @@ q(z | c), meta-trained over the family's training tasks, as an earjax agent.
 
 Networks in ``networks.py``, the step in ``learner.py`` (the shared SAC update plus the
 encoder's); the generic epoch collects and replays as for every agent, all training
-tasks in one vmapped batch, and hands the update a context batch per task apart from
-the RL batch (``ReplayData.context_per_task``).  Adapting to a new task without gradient
-steps (posterior sampling, then the posterior mean) is ``earjax.adaptation.pearl``.
+tasks in one vmapped batch, keeps PEARL's encoder buffer (``agents.ContextData``: per
+env, its latest epoch with a prior z) and hands the update a context batch per task
+from it, apart from the RL batch.  Adapting to a new task without gradient steps
+(posterior sampling, then the posterior mean) is ``earjax.adaptation.pearl``.
 
 Config section ``pearl`` (``--config.pearl.<key>``), defaults = the PEARL reference
-settings (katerakelly/oyster, garage's ``pearl_half_cheetah_vel``): ``latent_dim`` 5,
-``kl_weight`` 0.1, ``encoder_hidden`` 200 x 3, ``context_per_task`` 100 (the context
-batch), ``context_next_obs`` False (c = (s, a, r)), ``prior_fraction`` 0.4.  The actor and critic widths (300 x 3
-there) and ``reward_scale`` (5) are the run's ``network.*`` and ``reward_scale``, set
-on the command line (README's PEARL command gives ``--config.reward_scale=5``).
+settings (katerakelly/oyster ``configs/cheetah-vel.json`` and ``default.py``, WORKSPACE.md
+"PEARL and MAML"): ``latent_dim`` 5, ``kl_weight`` 0.1, ``encoder_hidden`` 200 x 3,
+``context_per_task`` 100 (the context batch), ``context_next_obs`` False (c = (s, a,
+r)), ``prior_fraction`` 0.6 (the share of collection with a prior z).  The actor and
+critic widths (300 x 3 there) and ``reward_scale`` (5) are the run's ``network.*`` and
+``reward_scale``, set on the command line (README's PEARL command gives
+``--config.reward_scale=5``).
 
 What earjax does differently, and why (WORKSPACE.md, "PEARL and MAML"):
 - every training task is in every batch (the all-tasks vmapped batch of earjax), where
   PEARL samples a meta-batch of 16 of its 100 tasks;
-- the behaviour z is drawn once per task per gradient step, from the prior with
-  probability ``prior_fraction`` (0.4: oyster's 400 prior steps of 1000), else from the
-  posterior, and acting uses the latest draw, so the envs of a task share one z for a
-  whole epoch of collection (PEARL draws z per episode, prior first, then posterior);
-- the context batch is drawn from the task's whole replay partition (oyster keeps a
-  separate encoder buffer of recent prior-z data);
+- each env's z is drawn at every gradient step and the latest draw acts for the whole
+  next epoch (PEARL draws z per episode): episode-long z where ``env_steps_per_epoch``
+  is the episode length;
+- the encoder buffer holds each env's latest exploring epoch (oyster: a task's latest
+  two prior-z episodes, cleared when the task collects again);
 - twin Q critics without PEARL's separate V network (the SAC of the other agents).
 """
 from __future__ import annotations
@@ -30,8 +32,9 @@ from __future__ import annotations
 import ml_collections
 import optax
 
-from earjax.agents.base import (Agent, AgentSpec, Method, ReplayData, bool_problems,
-                               number_problems, positive_int_problems, widths_problems)
+from earjax.agents.base import (Agent, AgentSpec, ContextData, Method, ReplayData,
+                               bool_problems, number_problems, positive_int_problems,
+                               widths_problems)
 from earjax.agents.pearl import learner
 from earjax.agents.pearl.networks import PEARLNetworks, make_networks
 from earjax.agents.sac import SAC_SECTIONS
@@ -52,8 +55,12 @@ def make_agent(config: ml_collections.ConfigDict, spec: AgentSpec) -> Agent:
                                        s.update_order)
 
   def act(policy_params, obs, task_index, key, deterministic: bool):
-    """The task's posterior draw (collection) or posterior mean (``deterministic``)."""
-    z = policy_params["z_mean" if deterministic else "z_sample"][task_index]
+    """The task's posterior mean (``deterministic``: evaluation), else each env's z
+    (collection: obs [num_tasks x envs_per_task, o], task-major)."""
+    if deterministic:
+      z = policy_params["z_mean"][task_index]
+    else:
+      z = policy_params["z_behaviour"].reshape(obs.shape[0], -1)
     mean, log_std = networks.actor_apply(policy_params["actor"], obs, z)
     if deterministic:
       return deterministic_action(mean)
@@ -62,7 +69,7 @@ def make_agent(config: ml_collections.ConfigDict, spec: AgentSpec) -> Agent:
   return Agent(
       name="pearl", networks=networks,
       init=lambda key: learner.init(networks, optimizer, key, spec.num_tasks,
-                                    s.per_task_alpha),
+                                    int(config.envs_per_task), s.per_task_alpha),
       act=act,
       policy_params=learner.policy_params,
       update=learner.make_update(networks, losses, optimizer, sac_update,
@@ -71,7 +78,8 @@ def make_agent(config: ml_collections.ConfigDict, spec: AgentSpec) -> Agent:
       best_items=lambda state: {"policy": learner.policy_params(state),
                                 "encoder": state.encoder_params},
       parameter_health=learner.parameter_health,
-      data=ReplayData(context_per_task=int(p.context_per_task)))
+      data=ReplayData(context=ContextData(per_task=int(p.context_per_task),
+                                          exploring=lambda state: state.exploring)))
 
 
 def config_section() -> ml_collections.ConfigDict:
@@ -82,7 +90,7 @@ def config_section() -> ml_collections.ConfigDict:
   c.encoder_hidden = (200, 200, 200)
   c.context_per_task = 100
   c.context_next_obs = False
-  c.prior_fraction = 0.4     # oyster: num_steps_prior 400 of 400 + 600 per task
+  c.prior_fraction = 0.6     # oyster: 600 of every 1000 steps of a task (learner.py)
   return c
 
 

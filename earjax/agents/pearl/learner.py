@@ -12,13 +12,17 @@ the critics then descend it at the temperature of after its step.  Then one step
 encoder (oyster detaches z for the policy loss).
 
 Between updates the state keeps, per task, the posterior mean of the latest context
-batch and the behaviour z: with probability ``prior_fraction`` a draw from the prior
-N(0, I), else the draw z ~ q(z | c) of the step (PEARL collects ``num_steps_prior`` of
-every ``num_steps_prior + num_extra_rl_steps_posterior`` steps with z from the prior,
-400 of 1000 on HalfCheetah-Vel, so the encoder learns to read the context a task-
-agnostic behaviour leaves, the first context of every adaptation).  The behaviour
-policy acts with it, evaluation with the mean.  Before the first update they are the
-prior's (mean 0, a draw from N(0, I)).
+batch, and per env the behaviour z of the coming epoch and whether it explores: with
+probability ``prior_fraction`` an env acts with a draw from the prior N(0, I) (it
+explores, and its epoch's transitions replace its slots of the context buffer,
+``agents.ContextData``), else with its own draw from q(z | c) of the step's context.
+oyster collects 600 of every 1000 steps of a task with z from the prior (its 400
+``num_steps_prior``, then ``clear_z`` before the first of the 600 posterior steps), and
+only the 400 enter the encoder buffer; here every exploring epoch does, so the contexts
+the encoder, the critics and the actor learn from are task-agnostic behaviour, the first
+context of every adaptation.  The behaviour policy acts with the env's z, evaluation with
+the task's posterior mean.  Before the first update every env explores (mean 0, prior
+draws).
 """
 from __future__ import annotations
 
@@ -42,24 +46,26 @@ class PEARLState:
   encoder_params: Params
   encoder_opt: optax.OptState
   z_mean: jax.Array           # [num_tasks, latent]: posterior means of the latest context
-  z_sample: jax.Array         # [num_tasks, latent]: each task's behaviour z
+  z_behaviour: jax.Array      # [num_tasks, envs_per_task, latent]: each env's z
+  exploring: jax.Array        # [num_tasks, envs_per_task] bool: its z is the prior's
 
 
 def init(networks: PEARLNetworks, optimizer: optax.GradientTransformation, key: jax.Array,
-         num_tasks: int, per_task_alpha: bool) -> PEARLState:
+         num_tasks: int, envs_per_task: int, per_task_alpha: bool) -> PEARLState:
   sac_key, encoder_key, z_key = jax.random.split(key, 3)
   encoder_params = networks.encoder_init(encoder_key)
   return PEARLState(
       sac=sac_learner.init(networks, optimizer, sac_key, num_tasks, per_task_alpha),
       encoder_params=encoder_params, encoder_opt=optimizer.init(encoder_params),
       z_mean=jnp.zeros((num_tasks, networks.latent_dim)),
-      z_sample=jax.random.normal(z_key, (num_tasks, networks.latent_dim)))
+      z_behaviour=jax.random.normal(z_key, (num_tasks, envs_per_task, networks.latent_dim)),
+      exploring=jnp.ones((num_tasks, envs_per_task), bool))
 
 
 def policy_params(state: PEARLState) -> dict:
-  """What acting needs: the actor and each task's posterior mean and draw."""
+  """What acting needs: the actor, each task's posterior mean and each env's z."""
   return {"actor": state.sac.actor_params, "z_mean": state.z_mean,
-          "z_sample": state.z_sample}
+          "z_behaviour": state.z_behaviour}
 
 
 def parameter_health(state: PEARLState) -> dict[str, jax.Array]:
@@ -71,12 +77,13 @@ def make_update(networks: PEARLNetworks, losses: SACLosses,
                 optimizer: optax.GradientTransformation, sac_update: Callable,
                 kl_weight: float, max_grad_norm: float, prior_fraction: float):
   """``update(state, batch, key) -> (state, metrics)``; ``batch["context"]`` holds
-  [num_tasks, context, ...] replay fields (``ReplayData.context_per_task``)."""
+  [num_tasks, context, ...] fields of the context buffer (``agents.ContextData``)."""
 
   def update(state: PEARLState, batch, key):
     batch = dict(batch)
     context = batch.pop("context")
     z_key, prior_key, choice_key, sac_key = jax.random.split(key, 4)
+    posterior_key = jax.random.fold_in(prior_key, 1)
     critic_key, _ = sac_learner.update_keys(sac_key)   # the SAC step's critic key
     noise = jax.random.normal(z_key, state.z_mean.shape)
     sac = state.sac
@@ -100,9 +107,14 @@ def make_update(networks: PEARLNetworks, losses: SACLosses,
     finite = {**encoder_ok, **metrics["finite"]}
     metrics = dict(metrics, finite=finite, encoder_loss=loss, kl=kl,
                    posterior_std=jnp.sqrt(variance).mean())
-    from_prior = jax.random.bernoulli(choice_key, prior_fraction, (z.shape[0], 1))
-    behaviour_z = jnp.where(from_prior, jax.random.normal(prior_key, z.shape), z)
+    shape = state.z_behaviour.shape          # [num_tasks, envs_per_task, latent]
+    exploring = jax.random.bernoulli(choice_key, prior_fraction, shape[:2])
+    posterior_draw = mean[:, None] + jnp.sqrt(variance)[:, None] * jax.random.normal(
+        posterior_key, shape)
+    behaviour_z = jnp.where(exploring[..., None], jax.random.normal(prior_key, shape),
+                            posterior_draw)
     return PEARLState(sac=sac, encoder_params=encoder_params, encoder_opt=encoder_opt,
-                      z_mean=mean, z_sample=behaviour_z), metrics
+                      z_mean=mean, z_behaviour=behaviour_z,
+                      exploring=exploring), metrics
 
   return update
