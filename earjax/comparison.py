@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from earjax import parallel
+from earjax.envs import base as envs_base
 from earjax.adaptation import cem
 from earjax.training import finetune
 from earjax.adaptation import lte as lte_lib
@@ -47,6 +48,8 @@ RUN_OF = {"ear_cem": "ear", "ear_table_es": "ear", "ohe_finetune": "ohe",
 # context episodes and MAML's most inner steps.
 PEARL_EPISODES = 10
 MAML_STEPS = 5
+# ``tracking``'s bar: achieved vs target velocity slope after adaptation (issue 36).
+TRACKING_SLOPE = 0.7
 
 
 def training_seconds(workdir: str, epoch: int) -> float:
@@ -87,8 +90,8 @@ def _per_task(env, task_params, names, env_steps, returns, velocities, final_ret
 
 
 def _ear(method: str, workdir: str, task_params, names, seeds: int, key, budget: int,
-         eval_episodes: int) -> dict:
-  run = load_run(workdir)
+         eval_episodes: int, seed_index: int) -> dict:
+  run = load_run(workdir, seed_index=seed_index)
   population = cem.CEMConfig().population
   generations = budget // cem.env_steps_per_generation(population, run.env)
   if generations < 1:
@@ -137,11 +140,11 @@ def _ear(method: str, workdir: str, task_params, names, seeds: int, key, budget:
 
 
 def _finetune(workdir: str, task_params, names, seeds: int, key, budget: int,
-              eval_episodes: int, envs_per_task: int, eval_every: int,
+              eval_episodes: int, seed_index: int, envs_per_task: int, eval_every: int,
               source_episodes: int) -> dict:
   source = Run.load(workdir)
   finetuner = finetune.make_finetuner(source, envs_per_task, eval_episodes)
-  actor, critic, log_alpha, epoch = finetune.load_source(source)
+  actor, critic, log_alpha, epoch = finetune.load_source(source, seed_index)
   runs = [finetuner.adapt(actor, critic, log_alpha, np.asarray(p, np.float32),
                           jax.random.fold_in(jax.random.fold_in(key, t), s), budget,
                           eval_every, source_episodes)
@@ -157,8 +160,8 @@ def _finetune(workdir: str, task_params, names, seeds: int, key, budget: int,
 
 
 def _pearl(workdir: str, task_params, names, seeds: int, key, budget: int,
-           eval_episodes: int, max_episodes: int) -> dict:
-  run = pearl.load(workdir)
+           eval_episodes: int, seed_index: int, max_episodes: int) -> dict:
+  run = pearl.load(workdir, seed_index)
   episodes = min(max_episodes, budget // run.env.episode_length)
   if episodes < 1:
     raise ValueError(f"a budget of {budget} env steps is less than one context episode "
@@ -175,8 +178,8 @@ def _pearl(workdir: str, task_params, names, seeds: int, key, budget: int,
 
 
 def _maml(workdir: str, task_params, names, seeds: int, key, budget: int,
-          eval_episodes: int, max_steps: int) -> dict:
-  run = maml.load(workdir)
+          eval_episodes: int, seed_index: int, max_steps: int) -> dict:
+  run = maml.load(workdir, seed_index=seed_index)
   per_step = int(run.config.maml.episodes_per_task)
   steps = min(max_steps, budget // (per_step * run.env.episode_length))
   if steps < 1:
@@ -197,24 +200,54 @@ def run_method(method: str, workdir: str, task_params: np.ndarray, names, *, see
                finetune_envs: int = finetune.FINETUNE_DEFAULTS.envs_per_task,
                finetune_eval_every: int = finetune.FINETUNE_DEFAULTS.eval_every,
                source_episodes: int = finetune.FINETUNE_DEFAULTS.source_episodes,
-               pearl_episodes: int = PEARL_EPISODES, maml_steps: int = MAML_STEPS) -> dict:
-  """One method's record on ``task_params`` [K, p] (named ``names``)."""
+               pearl_episodes: int = PEARL_EPISODES, maml_steps: int = MAML_STEPS,
+               seed_index: int = 0) -> dict:
+  """One method's record on ``task_params`` [K, p] (named ``names``), adapting training
+  seed ``seed_index`` of the run (``seeds``: adaptation seeds)."""
+  common = (workdir, task_params, names, seeds, key, budget, eval_episodes, seed_index)
   if method in ("ear_cem", "ear_table_es"):
-    return _ear(method, workdir, task_params, names, seeds, key, budget, eval_episodes)
-  if method == "ohe_finetune":
-    return _finetune(workdir, task_params, names, seeds, key, budget, eval_episodes,
-                     finetune_envs, finetune_eval_every, source_episodes)
-  if method == "pearl":
-    return _pearl(workdir, task_params, names, seeds, key, budget, eval_episodes,
-                  pearl_episodes)
-  if method == "maml":
-    return _maml(workdir, task_params, names, seeds, key, budget, eval_episodes, maml_steps)
-  raise ValueError(f"unknown method {method!r}; valid methods: {', '.join(METHODS)}")
+    record = _ear(method, *common)
+  elif method == "ohe_finetune":
+    record = _finetune(*common, finetune_envs, finetune_eval_every, source_episodes)
+  elif method == "pearl":
+    record = _pearl(*common, pearl_episodes)
+  elif method == "maml":
+    record = _maml(*common, maml_steps)
+  else:
+    raise ValueError(f"unknown method {method!r}; valid methods: {', '.join(METHODS)}")
+  return record | {"seed_index": seed_index}
+
+
+def tracking(record: dict) -> dict:
+  """Whether a method's adaptation follows the target velocity (issue 36's check of a
+  baseline): over the record's tasks with a velocity target, ``targets``, ``before``
+  (the unadapted policy: the curve's first point) and ``after`` (``final_velocity``),
+  means over the adaptation seeds; ``slope_before`` / ``slope_after``, the least-squares
+  slope of achieved vs target velocity (1: it follows, 0: it ignores the target);
+  ``improved`` per task: the adapted |v - target| is below the unadapted one, or already
+  within the success band (``envs.base.velocity_success``'s, 10 % of the target and at
+  least 0.1 m/s: nothing left to gain); ``holds``: slope_after >= 0.7 and every task
+  improved."""
+  tasks = {n: t for n, t in record["tasks"].items() if t["velocity_target"] is not None}
+  if len(tasks) < 2:
+    raise ValueError("tracking needs at least two tasks with velocity targets")
+  targets = np.array([t["velocity_target"] for t in tasks.values()])
+  before = np.array([np.mean(np.asarray(t["velocity"])[:, 0]) for t in tasks.values()])
+  after = np.array([np.mean(t["final_velocity"]) for t in tasks.values()])
+  band = envs_base.SUCCESS_VELOCITY_FRACTION * np.maximum(1.0, np.abs(targets))
+  error_before, error_after = np.abs(before - targets), np.abs(after - targets)
+  improved = (error_after < error_before) | (error_after <= band)
+  slope = lambda v: float(np.polyfit(targets, v, 1)[0])
+  out = {"tasks": list(tasks), "targets": targets.tolist(), "before": before.tolist(),
+         "after": after.tolist(), "slope_before": slope(before), "slope_after": slope(after),
+         "improved": improved.tolist()}
+  return out | {"holds": bool(out["slope_after"] >= TRACKING_SLOPE and improved.all())}
 
 
 def summary(result: dict) -> dict:
   """Per method and task: final return and |velocity - target| (mean and std over seeds),
-  env steps spent, and the method's training time."""
+  env steps spent, and the method's training time; with two or more velocity targets,
+  ``tracking``."""
   out = {}
   for method, rec in result["methods"].items():
     out[method] = {"training_seconds": rec["training_seconds"], "tasks": {}}
@@ -227,4 +260,6 @@ def summary(result: dict) -> dict:
         entry.update(velocity_error_mean=float(err.mean()),
                      velocity_error_std=float(err.std()))
       out[method]["tasks"][name] = entry
+    if sum(t["velocity_target"] is not None for t in rec["tasks"].values()) >= 2:
+      out[method]["tracking"] = tracking(rec)
   return out

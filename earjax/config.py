@@ -229,7 +229,8 @@ def validate(config: ml_collections.ConfigDict) -> list[str]:
 def env_problems(config: ml_collections.ConfigDict) -> list[str]:
   """The ``env`` section's values the family's constructor would refuse, found without
   building it (no model is loaded): a value of another type than its default's, a
-  backend the family does not offer, Warp outside MJX's own backend."""
+  backend the family does not offer, Warp outside MJX's own backend, a task interval
+  that draws nothing."""
   try:
     env = envs.base.configured(config.env_name, envs.default_config(config.env_name),
                                config.env)
@@ -238,6 +239,10 @@ def env_problems(config: ml_collections.ConfigDict) -> list[str]:
   problems = [f"env.{key} must be a positive integer, got {env[key]!r}"
               for key in ("episode_length", "solver_iterations", "ls_iterations")
               if key in env and env[key] < 1]
+  try:
+    envs.base.sampled_tasks(env)
+  except ValueError as e:
+    problems.append(f"env.{e}")
   if "backend" in env and env.backend not in envs.backends(config.env_name):
     problems.append(f"env.backend must be one of {', '.join(envs.backends(config.env_name))}"
                     f" for {config.env_name}, got {env.backend!r}")

@@ -146,7 +146,8 @@ def test_a_setting_another_family_has_is_named_with_the_familys_settings():
   config.env.solver_iterations = 4
   assert validate(config) == [
       "unknown config key 'env.solver_iterations' (point_vel has no such setting; its "
-      "settings: episode_length, success_velocity_fraction)"]
+      "settings: episode_length, num_test_tasks, num_train_tasks, success_velocity_fraction, "
+      "task_interval, task_seed)"]
 
 
 @pytest.fixture

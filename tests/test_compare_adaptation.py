@@ -37,6 +37,39 @@ def test_cem_best_so_far_is_the_top_elite_of_the_best_generation():
   np.testing.assert_array_equal(cem.best_so_far(history), [elites[1, 0, 0], elites[0, 1, 0]])
 
 
+def _record(targets, before, after):
+  """A method's record: per task, 2 adaptation seeds whose velocities average to
+  ``before`` (the curve's first point) and ``after`` (the final episodes)."""
+  return {"tasks": {f"vel{t}": {"velocity_target": t,
+                                "velocity": [[b - 0.1, 9.0], [b + 0.1, 9.0]],
+                                "final_velocity": [a - 0.05, a + 0.05]}
+                    for t, b, a in zip(targets, before, after)}}
+
+
+def test_tracking_by_hand():
+  """Targets 0.5, 1.0, 1.5; the unadapted policy runs 0.9 whatever the target (slope 0);
+  adapted: 0.6, 1.0, 1.4, slope (1.4 - 0.6) / (1.5 - 0.5) = 0.8 (least squares over three
+  evenly spaced points with the middle on the line is the end-to-end slope); every task's
+  error shrank (0.4 -> 0.1, 0.1 -> 0.0, 0.6 -> 0.1)."""
+  out = compare.tracking(_record([0.5, 1.0, 1.5], [0.9] * 3, [0.6, 1.0, 1.4]))
+  np.testing.assert_allclose(out["before"], [0.9] * 3)
+  np.testing.assert_allclose([out["slope_before"], out["slope_after"]], [0.0, 0.8], atol=1e-9)
+  assert out["improved"] == [True, True, True] and out["holds"]
+
+
+def test_a_policy_that_ignores_the_target_fails_tracking():
+  # A policy that runs 1.0 before and after: the middle task is within its band (so
+  # "improved"), the others are no better, and the slope is 0.
+  ignores = compare.tracking(_record([0.5, 1.0, 1.5], [1.0] * 3, [1.0] * 3))
+  assert ignores["slope_after"] == pytest.approx(0.0, abs=1e-9)
+  assert ignores["improved"] == [False, True, False] and not ignores["holds"]
+  # Following the target with the right slope but one task worse than before fails too.
+  worse = compare.tracking(_record([0.5, 1.0, 1.5], [0.5, 0.9, 1.5], [0.2, 1.0, 1.5]))
+  assert worse["slope_after"] >= 0.7 and worse["improved"][0] is False and not worse["holds"]
+  with pytest.raises(ValueError, match="at least two tasks"):
+    compare.tracking(_record([1.0], [0.9], [1.0]))
+
+
 def test_the_command_writes_records_summary_and_plot(tiny_ear_run, tmp_path):
   out = str(tmp_path / "out")
   proc = run_cli("--family=point_vel", f"--runs=ear={tiny_ear_run}", "--methods=ear_cem",

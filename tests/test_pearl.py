@@ -1,7 +1,8 @@
 """PEARL as the spec asks: the product of Gaussians and the KL term by hand, the critic's
-gradient reaching the context encoder, the posterior narrowing as context grows, exact
-resume, bad values refused in one line, and adaptation without gradient steps
-improving a trained tiny model's return on held-out Point-Vel targets.
+gradient reaching the context encoder, the encoder buffer holding each exploring env's
+latest epoch, the posterior narrowing as context grows, exact resume, bad values refused
+in one line, and adaptation without gradient steps following the target on held-out
+Point-Vel targets (issue 36's check, fast).
 
 Everything runs on Point-Vel (tiny.py): nothing of MJX compiles here.
 """
@@ -19,8 +20,7 @@ from earjax.agents.sac.losses import make_losses
 from earjax.config import validate
 from earjax.run import Run
 from earjax.training import Trainer, train_and_evaluate, trainer_for
-from experiments.configs import point_vel
-from tiny import assert_resumed_run_equals_straight_one, tiny_config
+from tiny import assert_resumed_run_equals_straight_one, sampled_point_vel, tiny_config
 
 PEARL = {"agent": "pearl", "pearl.latent_dim": 2, "pearl.encoder_hidden": (8,),
          "pearl.context_per_task": 6}
@@ -150,39 +150,43 @@ def test_a_resumed_run_equals_a_straight_one_bitwise_and_is_traced_once(tmp_path
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-  """PEARL on Point-Vel's four training targets, 20 epochs of the cpu preset with 50
-  gradient steps each (~10 s; the return gained by adaptation below was 61 after 20
-  epochs and 77 after 40, on 2026-11-23, against the 20 asked)."""
-  config = point_vel.get_config("cpu")
-  config.agent = "pearl"
+  """PEARL on sampled Point-Vel targets, 100 epochs of 100 gradient steps on batches of 32
+  per task (about a minute)."""
+  config = sampled_point_vel("pearl", epochs=100)
   config.reward_scale = 5.0
-  config.num_epochs = config.random_epochs + 20
-  config.grad_steps_per_epoch = 50
+  config.batch_size_per_task = 32
   config.pearl.encoder_hidden = (64, 64)
-  config.pearl.context_next_obs = True
   workdir = str(tmp_path_factory.mktemp("pearl"))
   train_and_evaluate(config, workdir)
   return pearl_adaptation.load(workdir)
 
 
-def test_adaptation_without_gradients_improves_the_return_on_held_out_targets(trained):
-  """Targets -1 and +1 (between the training targets), 4 seeds each: the posterior
-  mean after context episodes does better than the prior mean (a z that fits no target:
-  about -200), and the posterior narrows as the context grows (std 1 with no context).
-  (Some seeds settle on the wrong sign: r = -|v' - p| alone does not tell p = v' + |r|
-  from v' - |r| while the point holds one velocity; the mean still gains.)"""
-  tasks = np.repeat(np.array([[-1.0], [1.0]]), 4, axis=0)
-  out = pearl_adaptation.adapt(trained, tasks, jax.random.PRNGKey(0), context_episodes=3,
-                               eval_episodes=2)
-  chex.assert_shape(out["eval_return"], (8, 4))
-  chex.assert_shape(out["context_return"], (8, 3))
-  np.testing.assert_array_equal(out["env_steps"], [0, 200, 400, 600])
-  assert out["eval_return"][:, 1:].mean() > out["eval_return"][:, 0].mean() + 20
-  std = out["posterior_std"]
+def test_adaptation_follows_the_target_on_held_out_targets(trained):
+  """Issue 36's check, fast: on the 5 held-out targets (0.54 - 1.19 m/s), 3 seeds each, the
+  posterior mean after 3 context episodes runs at velocities whose slope against the
+  target is >= 0.7 (the unadapted prior mean's is 0: it ignores the target) and its mean
+  |v - target| is under half the unadapted one.  (Measured 2026-12-07, seeds 0 and 1:
+  slopes 1.10 and 0.92; the stricter "every target improved" held for seed 1 and missed
+  one target by 0.015 m/s for seed 0: MJX's check in RESULTS.md keeps it.)  The posterior
+  narrows as the context grows (std 1 with none)."""
+  env = trained.env
+  record = compare.run_method("pearl", trained.workdir, env.adapt_tasks, env.adapt_task_names,
+                              seeds=3, key=jax.random.PRNGKey(0), budget=600, eval_episodes=3)
+  out = compare.tracking(record)
+  targets, before, after = (np.array(out[k]) for k in ("targets", "before", "after"))
+  assert abs(out["slope_before"]) < 0.1 and out["slope_after"] >= compare.TRACKING_SLOPE
+  assert np.abs(after - targets).mean() < 0.5 * np.abs(before - targets).mean()
+  rows = np.repeat(env.adapt_tasks[:2], 2, axis=0)
+  adapted = pearl_adaptation.adapt(trained, rows, jax.random.PRNGKey(1), context_episodes=3,
+                                   eval_episodes=2)
+  chex.assert_shape(adapted["eval_return"], (4, 4))
+  chex.assert_shape(adapted["context_return"], (4, 3))
+  np.testing.assert_array_equal(adapted["env_steps"], [0, 200, 400, 600])
+  std = adapted["posterior_std"]
   np.testing.assert_allclose(std[:, 0], 1.0)
   assert (np.diff(std, axis=1) < 0).all()
   with pytest.raises(ValueError, match="less than one context episode"):
-    compare.run_method("pearl", trained.workdir, tasks[:1], ("vel1",), seeds=1,
+    compare.run_method("pearl", trained.workdir, rows[:1], ("vel1",), seeds=1,
                        key=jax.random.PRNGKey(0), budget=199, eval_episodes=1)
 
 

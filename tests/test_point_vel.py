@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 from earjax import envs
+from earjax.config import validate
 from earjax.envs import point
+from tiny import tiny_config
 
 STEPS = 260  # past the 200-step limit
 
@@ -48,7 +50,28 @@ def test_task_sets_sizes_and_names(env):
   assert env.task_names == ("vel-1.5", "vel-0.5", "vel0.5", "vel1.5")
   assert (env.observation_size, env.action_size, env.dt) == (2, 1, 0.1)
   assert envs.backends("point_vel") == ("jax",) and envs.options("point_vel") == (
-      "episode_length", "success_velocity_fraction")
+      "episode_length", "num_test_tasks", "num_train_tasks", "success_velocity_fraction",
+      "task_interval", "task_seed")
+
+
+def test_sampled_tasks_are_the_references_draw():
+  """``task_interval=(0, 3)``: oyster's HalfCheetah-Vel targets (np.random.seed(1337);
+  uniform(0, 3, 130): the first 100 train, the last 30 are held out); its first draw is
+  0.786 and its 30 held-out targets span 0.08 - 2.98 m/s."""
+  env = envs.make("point_vel", None, task_interval=(0.0, 3.0))
+  draw = np.random.RandomState(1337).uniform(0.0, 3.0, size=130).astype(np.float32)
+  np.testing.assert_array_equal(env.train_tasks[:, 0], draw[:100])
+  np.testing.assert_array_equal(env.adapt_tasks[:, 0], draw[100:])
+  np.testing.assert_allclose(env.train_tasks[0, 0], 0.786, atol=5e-4)
+  np.testing.assert_allclose([env.adapt_tasks.min(), env.adapt_tasks.max()], [0.08, 2.98],
+                             atol=5e-3)
+  small = envs.make("point_vel", None, task_interval=(0.0, 1.5), num_train_tasks=3,
+                    num_test_tasks=2, task_seed=0)
+  assert small.num_tasks == 3 and len(small.adapt_tasks) == 2
+  config = tiny_config(task_ids=())
+  config.env.task_interval = (2.0, 1.0)
+  assert validate(config) == ["env.task_interval must be () or (low, high) with low < high, "
+                              "got (2.0, 1.0)"]
 
 
 def test_physics_reward_and_termination_by_hand(env):

@@ -36,6 +36,20 @@ def tiny_config(**changes):
   return config
 
 
+def sampled_point_vel(agent: str, epochs: int):
+  """Point-Vel's cpu preset on the references' task protocol: 16 training and 5 held-out
+  targets drawn from U(0, 1.5) (``env.task_interval``, as oyster's HalfCheetah-Vel draws
+  U(0, 3)), 2 envs per task."""
+  config = point_vel.get_config("cpu")
+  config.agent = agent
+  config.env.task_interval = (0.0, 1.5)
+  config.env.num_train_tasks = 16
+  config.env.num_test_tasks = 5
+  config.envs_per_task = 2
+  config.num_epochs = config.random_epochs + epochs
+  return config
+
+
 def tiny_networks(agent="ear_sac", obs=5, act=2, tasks=3, **network):
   """An agent's networks at TINY widths for ``obs``/``act``/``tasks``; ``network``: keys
   of the ``network`` or the ``ear_sac`` section by name (``lte_dim=2``)."""

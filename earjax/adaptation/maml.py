@@ -34,12 +34,13 @@ class MAMLRun:
   epoch: int
 
 
-def load(workdir: str, which: str = "latest") -> MAMLRun:
-  """The MAML run in ``workdir``; ``which`` defaults to "latest": the job's best
-  checkpoint is chosen on the unadapted policy's return, which MAML does not maximise."""
+def load(workdir: str, which: str = "latest", seed_index: int = 0) -> MAMLRun:
+  """The MAML run in ``workdir`` (of a seed batch, seed ``seed_index``'s); ``which``
+  defaults to "latest": the job's best checkpoint is chosen on the unadapted policy's
+  return, which MAML does not maximise."""
   run = Run.load(workdir, agent="maml", what="MAML's adaptation", impl="jax")
   envs.require_per_env(run.env, "MAML's adaptation rollouts")
-  params, epoch = run.restore_policy(which)
+  params, epoch = run.restore_policy(which, seed_index)
   return MAMLRun(workdir=workdir, config=run.config, env=run.env, networks=run.networks,
                  params=params, epoch=epoch)
 

@@ -39,11 +39,12 @@ class PEARLRun:
   epoch: int
 
 
-def load(workdir: str) -> PEARLRun:
-  """The best checkpoint of the PEARL run in ``workdir``."""
+def load(workdir: str, seed_index: int = 0) -> PEARLRun:
+  """The best checkpoint of the PEARL run in ``workdir`` (of a seed batch, seed
+  ``seed_index``'s)."""
   run = Run.load(workdir, agent="pearl", what="PEARL's adaptation", impl="jax")
   envs.require_per_env(run.env, "PEARL's adaptation rollouts")
-  items, epoch = run.restore_best_items()
+  items, epoch = run.restore_best_items(seed_index)
   return PEARLRun(workdir=workdir, config=run.config, env=run.env, networks=run.networks,
                   actor_params=items["policy"]["actor"], encoder_params=items["encoder"],
                   epoch=epoch)

@@ -72,11 +72,14 @@ class ReplayData:
 
 @dataclasses.dataclass(frozen=True)
 class EpisodeData:
-  """An on-policy method's data: ``episodes_per_task`` whole episodes of every task per
-  update, which the update draws itself with the ``episodes`` function it is given
-  (``acting.rollout`` with sampled actions and the transitions kept); nothing is
-  replayed."""
+  """An on-policy method's data: ``episodes_per_task`` whole episodes of each task of the
+  update's meta-batch, which the update draws itself with the ``episodes`` function it is
+  given (``acting.rollout`` with sampled actions and the transitions kept); nothing is
+  replayed.  ``tasks_per_update``: the meta-batch, that many of the run's training tasks
+  drawn uniformly with replacement at every update (MAML's meta-batch of 40 sampled
+  tasks); 0: every training task in every update."""
   episodes_per_task: int
+  tasks_per_update: int = 0
 
 
 @dataclasses.dataclass(frozen=True)

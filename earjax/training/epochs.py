@@ -127,12 +127,18 @@ def off_policy(trainer, state, due=None):
 
 
 def on_policy(trainer, state, due=None):
-  """One ``agent.update`` on the run's tasks that draws its own episodes (MAML's
-  meta-iteration): the episodes, with sampled actions, and the update in this one jit;
-  no collection, no replay (``due`` is the off-policy epoch's; unused)."""
+  """One ``agent.update`` that draws its own episodes (MAML's meta-iteration), on the
+  run's tasks or a meta-batch of ``EpisodeData.tasks_per_update`` drawn from them: the
+  episodes, with sampled actions, and the update in this one jit; no collection, no
+  replay (``due`` is the off-policy epoch's; unused)."""
   del due
   agent, layout = trainer.agent, trainer.inner_layout
   rng, key = jax.random.split(state.rng)
+  task_params = trainer.task_params
+  if agent.data.tasks_per_update:     # the meta-batch: tasks drawn with replacement
+    task_key, key = jax.random.split(key)
+    task_params = task_params[jax.random.randint(
+        task_key, (agent.data.tasks_per_update,), 0, task_params.shape[0])]
 
   def episodes(act, policy_inputs, task_params, keys):
     if layout is not None:   # the episodes over the data axis, as CEM's candidates
@@ -141,7 +147,7 @@ def on_policy(trainer, state, due=None):
     return acting.rollout(trainer.env, act, policy_inputs, task_params, keys,
                           stochastic=True, keep_transitions=True)
 
-  learner_state, metrics = agent.update(state.learner, episodes, trainer.task_params, key)
+  learner_state, metrics = agent.update(state.learner, episodes, task_params, key)
   finite = metrics.pop("finite")
   trainer.update_order = tuple(finite)
   metrics = {f"train/{k}": v for k, v in metrics.items()}

@@ -72,11 +72,14 @@ class Trainer:
     self.num_tasks = len(self.task_index)
     self.num_envs = self.num_tasks * config.envs_per_task
     episodes = agent.data.episodes_per_task if agent.on_policy else 0
+    meta_batch = (agent.data.tasks_per_update if agent.on_policy else 0) or len(
+        task_index if task_index is not None else range(run.num_tasks))
     # The env sized for the largest batch stepped together: the training envs, the
     # evaluation episodes, an on-policy agent's episodes (MJX Warp's contact buffer),
     # every seed's at once.
-    self.env = env = run.env.with_worlds(int(config.num_seeds) * self.num_tasks * max(
-        config.envs_per_task, config.eval_episodes, episodes))
+    self.env = env = run.env.with_worlds(int(config.num_seeds) * max(
+        self.num_tasks * max(config.envs_per_task, config.eval_episodes),
+        meta_batch * episodes))
     self.task_params = None if task_params is None else jnp.asarray(task_params, jnp.float32)
     self.task_names = run.task_names if own_tasks else None
     self.batch_env = envs.training_batch(env)
@@ -113,7 +116,9 @@ class Trainer:
   def env_steps_per_epoch(self) -> int:
     """Env steps of one epoch, all envs together (an on-policy agent's: its episodes)."""
     if self.agent.on_policy:
-      return self.num_tasks * self.agent.data.episodes_per_task * self.env.episode_length
+      data = self.agent.data
+      return ((data.tasks_per_update or self.num_tasks) * data.episodes_per_task
+              * self.env.episode_length)
     return self.num_envs * self.config.env_steps_per_epoch
 
   def fingerprint(self) -> str:

@@ -20,8 +20,10 @@ iterations, a line search): earjax's choice, because the meta-iteration stays on
 jitted function with a fixed amount of work (no line search's data-dependent number
 of loss evaluations) and the same optimiser as the other agents; TRPO's trust region
 is what keeps MAML stable at large steps, so ``learning_rate`` is the knob here
-(WORKSPACE.md, "PEARL and MAML").  The meta-batch is every training task of the run (40 sampled
-tasks a batch there).  The replay-related keys (``envs_per_task``,
+(WORKSPACE.md, "PEARL and MAML").  The meta-batch: ``meta_batch`` tasks drawn from the
+run's training tasks at every iteration (pytorch-maml-rl: 40 drawn from U(0, 2); here
+from the run's sampled targets, ``env.task_interval``), or with 0 (the default, what
+earlier runs did) every training task.  The replay-related keys (``envs_per_task``,
 ``env_steps_per_epoch``, ``grad_steps_per_epoch``, ``batch_size_per_task``,
 ``replay_capacity``, ``random_epochs``, ``min_replay_size``) do not apply.
 """
@@ -63,7 +65,8 @@ def make_agent(config: ml_collections.ConfigDict, spec: AgentSpec) -> Agent:
           inner_steps=int(m.inner_steps), inner_lr=float(m.inner_lr),
           first_order=bool(m.first_order), gamma=config.gamma,
           gae_lambda=float(m.gae_lambda), max_grad_norm=config.max_grad_norm),
-      data=EpisodeData(int(m.episodes_per_task) * (int(m.inner_steps) + 1)))
+      data=EpisodeData(int(m.episodes_per_task) * (int(m.inner_steps) + 1),
+                       tasks_per_update=int(m.meta_batch)))
 
 
 def config_section() -> ml_collections.ConfigDict:
@@ -75,6 +78,7 @@ def config_section() -> ml_collections.ConfigDict:
   c.inner_lr = 0.1
   c.first_order = False
   c.gae_lambda = 1.0
+  c.meta_batch = 0           # tasks per meta-iteration, drawn from the run's; 0: all
   return c
 
 
@@ -82,6 +86,8 @@ def validate_section(m: ml_collections.ConfigDict) -> list[str]:
   problems = number_problems("maml", m, {"inner_lr": (lambda v: v > 0, "> 0"),
                                          "gae_lambda": (lambda v: 0 <= v <= 1, "in [0, 1]")})
   problems += positive_int_problems("maml", m, ("episodes_per_task", "inner_steps"))
+  if isinstance(m.meta_batch, bool) or not isinstance(m.meta_batch, int) or m.meta_batch < 0:
+    problems.append(f"maml.meta_batch must be an integer >= 0, got {m.meta_batch!r}")
   problems += widths_problems("maml", m, "hidden")
   problems += bool_problems("maml", m, ("first_order",))
   return problems
