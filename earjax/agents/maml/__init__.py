@@ -6,28 +6,31 @@ Networks in ``networks.py``, the objectives in ``losses.py``, the meta-iteration
 ``learner.py``.  MAML is on-policy: its agent's data is ``EpisodeData`` and its
 ``update`` a whole meta-iteration, so the generic on-policy epoch
 (``training.epochs.on_policy``) is that iteration: its rollouts, all tasks and episodes
-in one vmapped ``acting.rollout``, and the update run in one jit.  The job, checkpoints and evaluation are the other agents'.  Adapting
-to a new task (the inner steps on that task's rollouts) is ``earjax.adaptation.maml``.
+in one vmapped ``acting.rollout``, and the update run in one jit.  The job, checkpoints
+and evaluation are the other agents'.  Adapting to a new task (the inner steps on that
+task's rollouts) is ``earjax.adaptation.maml``.
 
 Config section ``maml`` (``--config.maml.<key>``), defaults = tristandeleu/pytorch-
 maml-rl's HalfCheetah-Vel config where it has one: ``hidden`` 64 x 64 (tanh),
 ``episodes_per_task`` 20 (its fast-batch-size), ``inner_steps`` 1, ``inner_lr`` 0.1,
 ``first_order`` False (second order), ``gae_lambda`` 1.0, and the run's ``gamma``.
 
-The outer step is Adam at the run's ``learning_rate`` on the exact meta-gradient, where
-pytorch-maml-rl and rainx0r/metaworld-algorithms take a TRPO step (KL 0.01, 10 CG
-iterations, a line search): earjax's choice, because the meta-iteration stays one
-jitted function with a fixed amount of work (no line search's data-dependent number
-of loss evaluations) and the same optimiser as the other agents; TRPO's trust region
-is what keeps MAML stable at large steps, so ``learning_rate`` is the knob here
-(WORKSPACE.md, "PEARL and MAML").  The meta-batch: ``meta_batch`` tasks drawn from the
-run's training tasks at every iteration (pytorch-maml-rl: 40 drawn from U(0, 2); here
-from the run's sampled targets, ``env.task_interval``), or with 0 (the default, what
-earlier runs did) every training task.  The replay-related keys (``envs_per_task``,
+The outer step: ``outer`` "adam" (the default, what earlier runs did): Adam at the run's
+``learning_rate`` on the exact meta-gradient, clipped to ``max_grad_norm``; "trpo": the
+references' TRPO step (pytorch-maml-rl, rainx0r/metaworld-algorithms; ``trpo.py``:
+``max_kl`` 0.01, ``cg_iters`` 10, ``cg_damping`` 1e-5, ``ls_steps`` 15,
+``backtrack_ratio`` 0.8), every line-search candidate evaluated so the meta-iteration
+stays one jitted function with a fixed amount of work (WORKSPACE.md, "PEARL and
+MAML").  The meta-batch: ``meta_batch`` tasks drawn from the run's training tasks at
+every iteration (pytorch-maml-rl: 40 drawn from U(0, 2); here from the run's sampled
+targets, ``env.task_interval``), or with 0 (the default, what earlier runs did) every
+training task.  The replay-related keys (``envs_per_task``,
 ``env_steps_per_epoch``, ``grad_steps_per_epoch``, ``batch_size_per_task``,
 ``replay_capacity``, ``random_epochs``, ``min_replay_size``) do not apply.
 """
 from __future__ import annotations
+
+import dataclasses
 
 import jax.numpy as jnp
 import ml_collections
@@ -36,6 +39,7 @@ import optax
 from earjax.agents.base import (Agent, AgentSpec, EpisodeData, Method, bool_problems,
                                number_problems, positive_int_problems, widths_problems)
 from earjax.agents.maml import learner
+from earjax.agents.maml import trpo
 from earjax.agents.maml.networks import MAMLNetworks, make_networks
 
 
@@ -64,7 +68,11 @@ def make_agent(config: ml_collections.ConfigDict, spec: AgentSpec) -> Agent:
           networks, optimizer, episodes_per_task=int(m.episodes_per_task),
           inner_steps=int(m.inner_steps), inner_lr=float(m.inner_lr),
           first_order=bool(m.first_order), gamma=config.gamma,
-          gae_lambda=float(m.gae_lambda), max_grad_norm=config.max_grad_norm),
+          gae_lambda=float(m.gae_lambda), max_grad_norm=config.max_grad_norm,
+          trpo_config=None if m.outer == "adam" else trpo.TRPOConfig(
+              max_kl=float(m.max_kl), cg_iters=int(m.cg_iters),
+              cg_damping=float(m.cg_damping), ls_steps=int(m.ls_steps),
+              backtrack_ratio=float(m.backtrack_ratio))),
       data=EpisodeData(int(m.episodes_per_task) * (int(m.inner_steps) + 1),
                        tasks_per_update=int(m.meta_batch)))
 
@@ -79,13 +87,22 @@ def config_section() -> ml_collections.ConfigDict:
   c.first_order = False
   c.gae_lambda = 1.0
   c.meta_batch = 0           # tasks per meta-iteration, drawn from the run's; 0: all
+  c.outer = "adam"           # or "trpo", the references' (its settings: trpo.TRPOConfig)
+  for key, value in dataclasses.asdict(trpo.TRPOConfig()).items():
+    c[key] = value
   return c
 
 
 def validate_section(m: ml_collections.ConfigDict) -> list[str]:
   problems = number_problems("maml", m, {"inner_lr": (lambda v: v > 0, "> 0"),
                                          "gae_lambda": (lambda v: 0 <= v <= 1, "in [0, 1]")})
-  problems += positive_int_problems("maml", m, ("episodes_per_task", "inner_steps"))
+  problems += number_problems("maml", m, {
+      "max_kl": (lambda v: v > 0, "> 0"), "cg_damping": (lambda v: v >= 0, ">= 0"),
+      "backtrack_ratio": (lambda v: 0 < v < 1, "in (0, 1)")})
+  problems += positive_int_problems("maml", m, ("episodes_per_task", "inner_steps",
+                                                "cg_iters", "ls_steps"))
+  if m.outer not in ("adam", "trpo"):
+    problems.append(f"maml.outer must be one of adam, trpo, got {m.outer!r}")
   if isinstance(m.meta_batch, bool) or not isinstance(m.meta_batch, int) or m.meta_batch < 0:
     problems.append(f"maml.meta_batch must be an integer >= 0, got {m.meta_batch!r}")
   problems += widths_problems("maml", m, "hidden")

@@ -6,7 +6,7 @@ the policy it adapts (as pytorch-maml-rl's sampler does); then episodes of the a
 theta'_k.  The meta-objective is the mean over tasks of the surrogate loss of theta'_k
 on those episodes, differentiated through the inner steps (second order; first order
 with ``maml.first_order``), and theta takes one Adam step on it (clipped to
-``max_grad_norm``).  The rollouts are ``acting.rollout`` calls, vmapped over tasks and
+``max_grad_norm``) or, with ``maml.outer=trpo``, one TRPO step (``trpo.py``).  The rollouts are ``acting.rollout`` calls, vmapped over tasks and
 episodes, inside the same jit as the update.
 """
 from __future__ import annotations
@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import optax
 
 from earjax.agents.maml import losses
+from earjax.agents.maml import trpo
 from earjax.agents.maml.networks import MAMLNetworks
 
 Params = Any
@@ -46,10 +47,13 @@ def make_act(networks: MAMLNetworks):
 def make_meta_update(networks: MAMLNetworks, optimizer: optax.GradientTransformation, *,
                      episodes_per_task: int, inner_steps: int, inner_lr: float,
                      first_order: bool, gamma: float, gae_lambda: float,
-                     max_grad_norm: float):
+                     max_grad_norm: float, trpo_config: trpo.TRPOConfig | None = None):
   """``meta_update(state, episodes, task_params [K, p], key) -> (state, metrics)``;
   ``episodes(act, policy_inputs, task_params, keys)`` is ``acting.rollout`` with sampled
-  actions and the transitions kept (the trainer's)."""
+  actions and the transitions kept (the trainer's).  The outer step: ``optimizer`` on
+  the clipped meta-gradient, or with ``trpo_config`` a TRPO step (``trpo.step``) under
+  the mean KL between the adapted policies of the new and the current initialisation on
+  the outer episodes (pytorch-maml-rl's ``kl_divergence(pi, old_pi)``)."""
   act = make_act(networks)
   per_task_advantages = jax.vmap(lambda ep: losses.advantages(ep, gamma, gae_lambda))
   adapt = jax.vmap(lambda params, ep, adv: losses.inner_step(
@@ -83,21 +87,37 @@ def make_meta_update(networks: MAMLNetworks, optimizer: optax.GradientTransforma
     outer_adv = per_task_advantages(outer)
     old_log_prob = jax.vmap(networks.log_prob)(adapted, outer["obs"], outer["action"])
 
-    def meta_loss(params):
+    def adapted_from(params):
       adapted = tile(params)
       for data, adv in inner:
         adapted = adapt(adapted, data, adv)
-      return jax.vmap(lambda p, ep, adv, old: losses.surrogate_loss(
-          networks, p, ep, adv, old))(adapted, outer, outer_adv, old_log_prob).mean()
+      return adapted
 
-    loss, grads = jax.value_and_grad(meta_loss)(state.params)
-    grads_ok = finite_tree(grads)
-    grads = optax.clip_by_global_norm(max_grad_norm).update(grads, None)[0]
-    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-    params = optax.apply_updates(state.params, updates)
+    def meta_loss(params):
+      return jax.vmap(lambda p, ep, adv, old: losses.surrogate_loss(
+          networks, p, ep, adv, old))(adapted_from(params), outer, outer_adv,
+                                      old_log_prob).mean()
+
+    if trpo_config is None:
+      loss, grads = jax.value_and_grad(meta_loss)(state.params)
+      grads_ok = finite_tree(grads)
+      grads = optax.clip_by_global_norm(max_grad_norm).update(grads, None)[0]
+      updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+      params, outer_metrics = optax.apply_updates(state.params, updates), {}
+    else:
+      old_dists = jax.lax.stop_gradient(jax.vmap(networks.actor_apply)(adapted, outer["obs"]))
+
+      def meta_kl(params):
+        mean, log_std = jax.vmap(networks.actor_apply)(adapted_from(params), outer["obs"])
+        kl = trpo.gaussian_kl(mean, log_std, *old_dists)           # [K, E, T]
+        return jax.vmap(losses.mean_alive)(kl, outer["alive"]).mean()
+
+      params, outer_metrics = trpo.step(meta_loss, meta_kl, state.params, trpo_config)
+      loss, grads_ok, opt_state = (outer_metrics.pop("loss"),
+                                   outer_metrics.pop("grad_finite"), state.opt_state)
     metrics = {"meta_loss": loss, "return_before_adaptation": before,
                "return_after_adaptation": after.mean(),
-               "policy_std": jnp.exp(params["log_std"]).mean(),
+               "policy_std": jnp.exp(params["log_std"]).mean(), **outer_metrics,
                "finite": {"meta_loss": jnp.isfinite(loss), "meta_grad": grads_ok}}
     return MAMLState(params=params, opt_state=opt_state), metrics
 

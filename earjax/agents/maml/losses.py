@@ -74,7 +74,8 @@ def advantages(episodes: Episodes, gamma: float, gae_lambda: float) -> jax.Array
   return jax.lax.stop_gradient(alive * (adv - mean) / (std + 1e-8))
 
 
-def _mean_alive(x: jax.Array, alive: jax.Array) -> jax.Array:
+def mean_alive(x: jax.Array, alive: jax.Array) -> jax.Array:
+  """The mean of ``x`` over the steps alive (``alive`` 1 or 0, same shape)."""
   return (x * alive).sum() / alive.sum()
 
 
@@ -82,7 +83,7 @@ def reinforce_loss(networks: MAMLNetworks, params: Params, episodes: Episodes,
                    adv: jax.Array) -> jax.Array:
   """The inner loss -E[log pi(a | s) A] (REINFORCE with the baseline)."""
   log_prob = networks.log_prob(params, episodes["obs"], episodes["action"])
-  return -_mean_alive(log_prob * adv, episodes["alive"])
+  return -mean_alive(log_prob * adv, episodes["alive"])
 
 
 def surrogate_loss(networks: MAMLNetworks, params: Params, episodes: Episodes,
@@ -91,7 +92,7 @@ def surrogate_loss(networks: MAMLNetworks, params: Params, episodes: Episodes,
   gradient at pi = pi_old is the policy gradient (the ratio is 1 there)."""
   ratio = jnp.exp(networks.log_prob(params, episodes["obs"], episodes["action"])
                   - old_log_prob)
-  return -_mean_alive(ratio * adv, episodes["alive"])
+  return -mean_alive(ratio * adv, episodes["alive"])
 
 
 def inner_step(networks: MAMLNetworks, params: Params, episodes: Episodes,
