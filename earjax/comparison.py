@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from earjax import parallel
+from earjax import statistics
 from earjax.envs import base as envs_base
 from earjax.adaptation import cem
 from earjax.training import finetune
@@ -218,6 +219,60 @@ def run_method(method: str, workdir: str, task_params: np.ndarray, names, *, see
   return record | {"seed_index": seed_index}
 
 
+def same_tasks(env_configs: dict) -> object:
+  """The runs' common ``env`` section ({kind: section}; the held-out tasks are its), or
+  a ValueError naming the first run whose task distribution or reward differs
+  (``envs.base.SAMPLED_TASKS``' keys, ``ctrl_cost``): the comparison needs every method
+  trained on the same tasks."""
+  keys = (*envs_base.SAMPLED_TASKS, "ctrl_cost")
+  (first, config), *rest = env_configs.items()
+  for kind, other in rest:
+    diff = [k for k in keys if k in config and tuple(np.ravel(config[k])) != tuple(
+        np.ravel(other.get(k, config[k])))]
+    if diff:
+      raise ValueError(f"--runs {kind} trained other tasks than {first}: env."
+                       f"{diff[0]} {other[diff[0]]!r} vs {config[diff[0]]!r}")
+  return config
+
+
+def merge_training_seeds(records: list[dict]) -> dict:
+  """One record of a method from its records on several training seeds of a run (the
+  same tasks): every per-seed array's rows stacked, training seed after training seed,
+  with ``training_seed`` [rows] naming each row's; ``seed_index``, ``checkpoint_epoch``
+  and ``training_seconds`` become lists (one per training seed)."""
+  first = records[0]
+  out = {k: v for k, v in first.items() if k not in ("tasks", "seed_index",
+                                                     "checkpoint_epoch", "training_seconds")}
+  out.update({k: [r[k] for r in records] for k in ("seed_index", "checkpoint_epoch",
+                                                   "training_seconds")})
+  out["tasks"] = {}
+  for name, task in first["tasks"].items():
+    merged = dict(task)
+    for field in ("return", "velocity", "final_return", "final_velocity"):
+      merged[field] = sum((list(r["tasks"][name][field]) for r in records), [])
+    merged["training_seed"] = sum(([r["seed_index"]] * len(r["tasks"][name]["final_return"])
+                                   for r in records), [])
+    out["tasks"][name] = merged
+  return out
+
+
+def by_training_seed(record: dict) -> list[dict]:
+  """The per-training-seed records of a ``merge_training_seeds`` record (a record of one
+  training seed: itself)."""
+  if "training_seed" not in next(iter(record["tasks"].values())):
+    return [record]
+  seeds = sorted(set(next(iter(record["tasks"].values()))["training_seed"]))
+  out = []
+  for seed in seeds:
+    tasks = {}
+    for name, task in record["tasks"].items():
+      rows = [i for i, s in enumerate(task["training_seed"]) if s == seed]
+      tasks[name] = dict(task, **{f: [task[f][i] for i in rows] for f in (
+          "return", "velocity", "final_return", "final_velocity", "training_seed")})
+    out.append(dict(record, tasks=tasks, seed_index=seed))
+  return out
+
+
 def tracking(record: dict) -> dict:
   """Whether a method's adaptation follows the target velocity (issue 36's check of a
   baseline): over the record's tasks with a velocity target, ``targets``, ``before``
@@ -245,21 +300,37 @@ def tracking(record: dict) -> dict:
 
 
 def summary(result: dict) -> dict:
-  """Per method and task: final return and |velocity - target| (mean and std over seeds),
-  env steps spent, and the method's training time; with two or more velocity targets,
-  ``tracking``."""
+  """Per method and task: final return and |velocity - target| (mean and std over every
+  row: training x adaptation seeds), env steps spent, the method's training time; with
+  two or more training seeds, per task the figures' 95 % CIs over the training seeds
+  (each seed's mean over its adaptation seeds; ``earjax.statistics``) as ``n``,
+  ``final_return_ci``, ``velocity_error_ci``; with two or more velocity targets,
+  ``tracking`` (pooled) and ``tracking_by_training_seed``."""
   out = {}
   for method, rec in result["methods"].items():
-    out[method] = {"training_seconds": rec["training_seconds"], "tasks": {}}
+    seconds = rec["training_seconds"]
+    out[method] = {"training_seconds": float(np.mean(seconds)), "tasks": {}}
+    per_seed = by_training_seed(rec)
     for name, task in rec["tasks"].items():
       ret = np.array(task["final_return"])
       entry = {"final_return_mean": float(ret.mean()), "final_return_std": float(ret.std()),
                "env_steps": task["env_steps"][-1]}
-      if task["velocity_target"] is not None:
-        err = np.abs(np.array(task["final_velocity"]) - task["velocity_target"])
+      target = task["velocity_target"]
+      if target is not None:
+        err = np.abs(np.array(task["final_velocity"]) - target)
         entry.update(velocity_error_mean=float(err.mean()),
                      velocity_error_std=float(err.std()))
+      if len(per_seed) >= 2:
+        scores = {"return": [np.mean(r["tasks"][name]["final_return"]) for r in per_seed]}
+        if target is not None:
+          scores["error"] = [np.mean(np.abs(np.array(r["tasks"][name]["final_velocity"])
+                                            - target)) for r in per_seed]
+        est = statistics.interval_estimates({k: np.array(v) for k, v in scores.items()})
+        entry.update(n=len(per_seed), final_return_ci=est["return"]["mean_ci"])
+        if target is not None:
+          entry["velocity_error_ci"] = est["error"]["mean_ci"]
       out[method]["tasks"][name] = entry
     if sum(t["velocity_target"] is not None for t in rec["tasks"].values()) >= 2:
       out[method]["tracking"] = tracking(rec)
+      out[method]["tracking_by_training_seed"] = [tracking(r) for r in per_seed]
   return out

@@ -8,7 +8,11 @@ fine-tuning, PEARL and MAML on the same new tasks, budget and seeds.
 ``ear_table_es``; ``ohe``: ``ohe_sac``; ``pearl``; ``maml``); every method whose run is
 given takes part (``--methods`` picks fewer).  ``--tasks``: ``adapt`` (the family's
 held-out tasks), ``inside`` (midpoints of the EAR run's training targets, new tasks
-inside the trained range), or task names / parameters, comma-separated.  Writes into
+inside the trained range), or task names / parameters, comma-separated; every run must
+have trained on the same tasks (its ``env`` section's task distribution and reward,
+``comparison.same_tasks``), and the held-out tasks are theirs.  A batched run's training
+seeds are each adapted (``--training_seeds``: the first N; default all) with ``--seeds``
+adaptation seeds each, and the summary gives 95 % CIs over the training seeds.  Writes into
 ``--out_dir`` (default ``runs/compare/<family>``): ``results.json`` (every method's
 curves per task and seed, ``earjax.comparison``), ``summary.json`` (the table's
 numbers) and ``curves.png`` (return, and |velocity - target| where tasks have targets,
@@ -45,7 +49,10 @@ _METHODS = flags.DEFINE_list("methods", None, "Methods to run (default: every on
                              f"run is given); valid: {', '.join(compare.METHODS)}.")
 _TASKS = flags.DEFINE_string("tasks", "adapt,inside", "adapt, inside, or task names or "
                              "parameters, comma-separated.")
-_SEEDS = flags.DEFINE_integer("seeds", 3, "Seeds per method and task.")
+_SEEDS = flags.DEFINE_integer("seeds", 3, "Adaptation seeds per method, task and "
+                              "training seed.")
+_TRAINING_SEEDS = flags.DEFINE_integer("training_seeds", 0, "Training seeds of each "
+                                       "(batched) run to adapt, the first ones; 0: all.")
 _BUDGET = flags.DEFINE_integer("budget", cem.DEFAULT_BUDGET, "Adaptation env steps per "
                                "task (CEM's default generations x population x 200 steps).")
 _EVAL_EPISODES = flags.DEFINE_integer("eval_episodes", 5, "Fresh episodes per evaluation.")
@@ -127,13 +134,20 @@ def plot(result: dict, path: str) -> None:
 
 def table(result: dict, summary: dict) -> str:
   tasks = result["tasks"]
-  lines = [f"budget {result['budget']:,} env steps per task, {result['seeds']} seeds; "
-           "final return (fresh deterministic episodes), mean ± std", "",
-           "| method | training time (s) | " + " | ".join(tasks) + " |",
+  lines = [f"budget {result['budget']:,} env steps per task, {result['seeds']} adaptation "
+           "seeds per training seed; final return (fresh deterministic episodes): mean "
+           "[95 % CI over training seeds, n] where a run trained several, else mean ± std",
+           "", "| method | training time (s) | " + " | ".join(tasks) + " |",
            "|---|---:|" + "---:|" * len(tasks)]
+
+  def cell(entry):
+    if "final_return_ci" in entry:
+      lo, hi = entry["final_return_ci"]
+      return f"{entry['final_return_mean']:.1f} [{lo:.1f}, {hi:.1f}, n={entry['n']}]"
+    return f"{entry['final_return_mean']:.1f} ± {entry['final_return_std']:.1f}"
+
   for method, entry in summary.items():
-    cells = [f"{entry['tasks'][t]['final_return_mean']:.1f} ± "
-             f"{entry['tasks'][t]['final_return_std']:.1f}" for t in tasks]
+    cells = [cell(entry["tasks"][t]) for t in tasks]
     lines.append(f"| {LABELS[method]} | {entry['training_seconds']:.0f} | "
                  + " | ".join(cells) + " |")
   return "\n".join(lines)
@@ -147,12 +161,16 @@ def main(argv):
   try:
     envs.check_name(_FAMILY.value)
     runs = parse_runs(_RUNS.value)
+    env_configs = {}
     for kind, workdir in runs.items():
       trained = load_config(workdir)
       if trained.env_name != _FAMILY.value:
         raise ValueError(f"--runs {kind}={workdir} trained {trained.env_name}, not "
                          f"{_FAMILY.value}")
-    env = envs.make(_FAMILY.value)   # after the cheap checks: an MJX model takes seconds
+      env_configs[kind] = trained.env
+    env_config = compare.same_tasks(env_configs)
+    # After the cheap checks: an MJX model takes seconds.
+    env = envs.make(_FAMILY.value, env_config)
     methods = _METHODS.value or [m for m in compare.METHODS if compare.RUN_OF[m] in runs]
     unknown = [m for m in methods if m not in compare.METHODS]
     if unknown:
@@ -173,15 +191,25 @@ def main(argv):
   key = jax.random.PRNGKey(_SEED.value)
   for method in methods:
     start = time.time()
-    try:   # each method's key depends on its name only, not on which others run
-      record = compare.run_method(
-          method, runs[compare.RUN_OF[method]], task_params, names, seeds=_SEEDS.value,
-          key=jax.random.fold_in(key, compare.METHODS.index(method)), budget=_BUDGET.value,
-          eval_episodes=_EVAL_EPISODES.value, finetune_envs=_FINETUNE_ENVS.value,
-          finetune_eval_every=_FINETUNE_EVAL_EVERY.value,
-          pearl_episodes=_PEARL_EPISODES.value, maml_steps=_MAML_STEPS.value)
-    except (ValueError, ConfigError, checkpoint.CheckpointError) as e:
-      cli.fail([f"{method}: {e}"])
+    workdir = runs[compare.RUN_OF[method]]
+    trained = int(load_config(workdir).get("num_seeds", 1))
+    if _TRAINING_SEEDS.value > trained:
+      cli.fail([f"--training_seeds={_TRAINING_SEEDS.value}: {workdir} trained {trained}"])
+    records = []
+    for seed_index in range(_TRAINING_SEEDS.value or trained):
+      try:   # a method's key depends on its name and the training seed only
+        records.append(compare.run_method(
+            method, workdir, task_params, names, seeds=_SEEDS.value,
+            key=jax.random.fold_in(jax.random.fold_in(key, compare.METHODS.index(method)),
+                                   seed_index),
+            budget=_BUDGET.value, eval_episodes=_EVAL_EPISODES.value,
+            finetune_envs=_FINETUNE_ENVS.value,
+            finetune_eval_every=_FINETUNE_EVAL_EVERY.value,
+            pearl_episodes=_PEARL_EPISODES.value, maml_steps=_MAML_STEPS.value,
+            seed_index=seed_index))
+      except (ValueError, ConfigError, checkpoint.CheckpointError) as e:
+        cli.fail([f"{method}: {e}"])
+    record = records[0] if len(records) == 1 else compare.merge_training_seeds(records)
     record["adaptation_seconds"] = time.time() - start
     result["methods"][method] = record
     print(f"{LABELS[method]}: {record['adaptation_seconds']:.0f} s")

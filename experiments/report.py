@@ -27,12 +27,13 @@ from absl import flags
 import numpy as np
 
 from earjax import files
+from earjax.statistics import BOOTSTRAP_REPS, interval_estimates
 from experiments import cli
 
 _RUNS = flags.DEFINE_list("runs", None, "name=workdir[+workdir...] pairs.", required=True)
 _METRIC = flags.DEFINE_string("metric", "eval/return_mean", "The metrics.jsonl figure.")
 _EPOCH = flags.DEFINE_integer("epoch", None, "The evaluation epoch (default: each run's last).")
-_REPS = flags.DEFINE_integer("reps", 2000, "Bootstrap resamples.")
+_REPS = flags.DEFINE_integer("reps", BOOTSTRAP_REPS, "Bootstrap resamples.")
 _LOWER = flags.DEFINE_bool("lower_is_better", None, "Whether a lower figure is better "
                            "(default: true for metrics named *error*).")
 _OUT = flags.DEFINE_string("out", None, "Output folder.", required=True)
@@ -80,19 +81,6 @@ def method_scores(spec: str, metric: str, epoch: int | None):
       curves.setdefault(row["env_steps"], []).append(seed_values(row, metric))
   shared = {s: sum(v, []) for s, v in sorted(curves.items()) if len(v) == len(runs)}
   return np.asarray(final), shared
-
-
-def interval_estimates(scores: dict[str, np.ndarray], reps: int) -> dict:
-  """Per method: mean and IQM with 95 % stratified-bootstrap CIs (rliable)."""
-  from rliable import library as rly  # pylint: disable=import-outside-toplevel
-  from rliable import metrics  # pylint: disable=import-outside-toplevel
-  aggregate = lambda x: np.array([metrics.aggregate_mean(x), metrics.aggregate_iqm(x)])
-  point, ci = rly.get_interval_estimates({k: v[:, None] for k, v in scores.items()},
-                                         aggregate, reps=reps)
-  return {k: {"n": int(len(scores[k])), "mean": float(point[k][0]),
-              "mean_ci": [float(ci[k][0, 0]), float(ci[k][1, 0])],
-              "iqm": float(point[k][1]), "iqm_ci": [float(ci[k][0, 1]), float(ci[k][1, 1])]}
-          for k in scores}
 
 
 def verdict(a: str, b: str, est: dict, lower_is_better: bool) -> str:

@@ -11,6 +11,7 @@ import pytest
 
 from earjax.adaptation import cem
 from earjax import comparison as compare
+from earjax import envs
 from tiny import REPO
 
 
@@ -68,6 +69,56 @@ def test_a_policy_that_ignores_the_target_fails_tracking():
   assert worse["slope_after"] >= 0.7 and worse["improved"][0] is False and not worse["holds"]
   with pytest.raises(ValueError, match="at least two tasks"):
     compare.tracking(_record([1.0], [0.9], [1.0]))
+
+
+def _seed_record(seed, returns, velocities):
+  """One training seed's record, one task (target 1.0), 2 adaptation seeds, 2 points."""
+  return {"workdir": "w", "curve": "c", "seed_index": seed, "checkpoint_epoch": 10 + seed,
+          "training_seconds": 100.0 + seed,
+          "tasks": {"vel1": {"velocity_target": 1.0, "env_steps": [0, 200],
+                             "return": [[0.0, r] for r in returns],
+                             "velocity": [[0.0, v] for v in velocities],
+                             "final_return": list(returns), "final_velocity": list(velocities)}}}
+
+
+def test_training_seeds_merge_and_split_back():
+  records = [_seed_record(0, [-10.0, -12.0], [0.9, 0.7]),
+             _seed_record(1, [-20.0, -22.0], [0.5, 0.3])]
+  merged = compare.merge_training_seeds(records)
+  task = merged["tasks"]["vel1"]
+  assert task["final_return"] == [-10.0, -12.0, -20.0, -22.0]
+  assert task["training_seed"] == [0, 0, 1, 1]
+  assert merged["checkpoint_epoch"] == [10, 11] and merged["seed_index"] == [0, 1]
+  back = compare.by_training_seed(merged)
+  assert [b["tasks"]["vel1"]["final_velocity"] for b in back] == [[0.9, 0.7], [0.5, 0.3]]
+
+
+def test_the_summary_gives_cis_over_training_seeds():
+  """Per training seed, the mean over its adaptation seeds: returns -11, -21, -31; errors
+  0.2, 0.6, 1.0; their mean -21 and 0.6, with a bootstrap CI around each; n = 3."""
+  records = [_seed_record(k, [-10.0 - 10 * k, -12.0 - 10 * k], [0.9 - 0.4 * k, 0.7 - 0.4 * k])
+             for k in range(3)]
+  entry = compare.summary({"methods": {"pearl": compare.merge_training_seeds(records)}})[
+      "pearl"]["tasks"]["vel1"]
+  assert entry["n"] == 3
+  np.testing.assert_allclose([entry["final_return_mean"], entry["velocity_error_mean"]],
+                             [-21.0, 0.6])
+  lo, hi = entry["final_return_ci"]
+  assert -31.0 <= lo < -21.0 < hi <= -11.0
+  lo, hi = entry["velocity_error_ci"]
+  assert 0.2 <= lo < 0.6 < hi <= 1.0
+  one = compare.summary({"methods": {"pearl": records[0]}})["pearl"]["tasks"]["vel1"]
+  assert "n" not in one and "final_return_ci" not in one
+
+
+def test_runs_on_other_tasks_are_refused():
+  base = envs.default_config("halfcheetah_vel")
+  other = envs.default_config("halfcheetah_vel")
+  other.task_interval = (0.0, 3.0)
+  assert compare.same_tasks({"ear": base, "pearl": base}) is base
+  with pytest.raises(ValueError, match=r"^--runs pearl trained other tasks than ear: "
+                                       r"env.task_interval \(0.0, 3.0\) vs \(\)$"):
+    compare.same_tasks({"ear": base, "pearl": other})
 
 
 def test_the_command_writes_records_summary_and_plot(tiny_ear_run, tmp_path):
