@@ -81,7 +81,7 @@ CLI_CASES = [  # (flags, config file, the one line on stderr)
     (["extra"], None, "error: unexpected arguments extra"),
     ([], "experiments/configs/point_vel.py:gpu",
      "error: flag --config=experiments/configs/point_vel.py:gpu: Error whilst parsing "
-     "config file: ValueError: unknown preset 'gpu'; valid presets: paper, cpu, cpu_release, cpu_all"),
+     "config file: ValueError: unknown preset 'gpu'; valid presets: paper, cpu, cpu_release, cpu_all, cpu_meta"),
     (["--config.agent=dqn"], None,
      "error: agent must be one of ear_sac, maml, mhmt_sac, ohe_sac, pearl, tsac, got 'dqn'"),
     ([], "experiments/configs/nope.py", "error: cannot load the config file: [Errno 2] No "

@@ -1,6 +1,8 @@
 """Ant-Dir: 24 directions, 80 transitions per task a batch, 50k replay per task,
 10000 epochs (about 48M env steps).  The cpu presets train 0, 90, 180, 270 degrees."""
-from experiments.configs.presets import family_config
+from experiments.configs.presets import PRESETS_WITHOUT_META, family_config
+
+PRESETS = PRESETS_WITHOUT_META
 
 
 def get_config(preset: str = "paper"):

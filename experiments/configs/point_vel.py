@@ -7,7 +7,8 @@ from experiments.configs.presets import family_config
 
 
 def get_config(preset: str = "cpu"):
-  config = family_config("point_vel", preset, epochs=200, cpu_task_ids=())
+  config = family_config("point_vel", preset, epochs=200, cpu_task_ids=(),
+                         meta_tasks={"task_interval": (0.0, 1.5)})
   if preset.startswith("cpu"):
     config.network.actor_hidden = (64, 64)
     config.network.critic_hidden = (64, 64)

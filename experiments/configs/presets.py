@@ -12,20 +12,28 @@
 - ``cpu_all``: the ``cpu`` preset on every training task of the family (HalfCheetah-Vel's
   ten targets 1..10 m/s, so that its held-out 1.5, 4.5 and 7.5 lie inside the trained
   range; issue 15).
+- ``cpu_meta``: the ``cpu`` preset on the meta-RL references' task protocol (issue 36):
+  100 training and 30 held-out targets drawn from the family's ``meta_tasks`` interval
+  (``env.task_interval``; HalfCheetah-Vel: PEARL's U(0, 3) with its control cost 0.05),
+  one env per task and 16 transitions per task in a batch (1,600 in all; PEARL: 16 tasks
+  x 256).  Every method of the adaptation comparison trains on it.
 """
 import ml_collections
 
 from earjax.config import default_config
 
-PRESETS = ("paper", "cpu", "cpu_release", "cpu_all")
+PRESETS = ("paper", "cpu", "cpu_release", "cpu_all", "cpu_meta")
+# The presets of a family without one velocity target (no meta-RL task interval).
+PRESETS_WITHOUT_META = PRESETS[:-1]
 CPU_EPOCHS = 1000
 
 
 def family_config(env_name: str, preset: str, *, epochs: int, cpu_task_ids: tuple[int, ...],
+                  meta_tasks: dict | None = None,
                   **paper_overrides) -> ml_collections.ConfigDict:
   """``env_name``'s config for ``preset``: the release's settings with ``paper_overrides``
   (the family's batch and replay) and ``epochs`` training epochs; the cpu presets train
-  ``cpu_task_ids``."""
+  ``cpu_task_ids``, ``cpu_meta`` the ``env`` settings ``meta_tasks`` (its interval)."""
   if preset not in PRESETS:
     raise ValueError(f"unknown preset {preset!r}; valid presets: {', '.join(PRESETS)}")
   config = default_config(env_name)
@@ -47,9 +55,17 @@ def family_config(env_name: str, preset: str, *, epochs: int, cpu_task_ids: tupl
     config.eval_every = 10
     config.checkpoint_every = 20
     config.num_epochs = config.random_epochs + CPU_EPOCHS
-  if preset == "cpu_all":
+  if preset in ("cpu_all", "cpu_meta"):
     config.task_ids = ()
-  if preset in ("cpu", "cpu_all"):
+  if preset == "cpu_meta":
+    if meta_tasks is None:
+      raise ValueError(f"{env_name} has no meta-RL task interval: the cpu_meta preset is "
+                       "for families with one velocity target")
+    for key, value in meta_tasks.items():
+      config.env[key] = value
+    config.envs_per_task = 1
+    config.batch_size_per_task = 16
+  if preset in ("cpu", "cpu_all", "cpu_meta"):
     config.random_epochs = 5
     config.min_replay_size = 0
     config.num_epochs = CPU_EPOCHS
