@@ -16,7 +16,8 @@
   100 training and 30 held-out targets drawn from the family's ``meta_tasks`` interval
   (``env.task_interval``; HalfCheetah-Vel: PEARL's U(0, 3) with its control cost 0.05),
   one env per task and 16 transitions per task in a batch (1,600 in all; PEARL: 16 tasks
-  x 256).  Every method of the adaptation comparison trains on it.
+  x 256), MAML's meta-batch of 40 tasks.  Every method of the adaptation comparison
+  trains on it.
 """
 import ml_collections
 
@@ -65,6 +66,7 @@ def family_config(env_name: str, preset: str, *, epochs: int, cpu_task_ids: tupl
       config.env[key] = value
     config.envs_per_task = 1
     config.batch_size_per_task = 16
+    config.maml.meta_batch = 40       # pytorch-maml-rl's meta-batch
   if preset in ("cpu", "cpu_all", "cpu_meta"):
     config.random_epochs = 5
     config.min_replay_size = 0
