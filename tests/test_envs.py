@@ -48,10 +48,14 @@ def test_task_sets_are_the_reference_ones():
       "jump1", "jump5", "jump10")
   assert run_jump.extra_task_names == ("walk", "stand")
   sizes = {n: (envs.make(n).observation_size, envs.make(n).action_size) for n in FAMILIES}
+  sampled = ("num_test_tasks", "num_train_tasks")
   assert envs.options("hopper_vel") == ("backend", "episode_length", "impl",
-                                        "ls_iterations", "solver_iterations",
-                                        "success_velocity_fraction", "unroll_substeps")
-  assert envs.options("point_vel") == ("episode_length", "success_velocity_fraction")
+                                        "ls_iterations", *sampled, "solver_iterations",
+                                        "success_velocity_fraction", "task_interval",
+                                        "task_seed", "unroll_substeps")
+  assert envs.options("point_vel") == ("episode_length", *sampled,
+                                       "success_velocity_fraction", "task_interval",
+                                       "task_seed")
   assert envs.options("hopper_skills") == ("backend", "episode_length", "impl",
                                            "ls_iterations", "solver_iterations",
                                            "unroll_substeps")
@@ -89,7 +93,9 @@ def test_a_family_takes_its_env_section_and_declares_its_settings_once():
   config = envs.default_config("hopper_vel")
   assert dict(config) == {"episode_length": 200, "solver_iterations": 4,
                           "ls_iterations": 8, "unroll_substeps": True, "impl": "jax",
-                          "backend": "mjx", "success_velocity_fraction": 0.1}
+                          "backend": "mjx", "success_velocity_fraction": 0.1,
+                          "task_interval": (), "num_train_tasks": 100,
+                          "num_test_tasks": 30, "task_seed": 1337}
   assert envs.default_config("ant_dir").success_heading_deg == 15.0
   assert envs.default_config("halfcheetah_run_jump").jump_success_height == 0.4
   config.solver_iterations = 2

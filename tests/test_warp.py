@@ -85,7 +85,8 @@ def test_impl_is_refused_where_it_cannot_run_in_one_line():
   point.env.unlock()
   point.env.impl = "warp"
   assert validate(point) == ["unknown config key 'env.impl' (point_vel has no such setting; "
-                             "its settings: episode_length, success_velocity_fraction)"]
+                             "its settings: episode_length, num_test_tasks, num_train_tasks, "
+                             "success_velocity_fraction, task_interval, task_seed)"]
   spring = tiny_config(**hcv, **{"env.backend": "spring", "env.impl": "warp"})
   assert validate(spring) == ["env.impl=warp is MJX's; backend 'spring' has no Warp "
                               "implementation"]

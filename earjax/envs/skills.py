@@ -23,6 +23,7 @@ adaptation tasks: the families score the compression's datasets and searches.
 import jax.numpy as jnp
 import numpy as np
 
+from earjax.envs.base import SAMPLED_TASKS
 from earjax.envs.halfcheetah import CTRL_COST as CHEETAH_CTRL_COST
 from earjax.envs.halfcheetah import _HalfCheetah
 from earjax.envs.planar_walkers import CTRL_COST as HOPPER_CTRL_COST
@@ -85,9 +86,11 @@ class HopperSkills(_NamedTasks, HopperVel):
 
   @classmethod
   def default_config(cls):
-    """Hopper-Vel's settings but its velocity success (the skills have their own)."""
+    """Hopper-Vel's settings but its velocity success and its sampled targets (the skills
+    are named tasks with their own success)."""
     config = super().default_config()
-    del config.success_velocity_fraction
+    for key in ("success_velocity_fraction", *SAMPLED_TASKS):
+      del config[key]
     return config
 
   def velocity_target(self, task_param):
