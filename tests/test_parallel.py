@@ -263,7 +263,8 @@ def test_a_lost_peer_stops_the_others_in_one_line_and_the_job_resumes(tmp_path, 
   """``kill -9`` of process 1 (or of the coordinator, process 0): the survivor exits 4
   within the peer timeout with one line that names the lost process, the epoch it
   reached and the last intact checkpoint, no stack trace (XLA's report goes to the
-  workdir's logs); relaunching both processes resumes the job to its end."""
+  workdir's logs); relaunching both processes resumes the job to its end (after the
+  loss of process 1; the relaunch is the same after either)."""
   job, port = str(tmp_path / "job"), free_port()
   procs = [subprocess.Popen(
       command(job, 500, "--config.num_processes=2", f"--config.process_id={i}",
@@ -289,6 +290,8 @@ def test_a_lost_peer_stops_the_others_in_one_line_and_the_job_resumes(tmp_path, 
       "the same command to resume" in lines[0]
   log = os.path.join(job, "logs", f"process_{1 - lost}.log")
   assert lines[0].endswith(f"(the runtime's report: {log})") and os.path.getsize(log) > 0
+  if lost == 0:   # the relaunch does not depend on which process was lost: tested once
+    return
   # Relaunched, the job resumes from its last checkpoint and runs to its end.
   for code, err in finish(launch(job, 6, free_port())):
     assert code == 0, err[-3000:]
