@@ -17,8 +17,9 @@ from earjax import comparison as compare
 from earjax.adaptation import maml as maml_adaptation
 from earjax.agents.maml import losses
 from earjax.config import validate
-from earjax.training import train_and_evaluate, trainer_for
-from tiny import assert_resumed_run_equals_straight_one, sampled_point_vel, tiny_config
+from earjax.training import trainer_for
+from tiny import (assert_resumed_run_equals_straight_one, sampled_point_vel, tiny_config,
+                  train_with_production_compiler)
 
 MAML = {"agent": "maml", "maml.hidden": (8,), "maml.episodes_per_task": 2,
         "random_epochs": 0}
@@ -161,7 +162,7 @@ def test_the_inner_loop_follows_the_target_on_held_out_targets(tmp_path):
   config.maml.hidden = (32, 32)
   config.maml.inner_lr = 0.5
   config.maml.episodes_per_task = 10
-  train_and_evaluate(config, workdir)
+  train_with_production_compiler(config, workdir)
   env = maml_adaptation.load(workdir).env
   record = compare.run_method("maml", workdir, env.adapt_tasks, env.adapt_task_names,
                               seeds=3, key=jax.random.PRNGKey(0), budget=6000,

@@ -19,8 +19,9 @@ from earjax.agents.pearl.networks import kl_to_prior, product_of_gaussians
 from earjax.agents.sac.losses import make_losses
 from earjax.config import validate
 from earjax.run import Run
-from earjax.training import Trainer, train_and_evaluate, trainer_for
-from tiny import assert_resumed_run_equals_straight_one, sampled_point_vel, tiny_config
+from earjax.training import Trainer, trainer_for
+from tiny import (assert_resumed_run_equals_straight_one, sampled_point_vel, tiny_config,
+                  train_with_production_compiler)
 
 PEARL = {"agent": "pearl", "pearl.latent_dim": 2, "pearl.encoder_hidden": (8,),
          "pearl.context_per_task": 6}
@@ -151,13 +152,13 @@ def test_a_resumed_run_equals_a_straight_one_bitwise_and_is_traced_once(tmp_path
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
   """PEARL on sampled Point-Vel targets, 100 epochs of 100 gradient steps on batches of 32
-  per task (about a minute)."""
+  per task, trained by the CLI compiled as in production (about a minute alone)."""
   config = sampled_point_vel("pearl", epochs=100)
   config.reward_scale = 5.0
   config.batch_size_per_task = 32
   config.pearl.encoder_hidden = (64, 64)
   workdir = str(tmp_path_factory.mktemp("pearl"))
-  train_and_evaluate(config, workdir)
+  train_with_production_compiler(config, workdir)
   return pearl_adaptation.load(workdir)
 
 

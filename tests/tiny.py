@@ -8,6 +8,7 @@ import sys
 import jax
 import numpy as np
 
+from compile_flags import production_xla_flags
 from earjax import agents
 from earjax import checkpoint
 from earjax import envs
@@ -63,7 +64,12 @@ def tiny_networks(agent="ear_sac", obs=5, act=2, tasks=3, **network):
 
 def tiny_flags(**changes) -> list[str]:
   """CLI flags that turn the Point-Vel cpu preset into ``tiny_config(**changes)``."""
-  want, preset = flatten(tiny_config(**changes)), flatten(point_vel.get_config("cpu"))
+  return preset_flags(tiny_config(**changes))
+
+
+def preset_flags(config) -> list[str]:
+  """CLI flags that turn the Point-Vel cpu preset into ``config``."""
+  want, preset = flatten(config), flatten(point_vel.get_config("cpu"))
   flags = []
   for key, value in want.items():
     if preset[key] == value:
@@ -81,6 +87,17 @@ def cli_command(*args, config=CPU_PRESET) -> list[str]:
 def cli(*args, config=CPU_PRESET) -> subprocess.CompletedProcess:
   return subprocess.run(cli_command(*args, config=config), cwd=REPO, capture_output=True,
                         text=True, timeout=600)
+
+
+def train_with_production_compiler(config, workdir) -> None:
+  """``config``'s job (a Point-Vel one) trained by ``experiments.train`` in a child
+  process that compiles as the CLI does, without the suite's cheap settings
+  (``compile_flags.py``): a test that trains for minutes runs its programs at full
+  optimisation (the PEARL fixture: 149 s with the cheap settings beside the other worker)."""
+  env = dict(os.environ, XLA_FLAGS=production_xla_flags(os.environ.get("XLA_FLAGS", "")))
+  proc = subprocess.run(cli_command(f"--workdir={workdir}", *preset_flags(config)), cwd=REPO,
+                        env=env, capture_output=True, text=True, timeout=900)
+  assert proc.returncode == 0, proc.stderr[-3000:]
 
 
 def leaves(tree) -> list[np.ndarray]:
