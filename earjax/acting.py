@@ -89,7 +89,8 @@ def rollout(env: envs.TaskFamilyEnv, act: ActFn, policy_inputs: Any,
             score_params: Optional[jax.Array] = None, keep_states: bool = False,
             length: Optional[int] = None,
             success: Optional["SuccessRule"] = None,
-            keep_transitions: bool = False, remat: bool = False) -> Episode:
+            keep_transitions: bool = False, remat: bool = False,
+            truncate: int = 0) -> Episode:
   """One episode per entry b of ``policy_inputs`` (a pytree with leading axis B: task
   indices, LTEs, ...) on the task ``task_params[b]`` [B, p].
 
@@ -104,8 +105,12 @@ def rollout(env: envs.TaskFamilyEnv, act: ActFn, policy_inputs: Any,
   [-1, 1] (a no-op for the tanh policies; MAML's Gaussian samples are not bounded); the
   transitions keep ``act``'s.  ``remat``: each step is recomputed in the backward pass
   (``jax.checkpoint``) instead of kept, for gradients through long episodes.
+  ``truncate`` > 0: truncated backpropagation through time: the env state enters every
+  ``truncate``-th step (0, truncate, 2 truncate, ...) with its gradient stopped, so a
+  derivative of the rewards reaches the policy's inputs through at most ``truncate``
+  steps of dynamics (0: through the whole episode).
   Jit it with ``env``, ``act``, ``keep_states``, ``length``, ``success``,
-  ``keep_transitions`` and ``remat`` static.
+  ``keep_transitions``, ``remat`` and ``truncate`` static.
   """
   steps = int(length or env.episode_length)
   score_params = (jnp.zeros((0, env.task_param_size)) if score_params is None
@@ -117,6 +122,9 @@ def rollout(env: envs.TaskFamilyEnv, act: ActFn, policy_inputs: Any,
 
     def step(carry, t):
       state, alive = carry
+      if truncate:
+        cut = t % truncate == 0
+        state = jax.tree.map(lambda x: jnp.where(cut, jax.lax.stop_gradient(x), x), state)
       action = act(policy_input, state.obs, jax.random.fold_in(act_key, t), stochastic)
       applied = jnp.clip(action, -1.0, 1.0)
       nxt = env.step(state, applied)

@@ -48,6 +48,13 @@ _GENERATIONS = flags.DEFINE_integer("generations", cem.CEM_DEFAULTS.generations,
                                     "grad_*).")
 _GRADIENT_LR = flags.DEFINE_float("gradient_lr", gradient.GradientConfig.learning_rate,
                                   "Adam's step size of grad_rollout and grad_critic.")
+_GRADIENT_CLIP = flags.DEFINE_float("gradient_clip", gradient.GradientConfig.max_grad_norm,
+                                    "Each task's gradient is clipped to this L2 norm before "
+                                    "Adam (grad_rollout and grad_critic).")
+_GRADIENT_HORIZON = flags.DEFINE_integer("gradient_horizon",
+                                         gradient.GradientConfig.horizon,
+                                         "grad_rollout's truncation window in env steps "
+                                         "(0: back-propagate through the whole episode).")
 _STOCHASTIC = flags.DEFINE_bool("stochastic", False, "Score candidates with sampled "
                                 "actions (the release) instead of tanh(mean).")
 _EVAL_EPISODES = flags.DEFINE_integer("eval_episodes", 10, "Fresh episodes that evaluate "
@@ -93,6 +100,8 @@ def gradient_search(method: str, run, task_params: np.ndarray, key: jax.Array):
   CEM's population as episodes per step and its generations as steps."""
   config = gradient.GradientConfig(episodes=cem.CEMConfig().population,
                                    steps=_GENERATIONS.value, learning_rate=_GRADIENT_LR.value,
+                                   max_grad_norm=_GRADIENT_CLIP.value,
+                                   horizon=_GRADIENT_HORIZON.value,
                                    normalize=bool(run.config.ear_sac.normalize_lte))
   init = gradient.nearest_ltes(run.task_params, np.asarray(run.ltes), task_params)
   if method == "grad_rollout":
@@ -102,7 +111,8 @@ def gradient_search(method: str, run, task_params: np.ndarray, key: jax.Array):
 
     def go(policy, critic_params, key):
       del critic_params
-      objective = gradient.rollout_objective(env, policy, task_params, config.episodes)
+      objective = gradient.rollout_objective(env, policy, task_params, config.episodes,
+                                             config.horizon)
       return gradient.ascend(objective, init, key, config)
     critic_params = None
   else:
@@ -183,6 +193,8 @@ def main(argv):
     cli.fail([f"unknown method(s) {', '.join(unknown)}; valid: {', '.join(METHODS)}"])
   if _GENERATIONS.value < 1 or _EVAL_EPISODES.value < 1:
     cli.fail(["generations and eval_episodes must be positive"])
+  if not _GRADIENT_CLIP.value > 0 or _GRADIENT_HORIZON.value < 0:
+    cli.fail(["gradient_clip must be > 0 and gradient_horizon >= 0 (0: the whole episode)"])
   if _STOCHASTIC.value and any(m.startswith("grad_") for m in _METHODS.value):
     cli.fail(["the gradient methods follow deterministic episodes; drop --stochastic or "
               "the grad_* methods"])

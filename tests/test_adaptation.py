@@ -104,6 +104,12 @@ def test_unknown_tasks_and_missing_runs(tmp_path):
   assert result.returncode == 2
   assert result.stderr.strip().splitlines() == [
       f"error: '{tmp_path}' holds no training run (no config.json)"]
+  result = subprocess.run(
+      [sys.executable, "-m", "experiments.adapt", f"--workdir={tmp_path}",
+       "--methods=grad_rollout", "--gradient_horizon=-1"], cwd=REPO,
+      capture_output=True, text=True, timeout=120, check=False)
+  assert result.returncode == 2 and result.stderr.strip().splitlines() == [
+      "error: gradient_clip must be > 0 and gradient_horizon >= 0 (0: the whole episode)"]
 
 
 def test_finetune_slot_move_reproduces_the_source_task():

@@ -16,6 +16,7 @@ from earjax import envs
 from earjax import skills
 from earjax.adaptation import cem
 from earjax.adaptation import gradient
+from earjax.adaptation import lte as lte_lib
 from earjax.networks import deterministic_action, l2_normalize
 from earjax.policy import frozen_policy
 from tiny import REPO, tiny_networks
@@ -88,6 +89,61 @@ def test_the_rollout_gradient_is_the_derivative_of_the_mean_return(point):
   assert float(jnp.abs(grad).max()) > 0
 
 
+def test_a_truncated_rollout_gradient_is_the_sum_of_its_windows_derivatives(point):
+  """``horizon`` h: the state enters steps 0, h, 2h, ... with its gradient stopped.  By
+  hand, stepping the env in Python: the derivative of each window's rewards, its first
+  state held fixed.  h = 1 is the sum over steps of d r(s_t, pi(s_t, Z)) / dZ; h = the
+  episode is the whole gradient."""
+  env, _, policy = point
+  task_param, key = jnp.array([0.6]), jax.random.PRNGKey(3)
+  lte = cem.random_sphere(jax.random.PRNGKey(7), (1, 3))
+
+  def rolled(z, horizon):
+    episode = lte_lib.rollout(env, policy, z, task_param[None], key[None], truncate=horizon)
+    return episode.ret[0]
+
+  def by_hand(z, horizon):
+    _, act_key = jax.random.split(key)
+    state, alive, total = env.reset(jax.random.split(key)[0], task_param), 1.0, 0.0
+    for t in range(env.episode_length):
+      if t % horizon == 0:
+        state = jax.lax.stop_gradient(state)
+      action = policy.act(z[0], state.obs, jax.random.fold_in(act_key, t), False)
+      state_next = env.step(state, jnp.clip(action, -1.0, 1.0))
+      total = total + alive * state_next.reward
+      alive, state = alive * (1.0 - state_next.done), state_next
+    return total
+
+  for horizon in (1, 5):
+    np.testing.assert_allclose(jax.grad(rolled)(lte, horizon),
+                               jax.grad(by_hand)(lte, horizon), rtol=1e-4, atol=1e-6)
+  np.testing.assert_allclose(jax.grad(rolled)(lte, env.episode_length),
+                             jax.grad(rolled)(lte, 0), rtol=1e-6)
+  assert not np.allclose(jax.grad(rolled)(lte, 1), jax.grad(rolled)(lte, 0))
+
+
+def test_a_gradient_too_large_for_adams_square_still_moves_the_lte():
+  """A finite gradient of norm 1e25 (a 200-step MJX rollout's reached 1e27): clipped to
+  ``max_grad_norm`` first, it moves the LTE at every step; unclipped, Adam's second
+  moment (its square) overflows and divides the step to zero."""
+  targets = cem.random_sphere(jax.random.PRNGKey(3), (2, 3))
+
+  def objective(ltes, key):
+    del key
+    value = 1e25 * jnp.sum(ltes * targets, -1)
+    return value, (value, {"velocity": value})
+
+  start = cem.random_sphere(jax.random.PRNGKey(5), (2, 3))
+  config = gradient.GradientConfig(steps=4, learning_rate=0.1)
+  _, history = gradient.ascend(objective, start, jax.random.PRNGKey(0), config)
+  lte = np.asarray(history["lte"])
+  assert np.asarray(history["grad_finite"]).all()
+  assert (np.asarray(history["grad_norm"]) > 1e24).all()
+  assert (np.linalg.norm(np.diff(lte, axis=0), axis=-1) > 1e-3).all()   # every step moved
+  np.testing.assert_allclose(gradient.clip_rows(jnp.array([[3e30, 4e30], [0.3, 0.4]]), 1.0),
+                             [[0.6, 0.8], [0.3, 0.4]], rtol=1e-6)
+
+
 def test_the_critic_gradient_reaches_the_lte_through_the_action_alone(point):
   """With a critic linear in the action, Q = <w, a> for both twins, the objective is the
   mean over alive steps of <w, tanh(mean(s_t, Z))> at the visited states held fixed."""
@@ -101,7 +157,6 @@ def test_the_critic_gradient_reaches_the_lte_through_the_action_alone(point):
   grad = jax.grad(lambda z: objective(z, key)[0].sum())(lte)
 
   def by_hand(z):
-    from earjax.adaptation import lte as lte_lib  # pylint: disable=import-outside-toplevel
     episode = lte_lib.rollout(env, policy, jnp.repeat(lte, 2, 0), jnp.repeat(
         jnp.asarray(task_params, jnp.float32), 2, 0), jax.random.split(key, 2),
                               keep_states=True)

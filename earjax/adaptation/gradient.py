@@ -51,10 +51,15 @@ Objective = Callable[[jax.Array, jax.Array], tuple[jax.Array, tuple[jax.Array, d
 class GradientConfig:
   """``episodes`` per task and step (CEM's population: 6 x 15), ``steps`` (CEM's
   generations), Adam's ``learning_rate`` on the free vector u of Z = normalize(u)
-  (``normalize``; Z = u if not)."""
+  (``normalize``; Z = u if not); each task's gradient clipped to L2 norm
+  ``max_grad_norm`` before Adam (``clip_rows``); ``horizon``: the rollout gradient's
+  truncation window in env steps (``acting.rollout``'s ``truncate``; 0: the whole
+  episode)."""
   episodes: int = struct.field(pytree_node=False, default=90)
   steps: int = struct.field(pytree_node=False, default=10)
   learning_rate: float = struct.field(pytree_node=False, default=0.05)
+  max_grad_norm: float = struct.field(pytree_node=False, default=1.0)
+  horizon: int = struct.field(pytree_node=False, default=0)
   # False for a run of the no-hypersphere ablation: Z = u, off the sphere as it trained.
   normalize: bool = struct.field(pytree_node=False, default=True)
 
@@ -102,9 +107,10 @@ def _repeat(x: jax.Array, n: int) -> jax.Array:
 
 
 def rollout_objective(env: TaskFamilyEnv, policy: FrozenPolicy, task_params,
-                      episodes: int) -> Objective:
+                      episodes: int, horizon: int = 0) -> Objective:
   """The mean return of ``episodes`` deterministic episodes per task, differentiable in
-  the LTEs through the rollout."""
+  the LTEs through the rollout (through at most ``horizon`` steps of dynamics if > 0:
+  ``acting.rollout``'s ``truncate``)."""
   require_differentiable(env)
   task_params = jnp.asarray(task_params, jnp.float32)
 
@@ -112,7 +118,8 @@ def rollout_objective(env: TaskFamilyEnv, policy: FrozenPolicy, task_params,
     k = ltes.shape[0]
     episode = lte_lib.rollout(env, policy, _repeat(ltes, episodes),
                               _repeat(task_params, episodes),
-                              jax.random.split(key, k * episodes), remat=True)
+                              jax.random.split(key, k * episodes), remat=True,
+                              truncate=horizon)
     per_task = lambda x: x.reshape(k, episodes).mean(-1)
     ret = per_task(episode.ret)
     return ret, (jax.lax.stop_gradient(ret),
@@ -153,6 +160,14 @@ def zero_nonfinite_rows(x: jax.Array) -> jax.Array:
   return jnp.where(jnp.all(jnp.isfinite(x), axis=-1, keepdims=True), x, 0.0)
 
 
+def clip_rows(x: jax.Array, max_norm: float) -> jax.Array:
+  """``x`` [K, d] with every row longer than ``max_norm`` (L2, ``safe_norm``) scaled down
+  to it: a finite gradient of any size gives Adam a step (squares beyond ~1e19 overflow
+  its second moment, which then divides the step to zero)."""
+  norm = safe_norm(x)[:, None]
+  return x * jnp.minimum(1.0, max_norm / jnp.where(norm > 0, norm, 1.0))
+
+
 def safe_norm(x: jax.Array) -> jax.Array:
   """The L2 norm over the last axis, scaled by the largest entry first so that a finite
   vector whose squares overflow float32 (a rollout gradient can reach 1e20) still gets
@@ -168,14 +183,14 @@ def ascend(objective: Objective, init_ltes, key: jax.Array,
   ``lax.scan``.  Returns (the LTE of each task's best step [K, d], history as
   ``cem.cem``'s: ``best``, ``elite_mean`` [G, K] (the step's mean return), ``best_aux``
   [G, K] and ``lte`` [G, K, d], the LTE each step rolled out; and the gradient's
-  ``grad_finite`` and ``grad_norm`` [G, K], its L2 norm, NaN where it was not finite
-  and Adam got zeros; a finite gradient beyond ~1e19 moves nothing either, as Adam's
-  second moment, its square, overflows)."""
+  ``grad_finite`` and ``grad_norm`` [G, K], its L2 norm before clipping, NaN where it
+  was not finite and Adam got zeros)."""
   # A task's gradient with any non-finite entry (MJX with one solver iteration can
   # diverge) is zeroed whole instead of poisoning Adam's moments for every later step
   # (optax.zero_nans would pass an infinity, and keep a row's finite entries).
-  optimizer = optax.chain(optax.stateless(lambda g, _: zero_nonfinite_rows(g)),
-                          optax.adam(config.learning_rate))
+  optimizer = optax.chain(
+      optax.stateless(lambda g, _: clip_rows(zero_nonfinite_rows(g), config.max_grad_norm)),
+      optax.adam(config.learning_rate))
   u = jnp.asarray(init_ltes, jnp.float32)
   project = l2_normalize if config.normalize else (lambda x: x)
 

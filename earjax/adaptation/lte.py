@@ -120,13 +120,14 @@ def composition(betas, velocities, peaks, speed_fraction: float = 0.5,
 def rollout(env: TaskFamilyEnv, policy: FrozenPolicy, ltes: jax.Array,
             task_params: jax.Array, keys: jax.Array, stochastic=False, *,
             score_params: Optional[jax.Array] = None, keep_states: bool = False,
-            length: Optional[int] = None, remat: bool = False) -> acting.Episode:
+            length: Optional[int] = None, remat: bool = False,
+            truncate: int = 0) -> acting.Episode:
   """One episode per row of ``ltes`` [B, d] on the task ``task_params`` [B, p] (see
   ``acting.rollout`` for ``keys``, ``stochastic``, ``score_params``, ``keep_states``,
-  ``remat``)."""
+  ``remat``, ``truncate``)."""
   return acting.rollout(env, policy.act, jnp.asarray(ltes, jnp.float32), task_params, keys,
                         stochastic, score_params=score_params, keep_states=keep_states,
-                        length=length, remat=remat)
+                        length=length, remat=remat, truncate=truncate)
 
 
 def make_rollout(env: TaskFamilyEnv, **static):
