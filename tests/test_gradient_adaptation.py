@@ -103,8 +103,8 @@ def test_a_truncated_rollout_gradient_is_the_sum_of_its_windows_derivatives(poin
     return episode.ret[0]
 
   def by_hand(z, horizon):
-    _, act_key = jax.random.split(key)
-    state, alive, total = env.reset(jax.random.split(key)[0], task_param), 1.0, 0.0
+    reset_key, act_key = jax.random.split(key)
+    state, alive, total = env.reset(reset_key, task_param), 1.0, 0.0
     for t in range(env.episode_length):
       if t % horizon == 0:
         state = jax.lax.stop_gradient(state)

@@ -84,9 +84,9 @@ def cli_command(*args, config=CPU_PRESET) -> list[str]:
   return [sys.executable, "-m", "experiments.train", f"--config={config}", *args]
 
 
-def cli(*args, config=CPU_PRESET) -> subprocess.CompletedProcess:
-  return subprocess.run(cli_command(*args, config=config), cwd=REPO, capture_output=True,
-                        text=True, timeout=600)
+def cli(*args, config=CPU_PRESET, env=None, timeout=600) -> subprocess.CompletedProcess:
+  return subprocess.run(cli_command(*args, config=config), cwd=REPO, env=env,
+                        capture_output=True, text=True, timeout=timeout)
 
 
 def train_with_production_compiler(config, workdir) -> None:
@@ -95,8 +95,7 @@ def train_with_production_compiler(config, workdir) -> None:
   (``compile_flags.py``): a test that trains for minutes runs its programs at full
   optimisation (the PEARL fixture: 149 s with the cheap settings beside the other worker)."""
   env = dict(os.environ, XLA_FLAGS=production_xla_flags(os.environ.get("XLA_FLAGS", "")))
-  proc = subprocess.run(cli_command(f"--workdir={workdir}", *preset_flags(config)), cwd=REPO,
-                        env=env, capture_output=True, text=True, timeout=900)
+  proc = cli(f"--workdir={workdir}", *preset_flags(config), env=env, timeout=900)
   assert proc.returncode == 0, proc.stderr[-3000:]
 
 
