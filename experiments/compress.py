@@ -56,7 +56,7 @@ def main(argv):
               f"reconstruction error {row['reconstruction_error']:.4f} "
               f"(action variance {row['action_variance']:.4f})")
     elif stage == "recovery":
-      print(jobs.recovery_table(summary))
+      print(jobs.recovery_table(summary, jobs.read_decoded(_WORKDIR.value)))
     else:
       print(jobs.adaptation_table(summary))
 

@@ -49,8 +49,9 @@ def plot_latent(workdir: str, path: str) -> None:
 def plot_recovery(rows: list[dict], path: str) -> None:
   def draw(ax, task):
     mine = [r for r in rows if r["task"] == task]
-    for label in dict.fromkeys(jobs.space_label(r) for r in mine):
-      runs = [r for r in mine if jobs.space_label(r) == label]
+    searched = [r for r in mine if r["curve"] is not None]   # random codes have none
+    for label in dict.fromkeys(jobs.space_label(r) for r in searched):
+      runs = [r for r in searched if jobs.space_label(r) == label]
       steps = np.array(runs[0]["curve"]["env_steps"]) / 1e3
       ax.plot(steps, np.mean([r["curve"]["best"] for r in runs], 0), label=f"PGPE in {label}")
     ax.axhline(mine[0]["dataset_best_return"], color="k", ls=":", label="dataset best")
@@ -86,7 +87,7 @@ def main(argv):
       rows = [json.loads(line) for line in f]
     plot_recovery(rows, os.path.join(workdir, "recovery.png"))
     wrote.append("recovery.png")
-    print(jobs.recovery_table(rows), "\n")
+    print(jobs.recovery_table(rows, jobs.read_decoded(workdir)), "\n")
   adapt_path = os.path.join(workdir, "adapt.json")
   if os.path.exists(adapt_path):
     with open(adapt_path) as f:

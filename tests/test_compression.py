@@ -201,3 +201,40 @@ def test_mountain_car_steps_like_gymnasiums():
       ended = True
       break
   assert ended and state.metrics["success"] == 1.0 and state.reward > 99
+
+
+def test_the_whitening_projection_gives_unit_variance_principal_coordinates():
+  # Rows spread along two known orthogonal directions (std 3 and 1) of R^5, plus none.
+  rng = np.random.default_rng(0)
+  directions = np.linalg.qr(rng.normal(size=(5, 2)))[0].T        # orthonormal rows
+  centred = rng.normal(size=(40, 2))
+  centred -= centred.mean(0)
+  # Orthonormal centred columns: the rows' covariance along the two is exactly diag(9, 1).
+  coords = np.linalg.qr(centred)[0] * np.sqrt(40) * [3.0, 1.0]
+  x = coords @ directions
+  projection = ae_lib.whitening_projection(x, 2)
+  chex.assert_shape(projection, (5, 2))
+  y = x @ projection
+  np.testing.assert_allclose(np.cov(y.T, bias=True), np.eye(2), atol=1e-4)
+  # The first coordinate is the wide direction (up to sign), the second the narrow one.
+  np.testing.assert_allclose(np.abs(projection[:, 0] / np.linalg.norm(projection[:, 0])),
+                             np.abs(directions[0]), atol=1e-4)
+  with pytest.raises(ValueError, match=r"input_components must be in \[1, 40\]"):
+    ae_lib.whitening_projection(x, 41)
+
+
+def test_an_encoder_on_whitened_components_trains_saves_and_restores(tmp_path):
+  dataset = small_dataset(n=32)
+  config = ae_config(epochs=60, batch_policies=8, input_components=4)
+  losses = []
+  compressor, state = ae_lib.train(dataset, config, jax.random.PRNGKey(0),
+                                   lambda epoch, loss: losses.append(loss))
+  assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5])
+  chex.assert_shape(compressor.normalizer.input_projection, (dataset.space().num_params, 4))
+  dataset.save(store.dataset_path(str(tmp_path)))
+  store.save_autoencoder(str(tmp_path), compressor, state.params, dataset)
+  restored = store.load(str(tmp_path), 2)
+  np.testing.assert_allclose(restored.compressor.normalizer.input_projection,
+                             compressor.normalizer.input_projection)
+  z = compressor.encode(state.params, jnp.asarray(dataset.params))
+  np.testing.assert_allclose(restored.codes, z, rtol=1e-5, atol=1e-6)

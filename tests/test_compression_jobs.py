@@ -27,20 +27,44 @@ def test_the_jobs_run_on_the_tiny_preset(tmp_path, tiny_ear_run):
   rows = jobs.train_autoencoders(config, workdir)
   assert [r["latent_dim"] for r in rows] == list(config.latent_dims)
   assert store.latent_dims(workdir) == list(config.latent_dims)
+  config.goal_return = -1e6        # below every Point-Vel return: every seed reaches it
   recovered = jobs.recovery(config, workdir)
-  num_tasks = len(PolicyDataset.load(store.dataset_path(workdir)).task_names)
-  assert len(recovered) == (1 + len(config.latent_dims)) * num_tasks * config.search_seeds
-  assert {r["space"] for r in recovered} == {"theta", "latent"}
-  assert all(np.isfinite(r["best_return"]) for r in recovered)
+  dataset = PolicyDataset.load(store.dataset_path(workdir))
+  num_tasks, seeds = len(dataset.task_names), config.search_seeds
+  # Θ, then per latent size PGPE in Z and random codes, for every (task, seed).
+  assert len(recovered) == (1 + 2 * len(config.latent_dims)) * num_tasks * seeds
+  assert {r["space"] for r in recovered} == {"theta", "latent", "random"}
+  assert all(np.isfinite(r["best_return"]) and r["reached_goal"] for r in recovered)
   # Point-Vel's rewards are never positive: best over best is undefined, said so.
   assert all(r["dataset_best_return"] < 0 and r["recovery"] is None for r in recovered)
-  assert "n/a (return" in jobs.recovery_table(recovered)
+  # The dataset's best policy per task, decoded: one row per (latent size, task).
+  decoded = jobs.read_decoded(workdir)
+  assert [(r["latent_dim"], r["task"]) for r in decoded] == [
+      (1, name) for name in dataset.task_names]
+  best = {r["task"]: r["dataset_best_return"] for r in recovered}
+  assert all(np.isfinite(r["decoded_return"]) and r["decoded_recovery"] is None
+             and r["dataset_best_return"] == best[r["task"]] for r in decoded)
+  # The 1-D grid: grid_codes codes from the smallest to the largest dataset code.
+  with open(os.path.join(workdir, "grid_z1.json")) as f:
+    grid = json.load(f)
+  codes = store.load(workdir, 1).codes[:, 0]
+  np.testing.assert_allclose(grid["codes"], np.linspace(codes.min(), codes.max(),
+                                                        config.grid_codes), rtol=1e-6)
+  for entry in grid["tasks"].values():
+    assert len(entry["returns"]) == config.grid_codes
+    assert entry["best_return"] == max(entry["returns"])
+    assert entry["codes_reaching_goal"] == config.grid_codes
+  table = jobs.recovery_table(recovered, decoded)
+  assert "n/a (return" in table and "decoded best, z1" in table
   with open(os.path.join(workdir, "recovery_summary.json")) as f:
-    assert json.load(f) == jobs.recovery_summary(recovered)
+    summary = json.load(f)
+  assert summary == jobs.recovery_summary(recovered, decoded, {1: grid})
+  assert all(space["seeds_reaching_goal"] == seeds
+             for entry in summary.values() for space in entry["spaces"].values())
   config.adapt.ear_workdir = tiny_ear_run        # a tiny EAR run on the same family
   result = jobs.adaptation(config, workdir)
   env = envs.make(config.adapt.env_name)
-  assert list(result["methods"]) == ["latent_pgpe_z2", "theta_pgpe", "ear_cem"]
+  assert list(result["methods"]) == ["latent_pgpe_z1", "theta_pgpe", "ear_cem"]
   assert result["methods"]["ear_cem"]["env_steps"][-1] == (
       config.adapt.cem_generations * 90 * env.episode_length)
   for res in result["methods"].values():

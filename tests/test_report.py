@@ -69,3 +69,12 @@ def test_a_missing_metric_is_one_line(tmp_path):
                         text=True, timeout=300)
   assert proc.returncode == 2
   assert proc.stderr.strip().splitlines() == ["error: no 'eval/nothing' in the run's rows"]
+
+
+def test_seeded_intervals_repeat_and_bracket_the_mean():
+  from earjax import statistics
+  scores = {"a": np.array([0.1, 0.4, 0.2, 0.9, 0.5])}
+  first = statistics.interval_estimates(scores, reps=300, seed=0)["a"]
+  assert first == statistics.interval_estimates(scores, reps=300, seed=0)["a"]
+  assert first["mean"] == pytest.approx(0.42) and first["n"] == 5
+  assert 0.1 <= first["mean_ci"][0] < 0.42 < first["mean_ci"][1] <= 0.9

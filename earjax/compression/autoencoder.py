@@ -9,8 +9,11 @@ s_j drawn from the dataset's visited states,
 never a distance between weights.  The encoder reads θ (the paper's symmetric
 autoencoder, ``encoder_input="parameters"``) or θ's descriptor, its actions on the probe
 states (``"actions"``; both earjax's config).  Inputs are standardised with the dataset's
-per-dimension mean and std; the decoder outputs θ = mean + std * g(z), so g(z) = 0 is the
-dataset's mean policy.  One epoch is one jitted ``lax.scan`` over shuffled minibatches of
+per-dimension mean and std and, with ``input_components`` = k > 0, projected on the
+dataset's k principal directions and whitened (each unit variance over the dataset): an
+encoder that reads 121,801 parameters with Adam otherwise moves each first-layer
+pre-activation by about the learning rate times 121,801 a step (issue 32).  The decoder
+outputs θ = mean + std * g(z), so g(z) = 0 is the dataset's mean policy.  One epoch is one jitted ``lax.scan`` over shuffled minibatches of
 policies, with fresh states at every step, the training state donated.
 """
 from __future__ import annotations
@@ -40,12 +43,16 @@ class AutoencoderConfig:
   batch_policies: int             # policies per gradient step
   batch_states: int               # states per gradient step (shared by its policies)
   epochs: int
+  input_components: int = 0       # 0: the standardised input; k: its whitened top-k PCA
 
   def __post_init__(self):
     for name in ("latent_dim", "batch_policies", "batch_states", "epochs"):
       if int(getattr(self, name)) < 1:
         raise ValueError(f"autoencoder.{name} must be a positive integer, "
                          f"got {getattr(self, name)!r}")
+    if int(self.input_components) < 0:
+      raise ValueError(f"autoencoder.input_components must be an integer >= 0, "
+                       f"got {self.input_components!r}")
     if self.encoder_input not in ENCODER_INPUTS:
       raise ValueError(f"autoencoder.encoder_input must be one of "
                        f"{', '.join(ENCODER_INPUTS)}, got {self.encoder_input!r}")
@@ -94,17 +101,43 @@ def behaviour_loss(space: PolicySpace, thetas: jax.Array, decoded: jax.Array,
 
 @struct.dataclass
 class Normalizer:
-  """Per-dimension mean and std of the dataset's parameters and encoder inputs."""
+  """Per-dimension mean and std of the dataset's parameters and encoder inputs and, with
+  ``input_components``, the whitening projection [inputs, k] of the standardised inputs
+  (None without)."""
   theta_mean: jax.Array
   theta_std: jax.Array
   input_mean: jax.Array
   input_std: jax.Array
+  input_projection: jax.Array | None = None
 
   @classmethod
-  def fit(cls, params: np.ndarray, inputs: np.ndarray) -> "Normalizer":
+  def fit(cls, params: np.ndarray, inputs: np.ndarray, components: int = 0) -> "Normalizer":
     std = lambda x: np.maximum(x.std(0), 1e-6)
+    mean, scale = inputs.mean(0), std(inputs)
+    projection = (None if components == 0 else
+                  jnp.asarray(whitening_projection((inputs - mean) / scale, components)))
     return cls(jnp.asarray(params.mean(0)), jnp.asarray(std(params)),
-               jnp.asarray(inputs.mean(0)), jnp.asarray(std(inputs)))
+               jnp.asarray(mean), jnp.asarray(scale), projection)
+
+  def encoder_input(self, inputs: jax.Array) -> jax.Array:
+    x = (inputs - self.input_mean) / self.input_std
+    return x if self.input_projection is None else x @ self.input_projection
+
+
+def whitening_projection(x: np.ndarray, k: int) -> np.ndarray:
+  """P [D, k] with x @ P the coordinates of the rows of ``x`` [N, D] (centred) on their
+  top-k principal directions, each scaled to unit variance over the rows.  From the
+  N x N Gram matrix (N << D here): x = U S V^T, so x V_k / (S_k / sqrt(N)) =
+  x x^T U_k sqrt(N) / S_k^2, i.e. P = x^T U_k sqrt(N) / S_k^2."""
+  n = x.shape[0]
+  if not 0 < k <= n:
+    raise ValueError(f"autoencoder.input_components must be in [1, {n}] (the dataset's "
+                     f"policies), got {k}")
+  x = np.asarray(x, np.float32)                      # the products in float32 (1 GB x)
+  eigenvalues, vectors = np.linalg.eigh((x @ x.T).astype(np.float64))
+  top = np.argsort(eigenvalues)[::-1][:k]            # S_k^2, largest first
+  s2 = np.maximum(eigenvalues[top], 1e-12)
+  return x.T @ (vectors[:, top] * (np.sqrt(n) / s2)).astype(np.float32)
 
 
 @struct.dataclass
@@ -124,14 +157,13 @@ class Compressor:
     self.epoch = jax.jit(self._epoch, donate_argnums=(0,))
 
   def init(self, key: jax.Array) -> AutoencoderState:
-    x = jnp.zeros(self.normalizer.input_mean.shape)
+    x = self.normalizer.encoder_input(self.normalizer.input_mean)
     params = self.model.init(key, x)
     return AutoencoderState(params, self.optimizer.init(params), jnp.zeros((), jnp.int32))
 
   def encode(self, params, inputs: jax.Array) -> jax.Array:
     """z [..., latent_dim] of encoder inputs (θ or descriptors, per ``encoder_input``)."""
-    n = self.normalizer
-    return self.model.apply(params, (inputs - n.input_mean) / n.input_std,
+    return self.model.apply(params, self.normalizer.encoder_input(inputs),
                             method=PolicyAutoencoder.encode)
 
   def decode(self, params, z: jax.Array) -> jax.Array:
@@ -181,7 +213,8 @@ def train(dataset, config: AutoencoderConfig, key: jax.Array, on_epoch=None):
     raise ValueError(f"autoencoder.batch_policies ({config.batch_policies}) exceeds the "
                      f"dataset's {dataset.size} policies")
   inputs = encoder_inputs(dataset, config.encoder_input)
-  compressor = Compressor(dataset.space(), config, Normalizer.fit(dataset.params, inputs))
+  compressor = Compressor(dataset.space(), config,
+                          Normalizer.fit(dataset.params, inputs, int(config.input_components)))
   init_key, key = jax.random.split(key)
   state = compressor.init(init_key)
   thetas, inputs, states = (jnp.asarray(x) for x in (dataset.params, inputs, dataset.states))

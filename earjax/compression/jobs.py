@@ -4,19 +4,25 @@
 - ``build_dataset``: novelty search -> ``dataset.npz``, ``dataset_summary.json``;
 - ``train_autoencoders``: one autoencoder per ``latent_dims`` -> ``autoencoder_z<d>/``,
   ``autoencoders.jsonl`` (final loss, reconstruction error, compression ratio |θ| / |z|);
-- ``recovery``: latent PGPE on every task of the family per latent size, and PGPE in Θ,
-  ``search_seeds`` seeds -> ``recovery.jsonl`` and ``recovery_summary.json`` (the
-  table's numbers: mean and std over seeds).  Recovery = the best policy's return over
-  the dataset's best policy's return, both re-evaluated on ``eval_episodes`` fresh
+- ``recovery``: latent PGPE on every task of the family per latent size, PGPE in Θ and
+  random codes (the same number of episodes), ``search_seeds`` seeds -> ``recovery.jsonl``
+  and ``recovery_summary.json`` (the table's numbers: mean, std and 95 % CI over seeds;
+  with ``goal_return``, how many seeds reached it).  Recovery = the best policy's return
+  over the dataset's best policy's return, both re-evaluated on ``eval_episodes`` fresh
   episodes (the issue's reading: best over best; the dataset's best is the best of its
   ``recovery_dataset_top`` best single episodes, re-evaluated; undefined where it is not
-  positive);
+  positive).  Beside the searches, what the decoder holds: the dataset's best policy
+  encoded, decoded and run (``decoded.jsonl``: decoded over original return), and on a
+  1-D latent ``grid_codes`` evenly spaced codes across the dataset's codes, each run
+  (``grid_z1.json``);
 - ``adaptation``: latent PGPE vs PGPE in Θ vs EAR's CEM over LTEs on the held-out tasks of
   ``adapt.env_name``, same env-step budget per task, ``search_seeds`` seeds ->
   ``adapt.json`` and ``adapt_summary.json``.
 """
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import time
 
@@ -28,6 +34,7 @@ import tqdm
 
 from earjax import envs
 from earjax import files
+from earjax import statistics
 from earjax.adaptation import cem
 from earjax.adaptation import lte as lte_lib
 from earjax.compression import autoencoder as ae_lib
@@ -39,17 +46,23 @@ from earjax.policy import load_run
 
 
 def _configs(config: ml_collections.ConfigDict):
-  """The dataset and PGPE settings, checked, with the jobs' own counts."""
+  """The dataset settings and PGPE's in Z and in Θ (they differ in ``std_init`` only:
+  ``pgpe.theta_std_init`` in Θ), checked, with the jobs' own counts."""
   for name in ("search_seeds", "eval_episodes", "recovery_dataset_top"):
     if int(config[name]) < 1:
       raise ValueError(f"{name} must be a positive integer, got {config[name]!r}")
-  return (NoveltySearchConfig(**config.dataset),
-          search_lib.PGPEConfig(**config.pgpe))
+  if int(config.grid_codes) < 0:
+    raise ValueError(f"grid_codes must be an integer >= 0, got {config.grid_codes!r}")
+  pgpe = dict(config.pgpe)
+  theta_std_init = pgpe.pop("theta_std_init")
+  latent = search_lib.PGPEConfig(**pgpe)
+  return (NoveltySearchConfig(**config.dataset), latent,
+          dataclasses.replace(latent, std_init=theta_std_init))
 
 
 def build_dataset(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Novelty search on ``config.env_name`` -> ``DIR/dataset.npz`` and its summary."""
-  dataset_config, _ = _configs(config)
+  dataset_config, _, _ = _configs(config)
   env = envs.make(config.env_name)
   envs.require_per_env(env, "the policy dataset's rollouts")
   space = PolicySpace(env.observation_size, env.action_size, config.policy_hidden)
@@ -127,16 +140,51 @@ def _searches(env, space, decode, center, scale, pgpe_config, task_params, keys)
   return jax.device_get(jax.jit(jax.vmap(one))(task_params, keys))
 
 
-def _dataset_best(env, space, dataset, top: int, episodes: int, key) -> np.ndarray:
+def _dataset_best(env, space, dataset, top: int, episodes: int, key):
   """Per task, the best mean return over ``episodes`` fresh episodes among the ``top``
   policies of the dataset's single-episode returns (one lucky episode does not make a
-  policy the best)."""
+  policy the best), and that policy's index in the dataset: ([S], [S])."""
   top = min(top, dataset.size)
   rows = np.argsort(-dataset.returns, axis=0)[:top].T                 # [S, top]
   tasks = np.repeat(dataset.task_params, top, axis=0)
   means = _evaluate(env, space, jnp.asarray(dataset.params[rows.reshape(-1)]),
-                    jnp.asarray(tasks), episodes, key)
-  return means.reshape(len(dataset.task_names), top).max(1)
+                    jnp.asarray(tasks), episodes, key).reshape(len(dataset.task_names), top)
+  best = means.argmax(1)
+  return means.max(1), rows[np.arange(len(best)), best]
+
+
+def _random_codes(env, space, decode, center, scale, population: int, generations: int,
+                  task_params, keys):
+  """The search baseline: ``population`` x ``generations`` codes drawn from N(center,
+  scale^2), one episode each (PGPE's budget); per (task, seed) row of ``task_params``
+  [R, p] / ``keys`` [R], the best code [R, d] and its episode's return [R]."""
+  def one(task_param, key):
+    draw_key, score_key = jax.random.split(key)
+    codes = center + scale * jax.random.normal(draw_key, (population * generations,)
+                                               + center.shape)
+    scores = jnp.concatenate([
+        search_lib.rollout_returns(env, space, decode(chunk), task_param, k)
+        for chunk, k in zip(jnp.split(codes, generations),
+                            jax.random.split(score_key, generations))])
+    return codes[jnp.argmax(scores)], scores.max()
+  return jax.device_get(jax.jit(jax.vmap(one))(task_params, keys))
+
+
+def _grid(env, space, compressed, dataset, points: int, episodes: int, goal, key) -> dict:
+  """``points`` codes evenly spaced from the smallest to the largest of the dataset's
+  1-D codes, each decoded and run on every task (mean of ``episodes`` fresh episodes)."""
+  codes = np.linspace(compressed.codes.min(), compressed.codes.max(), points)[:, None]
+  tasks = np.asarray(dataset.task_params)
+  per_task = {}
+  for t, name in enumerate(dataset.task_names):
+    returns = _evaluate(env, space, compressed.decode(jnp.asarray(codes, jnp.float32)),
+                        jnp.asarray(np.repeat(tasks[t:t + 1], points, 0)), episodes,
+                        jax.random.fold_in(key, t))
+    per_task[name] = {"returns": returns.tolist(), "best_code": float(codes[returns.argmax(), 0]),
+                      "best_return": float(returns.max()),
+                      "codes_reaching_goal": None if goal is None else int((returns >= goal).sum())}
+  return {"latent_dim": 1, "codes": codes[:, 0].tolist(), "eval_episodes": episodes,
+          "goal_return": goal, "tasks": per_task}
 
 
 def _ratio(found: float, best: float):
@@ -145,8 +193,9 @@ def _ratio(found: float, best: float):
 
 
 def recovery(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
-  """Latent PGPE per trained latent size and PGPE in Θ, on every task of the family."""
-  _, pgpe_config = _configs(config)
+  """Latent PGPE per trained latent size, PGPE in Θ and random codes on every task of the
+  family; the dataset's best policies decoded, and the 1-D latent's grid."""
+  _, pgpe_config, theta_config = _configs(config)
   dataset = PolicyDataset.load(store.dataset_path(workdir))
   env = envs.make(dataset.env_name)
   space = dataset.space()
@@ -155,16 +204,18 @@ def recovery(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
   pairs = jnp.repeat(tasks, seeds, axis=0)            # task-major: row = task * seeds + seed
   key = jax.random.PRNGKey(config.seed)
   eval_key, key = jax.random.split(key)
-  dataset_best = _dataset_best(env, space, dataset, config.recovery_dataset_top,
-                               config.eval_episodes, eval_key)
+  dataset_best, best_index = _dataset_best(env, space, dataset, config.recovery_dataset_top,
+                                           config.eval_episodes, eval_key)
   trained = store.latent_dims(workdir)
-  spaces = [("theta", None)] + [("latent", int(d)) for d in config.latent_dims
-                                if int(d) in trained]
-  if len(spaces) == 1:
+  latent = [int(d) for d in config.latent_dims if int(d) in trained]
+  if not latent:
     raise FileNotFoundError(f"no autoencoder of latent sizes {list(config.latent_dims)} in "
                             f"{workdir} (run experiments.compress --stages=train)")
+  spaces = ([("theta", None)] + [("latent", d) for d in latent]
+            + [("random", d) for d in latent])
   steps = search_lib.env_steps_per_generation(pgpe_config, env)
-  rows = []
+  goal = config.goal_return
+  rows, decoded_rows, grids = [], [], {}
   for kind, latent_dim in tqdm.tqdm(spaces, unit="search space", desc="recovery"):
     search_key = jax.random.fold_in(key, latent_dim or 0)
     if kind == "theta":
@@ -175,11 +226,20 @@ def recovery(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
       codes = jnp.asarray(compressed.codes)
       center, scale, decode = codes.mean(0), codes.std(0), compressed.decode
     start = time.time()
-    best, best_score, history = _searches(env, space, decode, center, scale, pgpe_config,
-                                          pairs, jax.random.split(search_key, len(pairs)))
+    if kind == "random":
+      best, best_score = _random_codes(env, space, decode, center, scale,
+                                       pgpe_config.population, pgpe_config.generations,
+                                       pairs, jax.random.split(jax.random.fold_in(
+                                           search_key, 1), len(pairs)))
+      history = None
+    else:
+      best, best_score, history = _searches(
+          env, space, decode, center, scale, theta_config if kind == "theta" else pgpe_config,
+          pairs, jax.random.split(search_key, len(pairs)))
     seconds = time.time() - start
     evaluated = _evaluate(env, space, decode(jnp.asarray(best)), pairs, config.eval_episodes,
-                          jax.random.fold_in(eval_key, latent_dim or 0))
+                          jax.random.fold_in(eval_key, 1000 * (kind == "random")
+                                             + (latent_dim or 0)))
     for r in range(len(pairs)):
       t = r // seeds
       rows.append({
@@ -189,19 +249,44 @@ def recovery(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
           "search_best": float(best_score[r]), "best_return": float(evaluated[r]),
           "dataset_best_return": float(dataset_best[t]),
           "recovery": _ratio(evaluated[r], dataset_best[t]),
+          "reached_goal": None if goal is None else bool(evaluated[r] >= goal),
           "env_steps": pgpe_config.generations * steps,
-          "curve": {"env_steps": [(g + 1) * steps for g in range(pgpe_config.generations)],
-                    "best": history["best"][r].tolist(),
-                    "mean": history["mean"][r].tolist()},
+          "curve": None if history is None else {
+              "env_steps": [(g + 1) * steps for g in range(pgpe_config.generations)],
+              "best": history["best"][r].tolist(), "mean": history["mean"][r].tolist()},
           "seconds_with_compile_all_tasks": seconds})
+    if kind == "latent":
+      decoded = _evaluate(env, space, decode(codes[best_index]), tasks, config.eval_episodes,
+                          jax.random.fold_in(eval_key, 2000 + latent_dim))
+      decoded_rows += [{"latent_dim": latent_dim, "task": name,
+                        "dataset_index": int(best_index[t]),
+                        "dataset_best_return": float(dataset_best[t]),
+                        "decoded_return": float(decoded[t]),
+                        "decoded_recovery": _ratio(decoded[t], dataset_best[t])}
+                       for t, name in enumerate(dataset.task_names)]
+      if latent_dim == 1 and config.grid_codes:
+        grids[1] = _grid(env, space, compressed, dataset, int(config.grid_codes),
+                         config.eval_episodes, goal, jax.random.fold_in(eval_key, 3000))
+        files.write_json(os.path.join(workdir, "grid_z1.json"), grids[1])
   files.write_jsonl(os.path.join(workdir, "recovery.jsonl"), rows)
-  files.write_json(os.path.join(workdir, "recovery_summary.json"), recovery_summary(rows))
+  files.write_jsonl(os.path.join(workdir, "decoded.jsonl"), decoded_rows)
+  files.write_json(os.path.join(workdir, "recovery_summary.json"),
+                   recovery_summary(rows, decoded_rows, grids))
   return rows
+
+
+def read_decoded(workdir: str) -> list[dict]:
+  """The recovery stage's ``decoded.jsonl`` rows ([] for a run from before it wrote one)."""
+  path = os.path.join(workdir, "decoded.jsonl")
+  if not os.path.exists(path):
+    return []
+  with open(path) as f:
+    return [json.loads(line) for line in f]
 
 
 def adaptation(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Latent PGPE vs PGPE in Θ vs EAR's CEM on ``adapt.env_name``'s held-out tasks."""
-  _, pgpe_config = _configs(config)
+  _, pgpe_config, theta_config = _configs(config)
   a = config.adapt
   if not a.env_name:
     raise ValueError(f"config.adapt.env_name is empty: no held-out tasks for "
@@ -230,17 +315,17 @@ def adaptation(config: ml_collections.ConfigDict, workdir: str) -> dict:
   params = jnp.asarray(dataset.params)
   start_z = codes.mean(0)
   searches = {
-      f"latent_pgpe_z{a.latent_dim}": (start_z, codes.std(0), compressed.decode),
+      f"latent_pgpe_z{a.latent_dim}": (start_z, codes.std(0), compressed.decode, pgpe_config),
       # Θ-PGPE starts from the same policy, g(mean code), scaled per weight like the data.
-      "theta_pgpe": (compressed.decode(start_z), params.std(0), lambda x: x)}
+      "theta_pgpe": (compressed.decode(start_z), params.std(0), lambda x: x, theta_config)}
   steps = search_lib.env_steps_per_generation(pgpe_config, env)
   result = {"env_name": env.name, "tasks": list(env.adapt_task_names),
             "task_params": env.adapt_tasks.tolist(), "seeds": seeds,
             "budget_env_steps_per_task": pgpe_config.generations * steps, "methods": {}}
-  for m, (name, (center, scale, decode)) in enumerate(tqdm.tqdm(searches.items(),
-                                                               unit="method", desc="adapt")):
+  for m, (name, (center, scale, decode, search_config)) in enumerate(
+      tqdm.tqdm(searches.items(), unit="method", desc="adapt")):
     begin = time.time()
-    best, _, history = _searches(env, space, decode, center, scale, pgpe_config, pairs,
+    best, _, history = _searches(env, space, decode, center, scale, search_config, pairs,
                                  jax.random.split(jax.random.fold_in(key, m), len(pairs)))
     final = _evaluate(env, space, decode(jnp.asarray(best)), pairs, config.eval_episodes,
                       jax.random.fold_in(key, 100 + m))
@@ -295,12 +380,17 @@ def _ear_cem(run, generations, env, targets, seeds, key, eval_episodes) -> dict:
 
 
 def space_label(row) -> str:
-  return "Θ" if row["space"] == "theta" else f"z{row['latent_dim']}"
+  if row["space"] == "theta":
+    return "Θ"
+  return f"{'random ' if row['space'] == 'random' else ''}z{row['latent_dim']}"
 
 
-def recovery_summary(rows: list[dict]) -> dict:
-  """Per task: the dataset's best return and, per search space (``Θ``, ``z<d>``), the
-  recovery and the re-evaluated best return, mean and std over seeds."""
+def recovery_summary(rows: list[dict], decoded_rows: list[dict] = (),
+                     grids: dict | None = None) -> dict:
+  """Per task: the dataset's best return; per search space (``Θ``, ``z<d>``, ``random
+  z<d>``) the recovery and the re-evaluated best return, mean, std and 95 % CI over seeds
+  (rliable, fixed resamples) and the seeds that reached ``goal_return``; per latent size
+  the dataset's best policy decoded (``decoded``); the 1-D grid's best (``grid``)."""
   out = {}
   for task in dict.fromkeys(r["task"] for r in rows):
     mine = [r for r in rows if r["task"] == task]
@@ -310,29 +400,50 @@ def recovery_summary(rows: list[dict]) -> dict:
       rec = np.array([np.nan if r["recovery"] is None else r["recovery"] for r in runs])
       ret = np.array([r["best_return"] for r in runs])
       defined = not np.isnan(rec).any()
+      ci = (statistics.interval_estimates({"recovery": rec}, seed=0)["recovery"]["mean_ci"]
+            if defined and len(runs) > 1 else None)
+      reached = [r.get("reached_goal") for r in runs]
       entry["spaces"][label] = {"recovery_mean": float(rec.mean()) if defined else None,
                                 "recovery_std": float(rec.std()) if defined else None,
+                                "recovery_ci": ci,
                                 "best_return_mean": float(ret.mean()),
                                 "best_return_std": float(ret.std()),
+                                "seeds_reaching_goal": None if None in reached
+                                else int(sum(reached)),
                                 "compression_ratio": runs[0]["compression_ratio"],
                                 "seeds": len(runs)}
+    entry["decoded"] = {f"z{r['latent_dim']}": {k: r[k] for k in (
+        "dataset_index", "decoded_return", "decoded_recovery")}
+                        for r in decoded_rows if r["task"] == task}
+    entry["grid"] = {f"z{d}": {"grid_codes": len(g["codes"]),
+                               **{k: v for k, v in g["tasks"][task].items() if k != "returns"}}
+                     for d, g in (grids or {}).items()}
     out[task] = entry
   return out
 
 
-def recovery_table(rows: list[dict]) -> str:
-  """Markdown: per task, the dataset's best return and each space's recovery (mean ±
-  std over seeds)."""
-  summary = recovery_summary(rows)
-  labels = list(next(iter(summary.values()))["spaces"])
+def recovery_table(rows: list[dict], decoded_rows: list[dict] = ()) -> str:
+  """Markdown: per task, the dataset's best return, each space's recovery (mean ± std
+  over seeds; with a goal, the seeds that reached it) and, per latent size, the dataset's
+  best policy decoded (its return over the original's)."""
+  summary = recovery_summary(rows, decoded_rows)
+  first = next(iter(summary.values()))
+  labels, decoded = list(first["spaces"]), list(first["decoded"])
   lines = ["| task | dataset best return | " + " | ".join(
-               f"{l} recovery" for l in labels) + " |",
-           "|---|---:|" + "---:|" * len(labels)]
+               [f"{l} recovery" for l in labels] + [f"decoded best, {d}" for d in decoded])
+           + " |", "|---|---:|" + "---:|" * (len(labels) + len(decoded))]
+
+  def cell(space):
+    goal = ("" if space["seeds_reaching_goal"] is None
+            else f" ({space['seeds_reaching_goal']}/{space['seeds']} at goal)")
+    if space["recovery_mean"] is None:
+      return f"n/a (return {space['best_return_mean']:.1f})"
+    return f"{space['recovery_mean']:.2f} ± {space['recovery_std']:.2f}{goal}"
+
   for task, entry in summary.items():
-    cells = [f"{entry['spaces'][l]['recovery_mean']:.2f} ± "
-             f"{entry['spaces'][l]['recovery_std']:.2f}"
-             if entry["spaces"][l]["recovery_mean"] is not None else
-             f"n/a (return {entry['spaces'][l]['best_return_mean']:.1f})" for l in labels]
+    cells = [cell(entry["spaces"][l]) for l in labels] + [
+        "n/a" if entry["decoded"][d]["decoded_recovery"] is None
+        else f"{entry['decoded'][d]['decoded_recovery']:.2f}" for d in decoded]
     lines.append(f"| {task} | {entry['dataset_best_return']:.1f} | " + " | ".join(cells)
                  + " |")
   return "\n".join(lines)

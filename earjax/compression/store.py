@@ -55,8 +55,9 @@ def save_autoencoder(workdir: str, compressor: Compressor, params, dataset: Poli
                "autoencoder": dataclasses.asdict(compressor.config)}, f, indent=1)
   checkpointer = ocp.StandardCheckpointer()
   checkpointer.save(os.path.join(path, "params"),
-                    {"params": params, "normalizer": dataclasses.asdict(
-                        compressor.normalizer), "codes": codes}, force=True)
+                    {"params": params, "normalizer": {
+                        k: v for k, v in dataclasses.asdict(compressor.normalizer).items()
+                        if v is not None}, "codes": codes}, force=True)
   checkpointer.wait_until_finished()
 
 

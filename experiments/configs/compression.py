@@ -41,15 +41,22 @@ def get_config(preset: str = "halfcheetah"):
       learning_rate=1e-3,
       batch_policies=64,
       batch_states=256,
-      epochs=40))
+      epochs=40,
+      input_components=0))            # k > 0: the encoder reads θ's whitened top-k PCA
   # evosax PGPE with the first author's defaults where evosax has them (search.py).
+  # Latent PGPE starts at the codes' mean with the codes' own std per dimension
+  # (std_init 1.0 x their std: issue 32; 0.1 x before, which never left the start on
+  # MountainCar); PGPE in Θ at 0.1 x the parameters' std (theta_std_init).
   c.pgpe = ml_collections.ConfigDict(dict(
       population=30, generations=30,  # 900 episodes = 180k env steps: EAR CEM's budget
-      center_lr=0.15, center_lr_end=0.2, std_init=0.1, std_lr=0.1, std_max_change=0.2,
-      fitness_shaping="centered_rank"))
-  c.search_seeds = 3
+      center_lr=0.15, center_lr_end=0.2, std_init=1.0, theta_std_init=0.1, std_lr=0.1,
+      std_max_change=0.2, fitness_shaping="centered_rank"))
+  c.search_seeds = 5
   c.eval_episodes = 10                # fresh episodes re-evaluating each best policy
   c.recovery_dataset_top = 32         # dataset policies re-evaluated for its best per task
+  c.grid_codes = 101                  # a 1-D latent's codes run on a grid (0: none)
+  c.goal_return = ml_collections.config_dict.placeholder(float)   # a task's solved
+                                      # threshold, where the env has one (None: not set)
   # The adaptation comparison: held-out HalfCheetah-Vel targets, same env-step budget.
   c.adapt = ml_collections.ConfigDict(dict(
       env_name="halfcheetah_vel", latent_dim=8, ear_workdir="runs/halfcheetah_vel_cpu",
@@ -64,14 +71,16 @@ def get_config(preset: str = "halfcheetah"):
     # 121,801 x 256 first layer kept every autoencoder at the mean policy or worse
     # (RESULTS.md, "MountainCarContinuous"; earjax's choice, the paper's is θ).
     c.autoencoder.update(batch_states=64, epochs=20, encoder_input="actions")
+    c.goal_return = 90.0              # MountainCarContinuous-v0's solved threshold
   if preset == "tiny":
     c.dataset.update(size=64, generation_size=16, keep_fraction=0.25, k=3,
                      num_probe_states=8, probe_policies=4, states_per_policy=4)
-    c.latent_dims = (2,)
+    c.latent_dims = (1,)              # 1-D: the grid runs too
     c.autoencoder.update(hidden=(16,), batch_policies=16, batch_states=32, epochs=3)
     c.pgpe.update(population=18, generations=5)   # 90 episodes: CEM's one generation
-    c.search_seeds = 1
+    c.search_seeds = 2
+    c.grid_codes = 5
     c.eval_episodes = 2
     c.recovery_dataset_top = 4
-    c.adapt.update(env_name="point_vel", latent_dim=2, ear_workdir="", cem_generations=1)
+    c.adapt.update(env_name="point_vel", latent_dim=1, ear_workdir="", cem_generations=1)
   return c
