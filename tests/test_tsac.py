@@ -57,6 +57,21 @@ def test_dual_step_by_hand(lagrange, sparse_return, want):
   np.testing.assert_allclose(got, want, atol=1e-6)
 
 
+def test_a_bounded_multiplier_stops_at_its_bound_and_the_budgets_by_hand():
+  # An unreachable budget (1,000 missed by 990 at every step) with eta 0.01: +9.9 a step
+  # without a bound, clipped at lambda_max = 20 with one.
+  lam = jnp.float32(1.0)
+  for _ in range(5):
+    lam = tsac_losses.dual_step(lam, jnp.float32(10.0), jnp.float32(1000.0), 0.01, 20.0)
+  assert float(lam) == 20.0
+  assert float(tsac_losses.dual_step(jnp.float32(1.0), jnp.float32(10.0),
+                                     jnp.float32(1000.0), 0.01)) == pytest.approx(10.9)
+  # b: 0.5 of 1 / (1 - 0.99) = 50; or 1.2 x the SP's own 30 = 36.
+  assert float(tsac_losses.budget("max", 0.5, 0.99, jnp.float32(30.0))) == pytest.approx(50.0)
+  assert float(tsac_losses.budget("shared_policy", 1.2, 0.99,
+                                  jnp.float32(30.0))) == pytest.approx(36.0)
+
+
 @pytest.mark.parametrize("budget_fraction", [1.0, 0.0])
 def test_the_update_moves_lambda_by_the_budget_gap(budget_fraction):
   """T7 inside the update: lambda' = max(0, lambda + eta (b - J_s)), J_s the step's own
@@ -79,6 +94,29 @@ def test_the_update_moves_lambda_by_the_budget_gap(budget_fraction):
   if budget_fraction == 1.0:
     assert float(new.lagrange) > 0.5 + 0.09
   assert all(bool(v) for v in metrics["finite"].values())
+
+
+def test_the_shared_policy_budget_is_a_multiple_of_the_sps_own_sparse_value():
+  """b = budget_fraction x E[min Q_s(s, a_sp)], the SP's action uncorrected: at 1.0 the
+  budget is what the SP already earns, so lambda moves by eta (b - J_s) with both read
+  from the step's own estimates, and stays inside [0, lagrange_max]."""
+  config, agent = tiny_tsac(budget_reference="shared_policy", budget_fraction=1.5,
+                            lagrange_init=0.5, lagrange_lr=1e-3, lagrange_max=0.6)
+  state = agent.init(jax.random.PRNGKey(0))
+  keys = jax.random.split(jax.random.PRNGKey(1), 6)
+  batch = {"obs": jax.random.normal(keys[0], (BATCH, OBS)),
+           "action": jax.random.uniform(keys[1], (BATCH, ACT), minval=-1, maxval=1),
+           "reward": jax.random.normal(keys[2], (BATCH,)),
+           "next_obs": jax.random.normal(keys[3], (BATCH, OBS)),
+           "discount": jnp.ones(BATCH), "success": jnp.array([0.0, 1.0, 0.0, 1.0]),
+           "task": jnp.array([0, 1, 2, 0])}
+  new, metrics = jax.jit(agent.update)(state, batch, keys[4])
+  np.testing.assert_allclose(float(metrics["budget"]),
+                             1.5 * float(metrics["sp_sparse_return"]), rtol=1e-6)
+  want = np.clip(0.5 + 1e-3 * (float(metrics["budget"]) - float(metrics["sparse_return"])),
+                 0.0, 0.6)
+  np.testing.assert_allclose(float(new.lagrange), want, rtol=1e-6)
+  assert float(metrics["sp_sparse_return"]) != float(metrics["sparse_return"])
 
 
 def test_the_replay_keeps_the_sparse_reward_the_agent_asks_for():
@@ -109,9 +147,23 @@ def test_replay_extra_fields_are_stored_and_sampled():
     ("correction_scale", 0.0, "tsac.correction_scale must be a number in (0, 2], got 0.0"),
     ("budget_fraction", 1.5, "tsac.budget_fraction must be a number in [0, 1], got 1.5"),
     ("lagrange_lr", -1.0, "tsac.lagrange_lr must be a number > 0, got -1.0"),
-    ("lagrange_init", -0.1, "tsac.lagrange_init must be a number >= 0, got -0.1")])
+    ("lagrange_init", -0.1, "tsac.lagrange_init must be a number >= 0, got -0.1"),
+    ("lagrange_max", 0.0, "tsac.lagrange_max must be a number > 0, got 0.0"),
+    ("lagrange_init", 2e6, "tsac.lagrange_init (2000000.0) exceeds tsac.lagrange_max "
+                           "(1000000.0)"),
+    ("budget_reference", "sp", "tsac.budget_reference must be one of max, shared_policy, "
+                               "got 'sp'")])
 def test_bad_tsac_values_are_refused_in_one_line(key, value, line):
   assert line in validate(tiny_config(agent="tsac", **{f"tsac.{key}": value}))
+
+
+def test_the_shared_policy_budget_may_ask_more_than_the_sp_has_but_not_past_twice():
+  ok = tiny_config(agent="tsac", **{"tsac.budget_reference": "shared_policy",
+                                    "tsac.budget_fraction": 1.5})
+  assert validate(ok) == []
+  bad = tiny_config(agent="tsac", **{"tsac.budget_reference": "shared_policy",
+                                     "tsac.budget_fraction": 2.5})
+  assert "tsac.budget_fraction must be a number in [0, 2], got 2.5" in validate(bad)
 
 
 def test_a_resumed_run_equals_a_straight_one_bitwise_and_the_epoch_is_traced_once(

@@ -19,10 +19,14 @@ earjax's choice (config section ``tsac``), numbered T1-T7 for the code and the t
 - T6  ACP: maximise the Lagrangian of "max J_d subject to J_s >= b":
       minimise E[alpha_acp log pi_acp(d | ...) - (min Q_d(s, a) + lambda min Q_s(s, a))
       / (1 + lambda)], a_sp held fixed (the 1 + lambda keeps the loss's scale).
-- T7  dual ascent on lambda >= 0 (projected gradient step on the Lagrangian):
-      lambda <- max(0, lambda + eta (b - mean min Q_s(s, a))), b = ``budget_fraction`` /
-      (1 - gamma) (the discounted sparse return of succeeding on that fraction of steps),
+- T7  dual ascent on lambda in [0, ``lagrange_max``] (projected gradient step on the
+      Lagrangian): lambda <- clip(lambda + eta (b - mean min Q_s(s, a)), 0, lambda_max),
       eta = ``lagrange_lr``: lambda rises while the budget is not met, falls once it is.
+      The budget b (``budget_reference``): "max", ``budget_fraction`` / (1 - gamma), the
+      discounted sparse return of succeeding on that fraction of all steps (the first
+      version: unreachable on the velocity families, where lambda climbed past 1,000,
+      issue 32); "shared_policy", ``budget_fraction`` x mean min Q_s(s, a_sp), a multiple
+      of the success the SP's own action already has (reachable at <= 1).
 
 Two temperatures (SP, ACP), each tuned to entropy -action_size as in SAC.  One update:
 critics, SP, ACP (against the updated critics), temperatures, lambda, Polyak targets.
@@ -95,8 +99,8 @@ def make_agent(config, spec: AgentSpec) -> Agent:
       update=learner.make_update(
           networks, optimizer, spec, gamma=config.gamma, tau=config.tau,
           reward_scale=config.reward_scale, max_grad_norm=config.max_grad_norm,
-          budget=float(t.budget_fraction) / (1.0 - config.gamma),
-          lagrange_lr=float(t.lagrange_lr)),
+          budget_reference=t.budget_reference, budget_fraction=float(t.budget_fraction),
+          lagrange_lr=float(t.lagrange_lr), lagrange_max=float(t.lagrange_max)),
       best_items=lambda state: {"policy": learner.policy_params(state)},
       parameter_health=learner.parameter_health,
       data=ReplayData(extra_fields=("success",)))
@@ -106,18 +110,34 @@ def config_section() -> ml_collections.ConfigDict:
   """The ``tsac`` section's defaults (earjax's choices; the paper's are not readable)."""
   c = ml_collections.ConfigDict()
   c.correction_scale = 0.5   # beta of T2: the largest correction, in action units
-  c.budget_fraction = 0.5    # b of T7 in units of 1 / (1 - gamma)
+  c.budget_reference = "max"  # T7's b: "max" (x 1 / (1 - gamma)) or "shared_policy"
+  c.budget_fraction = 0.5    # b of T7 in units of its reference
   c.lagrange_lr = 1e-3       # eta of T7
   c.lagrange_init = 1.0      # lambda at the start
+  c.lagrange_max = 1e6       # lambda's bound (1e6: in effect none, the first version)
   return c
 
 
+BUDGET_REFERENCES = ("max", "shared_policy")
+
+
 def validate_section(t: ml_collections.ConfigDict) -> list[str]:
-  return number_problems("tsac", t, {
+  problems = number_problems("tsac", t, {
       "correction_scale": (lambda v: 0 < v <= 2, "in (0, 2]"),
-      "budget_fraction": (lambda v: 0 <= v <= 1, "in [0, 1]"),
       "lagrange_lr": (lambda v: v > 0, "> 0"),
-      "lagrange_init": (lambda v: v >= 0, ">= 0")})
+      "lagrange_init": (lambda v: v >= 0, ">= 0"),
+      "lagrange_max": (lambda v: v > 0, "> 0")})
+  if t.budget_reference not in BUDGET_REFERENCES:
+    problems.append(f"tsac.budget_reference must be one of {', '.join(BUDGET_REFERENCES)}, "
+                    f"got {t.budget_reference!r}")
+  else:
+    top = 1 if t.budget_reference == "max" else 2
+    problems += number_problems("tsac", t, {
+        "budget_fraction": (lambda v: 0 <= v <= top, f"in [0, {top}]")})
+  if not problems and t.lagrange_init > t.lagrange_max:
+    problems.append(f"tsac.lagrange_init ({t.lagrange_init}) exceeds tsac.lagrange_max "
+                    f"({t.lagrange_max})")
+  return problems
 
 
 METHODS = {"tsac": Method(make_networks, make_agent, ("network", "tsac"))}

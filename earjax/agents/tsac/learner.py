@@ -18,7 +18,7 @@ import optax
 
 from earjax.agents.base import AgentSpec
 from earjax.agents.sac import learner as sac
-from earjax.agents.tsac.losses import dual_step, make_losses
+from earjax.agents.tsac.losses import budget, dual_step, make_losses
 
 Params = Any
 
@@ -82,8 +82,9 @@ def parameter_health(state: TSACState) -> dict[str, jax.Array]:
 
 def make_update(networks: TSACNetworks, optimizer: optax.GradientTransformation,
                 spec: AgentSpec, *, gamma: float,
-                tau: float, reward_scale: float, max_grad_norm: float, budget: float,
-                lagrange_lr: float):
+                tau: float, reward_scale: float, max_grad_norm: float,
+                budget_reference: str, budget_fraction: float, lagrange_lr: float,
+                lagrange_max: float):
   """``update(state, batch, key) -> (state, metrics)``: one TSAC step."""
   losses = make_losses(networks, spec.num_tasks, spec.action_size, gamma=gamma,
                        reward_scale=reward_scale)
@@ -108,10 +109,11 @@ def make_update(networks: TSACNetworks, optimizer: optax.GradientTransformation,
     (sp_loss, sp_log_prob), sp_grads, sp_ok = sac.actor_gradients(
         losses.sp_loss, state.sp_params, policy, dense_params, state.log_alphas[0], batch,
         sp_key, max_grad_norm=max_grad_norm, prefix="sp", has_aux=True)
-    (acp_loss, (sparse_return, acp_log_prob)), acp_grads, acp_ok = sac.actor_gradients(
-        losses.acp_loss, state.acp_params, policy, dense_params, sparse_params,
-        state.log_alphas[1], state.lagrange, batch, acp_key, max_grad_norm=max_grad_norm,
-        prefix="acp", has_aux=True)
+    (acp_loss, (sparse_return, sp_sparse_return, acp_log_prob)), acp_grads, acp_ok = (
+        sac.actor_gradients(losses.acp_loss, state.acp_params, policy, dense_params,
+                            sparse_params, state.log_alphas[1], state.lagrange, batch,
+                            acp_key, max_grad_norm=max_grad_norm, prefix="acp",
+                            has_aux=True))
     new["sp_params"], new["sp_opt"] = sac.apply_gradients(
         optimizer, state.sp_params, state.sp_opt, sp_grads)
     new["acp_params"], new["acp_opt"] = sac.apply_gradients(
@@ -122,12 +124,14 @@ def make_update(networks: TSACNetworks, optimizer: optax.GradientTransformation,
             la[1], acp_log_prob), state.log_alphas)
     log_alphas, new["alpha_opt"] = sac.apply_gradients(
         optimizer, state.log_alphas, state.alpha_opt, alpha_grads)
-    lagrange = dual_step(state.lagrange, sparse_return, budget, lagrange_lr)
+    b = budget(budget_reference, budget_fraction, gamma, sp_sparse_return)
+    lagrange = dual_step(state.lagrange, sparse_return, b, lagrange_lr, lagrange_max)
 
     finite.update({**sp_ok, **acp_ok, **alpha_ok})
     metrics.update(sp_loss=sp_loss, acp_loss=acp_loss, alpha_loss=alpha_loss,
                    alpha_sp=jnp.exp(log_alphas[0]), alpha_acp=jnp.exp(log_alphas[1]),
                    lagrange=lagrange, sparse_return=sparse_return,
+                   sp_sparse_return=sp_sparse_return, budget=b,
                    grads_finite=sac.grads_finite(finite), finite=finite)
     return TSACState(**new, log_alphas=log_alphas, lagrange=lagrange), metrics
 

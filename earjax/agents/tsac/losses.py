@@ -19,8 +19,8 @@ class TSACLosses(NamedTuple):
   """``critic_loss(critic_params, target_params, policy, log_alphas, batch, key, which)``
   (which: "dense" or "sparse"); ``sp_loss(sp_params, policy, dense_params, log_alpha_sp,
   batch, key) -> (loss, log pi_sp)``; ``acp_loss(acp_params, policy, dense_params,
-  sparse_params, log_alpha_acp, lagrange, batch, key) -> (loss, (mean min Q_s, log
-  pi_acp))``; ``alpha_loss(log_alpha, log_prob)``."""
+  sparse_params, log_alpha_acp, lagrange, batch, key) -> (loss, (mean min Q_s(s, a),
+  mean min Q_s(s, a_sp), log pi_acp))``; ``alpha_loss(log_alpha, log_prob)``."""
   critic_loss: Callable[..., jax.Array]
   sp_loss: Callable[..., jax.Array]
   acp_loss: Callable[..., tuple[jax.Array, jax.Array]]
@@ -83,15 +83,17 @@ def make_losses(networks, num_tasks: int, action_size: int, *, gamma: float,
                batch, key):
     """T6: E[alpha_acp log pi_acp(d | .) - (min Q_d(s, a) + lambda min Q_s(s, a)) /
     (1 + lambda)] over the final action a, the SP held fixed; also E[min Q_s(s, a)] (T7's
-    estimate of the sparse return) and log pi_acp."""
+    estimate of the sparse return), E[min Q_s(s, a_sp)] (the SP's alone, uncorrected:
+    T7's budget reference "shared_policy") and log pi_acp."""
     k = onehot(batch)
     params = {"sp": sg(policy["sp"]), "acp": acp_params}
-    action, _, _, log_prob = final_action(networks, params, batch["obs"], k, key, False)
+    action, a_sp, _, log_prob = final_action(networks, params, batch["obs"], k, key, False)
     q_d = networks.critic_apply(sg(dense_params), batch["obs"], action, k).min(axis=0)
     q_s = networks.critic_apply(sg(sparse_params), batch["obs"], action, k).min(axis=0)
+    q_s_sp = networks.critic_apply(sg(sparse_params), batch["obs"], sg(a_sp), k).min(axis=0)
     lam = sg(lagrange)
     loss = jnp.mean(jnp.exp(sg(log_alpha_acp)) * log_prob - (q_d + lam * q_s) / (1.0 + lam))
-    return loss, (sg(jnp.mean(q_s)), log_prob)
+    return loss, (sg(jnp.mean(q_s)), sg(jnp.mean(q_s_sp)), log_prob)
 
   def alpha_loss(log_alpha, log_prob):
     """-E[log alpha (log pi + target entropy)], the policy held fixed (SAC's)."""
@@ -101,8 +103,21 @@ def make_losses(networks, num_tasks: int, action_size: int, *, gamma: float,
                     alpha_loss=alpha_loss)
 
 
-def dual_step(lagrange: jax.Array, sparse_return: jax.Array, budget: float,
-              lagrange_lr: float) -> jax.Array:
-  """T7: lambda <- max(0, lambda + eta (b - J_s)): rises while the sparse return misses the
-  budget, falls (to 0 at most) while it exceeds it."""
-  return jnp.maximum(0.0, lagrange + lagrange_lr * (budget - sparse_return))
+def dual_step(lagrange: jax.Array, sparse_return: jax.Array, budget: jax.Array,
+              lagrange_lr: float, lagrange_max: float = float("inf")) -> jax.Array:
+  """T7: lambda <- clip(lambda + eta (b - J_s), 0, lambda_max): rises while the sparse
+  return misses the budget, falls (to 0 at most) while it exceeds it, never past
+  ``lagrange_max`` (a bounded multiplier: an unreachable budget cannot make the dense term
+  vanish from T6)."""
+  return jnp.clip(lagrange + lagrange_lr * (budget - sparse_return), 0.0, lagrange_max)
+
+
+def budget(reference: str, budget_fraction: float, gamma: float,
+           sp_sparse_return: jax.Array) -> jax.Array:
+  """T7's b: ``"max"``, a fraction of the largest discounted sparse return 1 / (1 - gamma)
+  (success at every step: unreachable where an episode must first get there);
+  ``"shared_policy"``, a multiple of what the SP's own action already earns,
+  E[min Q_s(s, a_sp)] (met at a multiple <= 1 with no correction at all)."""
+  if reference == "max":
+    return jnp.asarray(budget_fraction / (1.0 - gamma), jnp.float32)
+  return budget_fraction * sp_sparse_return
