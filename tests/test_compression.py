@@ -238,3 +238,25 @@ def test_an_encoder_on_whitened_components_trains_saves_and_restores(tmp_path):
                              compressor.normalizer.input_projection)
   z = compressor.encode(state.params, jnp.asarray(dataset.params))
   np.testing.assert_allclose(restored.codes, z, rtol=1e-5, atol=1e-6)
+
+
+def test_the_behaviour_loss_on_each_policys_own_states_by_hand():
+  space = PolicySpace(1, 1, hidden=())
+  zero, sloped = linear_theta(space, 0.0, 0.0), linear_theta(space, 1.0, 0.0)
+  shared = jnp.array([[-1.0], [0.0], [2.0]])
+  own = jnp.array([[[1.0]], [[0.5]]])          # policy 0's own state 1.0, policy 1's 0.5
+  thetas, decoded = jnp.stack([zero, zero]), jnp.stack([sloped, sloped])
+  want_shared = np.mean(np.tanh([-1.0, 0.0, 2.0])**2)
+  want_own = np.mean(np.tanh([1.0, 0.5])**2)
+  np.testing.assert_allclose(ae_lib.behaviour_loss(space, thetas, decoded, shared, own),
+                             (3 * want_shared + want_own) / 4, rtol=1e-6)
+
+
+def test_an_autoencoder_with_own_states_trains_and_refuses_more_than_the_dataset_keeps():
+  dataset = small_dataset(n=32)               # 4 visited states per policy
+  losses = []
+  ae_lib.train(dataset, ae_config(epochs=60, batch_policies=8, own_states=2),
+               jax.random.PRNGKey(0), lambda epoch, loss: losses.append(loss))
+  assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5])
+  with pytest.raises(ValueError, match=r"own_states \(5\) exceeds the 4 visited states"):
+    ae_lib.train(dataset, ae_config(own_states=5), jax.random.PRNGKey(0))

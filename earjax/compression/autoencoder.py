@@ -44,12 +44,16 @@ class AutoencoderConfig:
   batch_states: int               # states per gradient step (shared by its policies)
   epochs: int
   input_components: int = 0       # 0: the standardised input; k: its whitened top-k PCA
+  own_states: int = 0             # k: each policy's loss also on k of its own visited states
 
   def __post_init__(self):
     for name in ("latent_dim", "batch_policies", "batch_states", "epochs"):
       if int(getattr(self, name)) < 1:
         raise ValueError(f"autoencoder.{name} must be a positive integer, "
                          f"got {getattr(self, name)!r}")
+    if int(self.own_states) < 0:
+      raise ValueError(f"autoencoder.own_states must be an integer >= 0, "
+                       f"got {self.own_states!r}")
     if int(self.input_components) < 0:
       raise ValueError(f"autoencoder.input_components must be an integer >= 0, "
                        f"got {self.input_components!r}")
@@ -93,10 +97,17 @@ class PolicyAutoencoder(nn.Module):
 
 
 def behaviour_loss(space: PolicySpace, thetas: jax.Array, decoded: jax.Array,
-                   states: jax.Array) -> jax.Array:
+                   states: jax.Array, own_states: jax.Array | None = None) -> jax.Array:
   """Mean squared action difference of policies ``thetas`` and ``decoded`` [B, D] on
-  ``states`` [K, obs] (the loss of the module docstring)."""
-  return jnp.mean((space.actions_on(thetas, states) - space.actions_on(decoded, states))**2)
+  ``states`` [K, obs] (the loss of the module docstring) and, with ``own_states``
+  [B, k, obs], each policy also on its own k states: the mean over all K + k states."""
+  shared = jnp.mean((space.actions_on(thetas, states) - space.actions_on(decoded, states))**2)
+  if own_states is None:
+    return shared
+  act = jax.vmap(space.act)
+  own = jnp.mean((act(thetas, own_states) - act(decoded, own_states))**2)
+  k_shared, k_own = states.shape[0], own_states.shape[1]
+  return (k_shared * shared + k_own * own) / (k_shared + k_own)
 
 
 @struct.dataclass
@@ -173,26 +184,33 @@ class Compressor:
                                                          method=PolicyAutoencoder.decode)
 
   def loss(self, params, thetas: jax.Array, inputs: jax.Array,
-           states: jax.Array) -> jax.Array:
+           states: jax.Array, own_states: jax.Array | None = None) -> jax.Array:
     return behaviour_loss(self.space, thetas, self.decode(params, self.encode(params, inputs)),
-                          states)
+                          states, own_states)
 
   def _epoch(self, state: AutoencoderState, thetas: jax.Array, inputs: jax.Array,
              states: jax.Array, key: jax.Array):
     """One pass over the dataset's policies (``thetas`` [N, D] and their encoder
     ``inputs``) in shuffled minibatches, each step on ``batch_states`` fresh states drawn
-    from ``states`` [M, obs]; returns the state and the mean loss."""
+    from ``states`` [N, P, obs] (policy i's P visited states) and, with ``own_states`` =
+    k, each policy also on k of its own P; returns the state and the mean loss."""
     c = self.config
     perm_key, state_key = jax.random.split(key)
     batches = thetas.shape[0] // c.batch_policies
     order = jax.random.permutation(perm_key, thetas.shape[0])[:batches * c.batch_policies]
     order = order.reshape(batches, c.batch_policies)
+    pooled = states.reshape(-1, states.shape[-1])
 
     def step(state, args):
       rows, key = args
-      picked = states[jax.random.randint(key, (c.batch_states,), 0, states.shape[0])]
+      picked = pooled[jax.random.randint(key, (c.batch_states,), 0, pooled.shape[0])]
+      own = None
+      if c.own_states:
+        which = jax.random.randint(jax.random.fold_in(key, 1),
+                                   (c.batch_policies, c.own_states), 0, states.shape[1])
+        own = jnp.take_along_axis(states[rows], which[..., None], axis=1)
       loss, grads = jax.value_and_grad(self.loss)(state.params, thetas[rows], inputs[rows],
-                                                  picked)
+                                                  picked, own)
       updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
       return AutoencoderState(optax.apply_updates(state.params, updates), opt_state,
                               state.step + 1), loss
@@ -215,9 +233,14 @@ def train(dataset, config: AutoencoderConfig, key: jax.Array, on_epoch=None):
   inputs = encoder_inputs(dataset, config.encoder_input)
   compressor = Compressor(dataset.space(), config,
                           Normalizer.fit(dataset.params, inputs, int(config.input_components)))
+  per_policy = len(dataset.states) // dataset.size
+  if config.own_states > per_policy:
+    raise ValueError(f"autoencoder.own_states ({config.own_states}) exceeds the "
+                     f"{per_policy} visited states the dataset keeps per policy")
   init_key, key = jax.random.split(key)
   state = compressor.init(init_key)
-  thetas, inputs, states = (jnp.asarray(x) for x in (dataset.params, inputs, dataset.states))
+  thetas, inputs = jnp.asarray(dataset.params), jnp.asarray(inputs)
+  states = jnp.asarray(dataset.states).reshape(dataset.size, per_policy, -1)
   for epoch, epoch_key in enumerate(jax.random.split(key, config.epochs)):
     state, loss = compressor.epoch(state, thetas, inputs, states, epoch_key)
     if on_epoch is not None:

@@ -42,7 +42,8 @@ def get_config(preset: str = "halfcheetah"):
       batch_policies=64,
       batch_states=256,
       epochs=40,
-      input_components=0))            # k > 0: the encoder reads θ's whitened top-k PCA
+      input_components=0,             # k > 0: the encoder reads θ's whitened top-k PCA
+      own_states=0))                  # k > 0: each policy's loss also on k of its states
   # evosax PGPE with the first author's defaults where evosax has them (search.py).
   # Latent PGPE starts at the codes' mean with the codes' own std per dimension
   # (std_init 1.0 x their std: issue 32; 0.1 x before, which never left the start on
