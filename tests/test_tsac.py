@@ -72,13 +72,8 @@ def test_a_bounded_multiplier_stops_at_its_bound_and_the_budgets_by_hand():
                                   jnp.float32(30.0))) == pytest.approx(36.0)
 
 
-@pytest.mark.parametrize("budget_fraction", [1.0, 0.0])
-def test_the_update_moves_lambda_by_the_budget_gap(budget_fraction):
-  """T7 inside the update: lambda' = max(0, lambda + eta (b - J_s)), J_s the step's own
-  estimate (``sparse_return``), b = budget_fraction / (1 - gamma): a budget of every step
-  succeeding is missed (lambda rises by about eta b); a zero budget is met."""
-  config, agent = tiny_tsac(budget_fraction=budget_fraction, lagrange_init=0.5,
-                            lagrange_lr=1e-3)
+def one_update(agent):
+  """One jitted update from a fresh state on a fixed random batch (two successes)."""
   state = agent.init(jax.random.PRNGKey(0))
   keys = jax.random.split(jax.random.PRNGKey(1), 6)
   batch = {"obs": jax.random.normal(keys[0], (BATCH, OBS)),
@@ -87,7 +82,17 @@ def test_the_update_moves_lambda_by_the_budget_gap(budget_fraction):
            "next_obs": jax.random.normal(keys[3], (BATCH, OBS)),
            "discount": jnp.ones(BATCH), "success": jnp.array([0.0, 1.0, 0.0, 1.0]),
            "task": jnp.array([0, 1, 2, 0])}
-  new, metrics = jax.jit(agent.update)(state, batch, keys[4])
+  return jax.jit(agent.update)(state, batch, keys[4])
+
+
+@pytest.mark.parametrize("budget_fraction", [1.0, 0.0])
+def test_the_update_moves_lambda_by_the_budget_gap(budget_fraction):
+  """T7 inside the update: lambda' = max(0, lambda + eta (b - J_s)), J_s the step's own
+  estimate (``sparse_return``), b = budget_fraction / (1 - gamma): a budget of every step
+  succeeding is missed (lambda rises by about eta b); a zero budget is met."""
+  config, agent = tiny_tsac(budget_fraction=budget_fraction, lagrange_init=0.5,
+                            lagrange_lr=1e-3)
+  new, metrics = one_update(agent)
   budget = budget_fraction / (1.0 - config.gamma)
   want = max(0.0, 0.5 + 1e-3 * (budget - float(metrics["sparse_return"])))
   np.testing.assert_allclose(float(new.lagrange), want, rtol=1e-6)
@@ -102,15 +107,7 @@ def test_the_shared_policy_budget_is_a_multiple_of_the_sps_own_sparse_value():
   from the step's own estimates, and stays inside [0, lagrange_max]."""
   config, agent = tiny_tsac(budget_reference="shared_policy", budget_fraction=1.5,
                             lagrange_init=0.5, lagrange_lr=1e-3, lagrange_max=0.6)
-  state = agent.init(jax.random.PRNGKey(0))
-  keys = jax.random.split(jax.random.PRNGKey(1), 6)
-  batch = {"obs": jax.random.normal(keys[0], (BATCH, OBS)),
-           "action": jax.random.uniform(keys[1], (BATCH, ACT), minval=-1, maxval=1),
-           "reward": jax.random.normal(keys[2], (BATCH,)),
-           "next_obs": jax.random.normal(keys[3], (BATCH, OBS)),
-           "discount": jnp.ones(BATCH), "success": jnp.array([0.0, 1.0, 0.0, 1.0]),
-           "task": jnp.array([0, 1, 2, 0])}
-  new, metrics = jax.jit(agent.update)(state, batch, keys[4])
+  new, metrics = one_update(agent)
   np.testing.assert_allclose(float(metrics["budget"]),
                              1.5 * float(metrics["sp_sparse_return"]), rtol=1e-6)
   want = np.clip(0.5 + 1e-3 * (float(metrics["budget"]) - float(metrics["sparse_return"])),
