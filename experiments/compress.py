@@ -6,7 +6,8 @@
 Stages (``earjax.compression.jobs``), each reading what the one before wrote in DIR:
 ``dataset`` (novelty search -> dataset.npz), ``train`` (one autoencoder per latent size),
 ``recovery`` (latent PGPE and PGPE in Θ on every task -> recovery.jsonl), ``adapt``
-(latent PGPE vs Θ-PGPE vs EAR's CEM on held-out targets -> adapt.json).  Plots and
+(latent PGPE vs Θ-PGPE vs EAR's CEM on held-out targets -> adapt.json); ``decoded``
+(not a default stage: recovery's decoder check alone -> decoded.jsonl, grid_z1.json).  Plots and
 tables: ``python -m experiments.plot_compression --workdir=DIR``.
 Exit codes: 0 done; 2 bad flags, config or workdir (one line; the stages before the
 failing one keep what they wrote).
@@ -22,14 +23,16 @@ from earjax.compression import jobs
 from experiments import cli
 
 STAGES = {"dataset": jobs.build_dataset, "train": jobs.train_autoencoders,
-          "recovery": jobs.recovery, "adapt": jobs.adaptation}
+          "recovery": jobs.recovery, "adapt": jobs.adaptation, "decoded": jobs.decoder_check}
+DEFAULT_STAGES = ("dataset", "train", "recovery", "adapt")
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Config file, e.g. experiments/configs/compression.py:halfcheetah.",
     lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Compression run directory.")
-_STAGES = flags.DEFINE_list("stages", list(STAGES), f"Stages to run, in order: "
-                            f"{', '.join(STAGES)}.")
+_STAGES = flags.DEFINE_list("stages", list(DEFAULT_STAGES), f"Stages to run, in order: "
+                            f"{', '.join(STAGES)} (decoded: recovery's decoder check "
+                            f"alone, without the searches).")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -57,6 +60,10 @@ def main(argv):
               f"(action variance {row['action_variance']:.4f})")
     elif stage == "recovery":
       print(jobs.recovery_table(summary, jobs.read_decoded(_WORKDIR.value)))
+    elif stage == "decoded":
+      for row in summary:
+        print(f"z{row['latent_dim']:<3} {row['task']}: the dataset's best "
+              f"({row['dataset_best_return']:.1f}) decoded returns {row['decoded_return']:.1f}")
     else:
       print(jobs.adaptation_table(summary))
 

@@ -54,6 +54,10 @@ def test_the_jobs_run_on_the_tiny_preset(tmp_path, tiny_ear_run):
     assert len(entry["returns"]) == config.grid_codes
     assert entry["best_return"] == max(entry["returns"])
     assert entry["codes_reaching_goal"] == config.grid_codes
+  # The decoder check alone (--stages=decoded) gives the same rows and grid.
+  assert jobs.decoder_check(config, workdir) == decoded
+  with open(os.path.join(workdir, "grid_z1.json")) as f:
+    assert json.load(f) == grid
   table = jobs.recovery_table(recovered, decoded)
   assert "n/a (return" in table and "decoded best, z1" in table
   with open(os.path.join(workdir, "recovery_summary.json")) as f:

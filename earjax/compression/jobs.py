@@ -256,22 +256,55 @@ def recovery(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
               "best": history["best"][r].tolist(), "mean": history["mean"][r].tolist()},
           "seconds_with_compile_all_tasks": seconds})
     if kind == "latent":
-      decoded = _evaluate(env, space, decode(codes[best_index]), tasks, config.eval_episodes,
-                          jax.random.fold_in(eval_key, 2000 + latent_dim))
-      decoded_rows += [{"latent_dim": latent_dim, "task": name,
-                        "dataset_index": int(best_index[t]),
-                        "dataset_best_return": float(dataset_best[t]),
-                        "decoded_return": float(decoded[t]),
-                        "decoded_recovery": _ratio(decoded[t], dataset_best[t])}
-                       for t, name in enumerate(dataset.task_names)]
-      if latent_dim == 1 and config.grid_codes:
-        grids[1] = _grid(env, space, compressed, dataset, int(config.grid_codes),
-                         config.eval_episodes, goal, jax.random.fold_in(eval_key, 3000))
-        files.write_json(os.path.join(workdir, "grid_z1.json"), grids[1])
+      decoded_rows += _decoder_holds(config, workdir, env, space, dataset, compressed,
+                                     dataset_best, best_index, grids, eval_key)
   files.write_jsonl(os.path.join(workdir, "recovery.jsonl"), rows)
   files.write_jsonl(os.path.join(workdir, "decoded.jsonl"), decoded_rows)
   files.write_json(os.path.join(workdir, "recovery_summary.json"),
                    recovery_summary(rows, decoded_rows, grids))
+  return rows
+
+
+def _decoder_holds(config, workdir, env, space, dataset, compressed, dataset_best,
+                   best_index, grids: dict, eval_key) -> list[dict]:
+  """What one latent size's decoder holds: per task the dataset's best policy encoded,
+  decoded and run (rows of ``decoded.jsonl``); for a 1-D latent the grid, written to
+  ``grid_z1.json`` and put in ``grids``."""
+  d = compressed.latent_dim
+  decoded = _evaluate(env, space, compressed.decode(jnp.asarray(compressed.codes)[best_index]),
+                      jnp.asarray(dataset.task_params), config.eval_episodes,
+                      jax.random.fold_in(eval_key, 2000 + d))
+  if d == 1 and config.grid_codes:
+    grids[1] = _grid(env, space, compressed, dataset, int(config.grid_codes),
+                     config.eval_episodes, config.goal_return,
+                     jax.random.fold_in(eval_key, 3000))
+    files.write_json(os.path.join(workdir, "grid_z1.json"), grids[1])
+  return [{"latent_dim": d, "task": name, "dataset_index": int(best_index[t]),
+           "dataset_best_return": float(dataset_best[t]),
+           "decoded_return": float(decoded[t]),
+           "decoded_recovery": _ratio(decoded[t], dataset_best[t])}
+          for t, name in enumerate(dataset.task_names)]
+
+
+def decoder_check(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
+  """The recovery stage's decoder check alone, without the searches: ``decoded.jsonl``
+  and, for a 1-D latent, ``grid_z1.json`` (the same keys, so the same figures)."""
+  _configs(config)
+  dataset = PolicyDataset.load(store.dataset_path(workdir))
+  env = envs.make(dataset.env_name)
+  space = dataset.space()
+  eval_key = jax.random.split(jax.random.PRNGKey(config.seed))[0]
+  dataset_best, best_index = _dataset_best(env, space, dataset, config.recovery_dataset_top,
+                                           config.eval_episodes, eval_key)
+  latent = [int(d) for d in config.latent_dims if int(d) in store.latent_dims(workdir)]
+  if not latent:
+    raise FileNotFoundError(f"no autoencoder of latent sizes {list(config.latent_dims)} in "
+                            f"{workdir} (run experiments.compress --stages=train)")
+  rows, grids = [], {}
+  for d in latent:
+    rows += _decoder_holds(config, workdir, env, space, dataset, store.load(workdir, d),
+                           dataset_best, best_index, grids, eval_key)
+  files.write_jsonl(os.path.join(workdir, "decoded.jsonl"), rows)
   return rows
 
 
