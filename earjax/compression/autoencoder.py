@@ -13,8 +13,9 @@ per-dimension mean and std and, with ``input_components`` = k > 0, projected on 
 dataset's k principal directions and whitened (each unit variance over the dataset): an
 encoder that reads 121,801 parameters with Adam otherwise moves each first-layer
 pre-activation by about the learning rate times 121,801 a step (issue 32).  The decoder
-outputs θ = mean + std * g(z), so g(z) = 0 is the dataset's mean policy.  One epoch is one jitted ``lax.scan`` over shuffled minibatches of
-policies, with fresh states at every step, the training state donated.
+outputs θ = mean + std * g(z), so g(z) = 0 is the dataset's mean policy.  One epoch is
+one jitted ``lax.scan`` over shuffled minibatches of policies, with fresh states at every
+step, the training state donated.
 """
 from __future__ import annotations
 

@@ -175,9 +175,10 @@ def _grid(env, space, compressed, dataset, points: int, episodes: int, goal, key
   1-D codes, each decoded and run on every task (mean of ``episodes`` fresh episodes)."""
   codes = np.linspace(compressed.codes.min(), compressed.codes.max(), points)[:, None]
   tasks = np.asarray(dataset.task_params)
+  thetas = compressed.decode(jnp.asarray(codes, jnp.float32))     # decoded once, run per task
   per_task = {}
   for t, name in enumerate(dataset.task_names):
-    returns = _evaluate(env, space, compressed.decode(jnp.asarray(codes, jnp.float32)),
+    returns = _evaluate(env, space, thetas,
                         jnp.asarray(np.repeat(tasks[t:t + 1], points, 0)), episodes,
                         jax.random.fold_in(key, t))
     per_task[name] = {"returns": returns.tolist(), "best_code": float(codes[returns.argmax(), 0]),
@@ -213,6 +214,7 @@ def recovery(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
                             f"{workdir} (run experiments.compress --stages=train)")
   spaces = ([("theta", None)] + [("latent", d) for d in latent]
             + [("random", d) for d in latent])
+  loaded = {d: store.load(workdir, d) for d in latent}   # PGPE and random codes share each
   steps = search_lib.env_steps_per_generation(pgpe_config, env)
   goal = config.goal_return
   rows, decoded_rows, grids = [], [], {}
@@ -222,7 +224,7 @@ def recovery(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
       params = jnp.asarray(dataset.params)
       center, scale, decode = params.mean(0), params.std(0), lambda x: x
     else:
-      compressed = store.load(workdir, latent_dim)
+      compressed = loaded[latent_dim]
       codes = jnp.asarray(compressed.codes)
       center, scale, decode = codes.mean(0), codes.std(0), compressed.decode
     start = time.time()
