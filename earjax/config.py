@@ -12,12 +12,19 @@ unknown enums.
 """
 from __future__ import annotations
 
+import importlib.util
+
 import ml_collections
 
 from earjax import acting
 from earjax import agents
 from earjax import envs
 from earjax import parallel
+
+
+# ``logger``'s names (earjax.training.loggers) and W&B's modes.
+LOGGERS = ("jsonl", "tensorboard", "wandb")
+WANDB_MODES = ("online", "offline")
 
 
 class ConfigError(ValueError):
@@ -70,6 +77,17 @@ def default_config(env_name: str = "halfcheetah_vel") -> ml_collections.ConfigDi
   c.tau = 0.005
   c.reward_scale = 1.0
   c.max_grad_norm = 10.0
+
+  # Where each evaluation row goes (earjax.training.loggers), a comma list of LOGGERS:
+  # jsonl (metrics.jsonl, which resume reads back: always on), tensorboard, wandb
+  # (Weights & Biases, the ``wandb`` extra; its run resumes with the run's).
+  c.logger = "tensorboard,jsonl"
+  c.wandb = ml_collections.ConfigDict()
+  c.wandb.project = "earjax"
+  c.wandb.entity = ""      # "" = the account's default entity
+  c.wandb.name = ""        # "" = the workdir's name
+  c.wandb.group = ""       # "" = none
+  c.wandb.mode = "online"  # online | offline (no network; `wandb sync` uploads it later)
 
   c.eval_every = 1              # epochs
   c.eval_episodes = 3           # deterministic episodes per task
@@ -132,7 +150,30 @@ _BOOLS = ("overlap_collection",)
 def _enums() -> dict[str, tuple[str, ...]]:
   return {"agent": agents.names(), "env_name": envs.names(),
           "on_nonfinite": ("stop", "rollback"), "shard_layout": parallel.LAYOUTS,
-          "success_rule": acting.SUCCESS_RULES}
+          "success_rule": acting.SUCCESS_RULES, "wandb.mode": WANDB_MODES}
+
+
+def logger_names(text: str) -> tuple[str, ...]:
+  """``logger``'s comma list as names, in LOGGERS' order."""
+  given = {name.strip() for name in str(text).split(",") if name.strip()}
+  return tuple(name for name in LOGGERS if name in given)
+
+
+def logger_problems(text) -> list[str]:
+  """One line per problem of a ``logger`` value."""
+  if not isinstance(text, str):
+    return [f"logger must be a comma list of {', '.join(LOGGERS)}, got {text!r}"]
+  unknown = sorted({n.strip() for n in text.split(",") if n.strip()} - set(LOGGERS))
+  if unknown:
+    return [f"logger names {', '.join(unknown)}: known loggers are {', '.join(LOGGERS)}"]
+  names = logger_names(text)
+  if "jsonl" not in names:
+    return [f"logger must include jsonl (metrics.jsonl is what a resume reads back), got "
+            f"{text!r}"]
+  if "wandb" in names and importlib.util.find_spec("wandb") is None:
+    return ["logger names wandb, but the wandb package is not installed: pip install "
+            "'earjax[wandb]'"]
+  return []
 
 
 def flatten(config: ml_collections.ConfigDict, prefix: str = "") -> dict:
@@ -198,6 +239,7 @@ def validate(config: ml_collections.ConfigDict) -> list[str]:
     if given[key] not in choices:
       problems.append(f"{key} must be one of {', '.join(choices)}, got {given[key]!r}")
   problems += env_problems(config)
+  problems += logger_problems(given["logger"])
   if given["agent"] in agents.names():
     # A preset sets every agent's sections (one preset serves all agents); those the
     # agent does not read are left out of the run (``for_agent``), not checked.

@@ -1,7 +1,7 @@
 """The training job around the trainer: ``train_and_evaluate(config, workdir)``.
 
 Validation, resume from the latest checkpoint, periodic evaluation into
-``metrics.jsonl`` and TensorBoard, the best policy kept apart, a progress bar; and what
+``metrics.jsonl``, TensorBoard and W&B (``loggers``), the best policy kept apart, a progress bar; and what
 keeps a long job safe: SIGTERM/SIGINT stop it after the current epoch with a checkpoint,
 a non-finite value stops it or rolls it back (``on_nonfinite``), and a watchdog ends an
 epoch that makes no progress.
@@ -33,7 +33,6 @@ from jax.experimental import multihost_utils
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-from tensorboardX import SummaryWriter
 import tqdm
 
 from earjax import agents
@@ -45,6 +44,7 @@ from earjax import config as config_lib
 from earjax.config import ConfigError
 from earjax.run import load_config
 from earjax.training import supervisor
+from earjax.training.loggers import METRICS_FILE, Loggers
 from earjax.training.lock import WorkdirLock
 from earjax.training.trainer import Trainer, TrainingState, trainer_for
 
@@ -365,7 +365,7 @@ def _train(trainer: Trainer, config: ml_collections.ConfigDict,
   best_items = tuple(abstract_best_items(trainer.agent))
   ckpt = checkpoint.Checkpointer(workdir, config.checkpoints_to_keep, best_items)
   key = trainer.seed_keys(config.seed)   # one per seed of a batch
-  metrics_path = os.path.join(workdir, "metrics.jsonl")
+  metrics_path = os.path.join(workdir, METRICS_FILE)
   try:
     state, epoch, rows = _start(trainer, ckpt, metrics_path, key,
                                 resume_epoch=config.resume_epoch)
@@ -394,7 +394,11 @@ def _train(trainer: Trainer, config: ml_collections.ConfigDict,
                            f"{' without --config.resume_epoch' if config.resume_epoch else ''}"
                            f" to resume")
 
-  writer = SummaryWriter(logdir=workdir) if primary else None
+  try:
+    loggers = Loggers(config, workdir) if primary else None
+  except BaseException:
+    ckpt.close()
+    raise
   steps_per_epoch = trainer.env_steps_per_epoch
   # The bar counts every seed's env steps (the batch's throughput); rows count one seed's.
   bar_steps = steps_per_epoch * trainer.num_seeds
@@ -448,15 +452,7 @@ def _train(trainer: Trainer, config: ml_collections.ConfigDict,
                               trainer.eval_metrics(policy_params, epoch, config.seed)))
           rows.append(row)
           if primary:
-            with open(metrics_path, "a") as f:
-              f.write(json.dumps(row) + "\n")
-            for k, v in row.items():
-              if k not in ("epoch", "env_steps", "seeds"):
-                writer.add_scalar(k, v, row["env_steps"])
-            for k, values in row.get("seeds", {}).items():   # one tag per seed
-              for i, v in enumerate(values):
-                writer.add_scalar(f"{k}/seed_{config.seed + i}", v, row["env_steps"])
-            writer.flush()
+            loggers.write(row)
           if row["eval/return_mean"] > best:
             best = row["eval/return_mean"]
             ckpt.save_best(epoch, trainer.agent.best_items(state.learner))
@@ -472,7 +468,7 @@ def _train(trainer: Trainer, config: ml_collections.ConfigDict,
           break
   finally:
     bar.close()
-    if writer is not None:
-      writer.close()
+    if loggers is not None:
+      loggers.close()
     ckpt.close()
   return rows[-1] if rows else {}
