@@ -10,7 +10,7 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 $(STAMP): $(PY) setup.cfg pyproject.toml
-	$(PY) -m pip install --quiet -e '.[test,metaworld,warp,export,wandb]'
+	$(PY) -m pip install --quiet -e '.[test,metaworld,warp,export,wandb,playground]'
 	touch $(STAMP)
 
 install: $(STAMP)
