@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 from jax import monitoring
 
+from benchmarks import model_options
 from benchmarks.machine_load import background_load  # noqa: F401  (re-exported)
 
 _CACHE_HITS = [0]
@@ -101,6 +102,15 @@ def environment() -> dict:
           "device": device.device_kind, "num_devices": jax.device_count(),
           "cpu_count": os.cpu_count(), "machine": platform.machine(), "git_commit": commit,
           "load_avg_1m": os.getloadavg()[0], "xla_flags": os.environ.get("XLA_FLAGS", "")}
+
+
+def env_model_options(env) -> dict | None:
+  """What the env's compiled MJX model runs (``model_options.read``: solver, iterations,
+  line search, timestep, substeps, ...); None for an env without one (a brax pipeline,
+  a pure-JAX or host family)."""
+  if getattr(env, "backend", None) != "mjx" or not hasattr(env, "mjx_model"):
+    return None
+  return model_options.read(env.mjx_model.opt, env.substeps)
 
 
 def record(name: str, value: float, unit: str, **settings) -> dict:

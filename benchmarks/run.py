@@ -69,6 +69,9 @@ TRAIN_SETTINGS = {
     "brax_matched": settings_lib.brax_matched,
     "brax_matched_ear": lambda: settings_lib.brax_matched(agent="ear_sac"),
     "brax_matched_spring": lambda: settings_lib.brax_matched(backend="spring"),
+    # brax's setting at brax's asset's solver budget (4/50): the side-by-side's other half
+    "brax_matched_brax_solver": lambda: settings_lib.brax_matched(
+        solver=settings_lib.BRAX_ASSET_SOLVER),
     "cpu": lambda: settings_lib.preset("cpu"),
     "cpu_ohe": lambda: settings_lib.preset("cpu", agent="ohe_sac"),
     "cpu_tsac": lambda: settings_lib.preset("cpu", agent="tsac"),

@@ -25,11 +25,20 @@ BRAX_UPDATES_PER_ENV_STEP = 16
 BRAX_WIDTHS = (256, 256)
 
 
+# brax's HalfCheetah asset's solver budget (Newton, 4 iterations, 50 line-search
+# iterations; read from its compiled model by benchmarks/peers/brax_sac.py).
+BRAX_ASSET_SOLVER = (4, 50)
+
+
 def brax_matched(agent: str = "ohe_sac", backend: str = "default",
-                 env_steps_per_epoch: int = 25) -> ml_collections.ConfigDict:
-  """brax's SAC setting; ``agent="ear_sac"`` gives the EAR actor the same widths."""
+                 env_steps_per_epoch: int = 25,
+                 solver: tuple[int, int] | None = None) -> ml_collections.ConfigDict:
+  """brax's SAC setting; ``agent="ear_sac"`` gives the EAR actor the same widths;
+  ``solver`` (iterations, line-search iterations) replaces HalfCheetah-Vel's 4/8."""
   c = default_config("halfcheetah_vel")
   c.env.backend = "mjx" if backend == "default" else backend
+  if solver:
+    c.env.solver_iterations, c.env.ls_iterations = solver
   c.task_ids = (9,)
   c.envs_per_task = BRAX_ENVS
   c.batch_size_per_task = BRAX_BATCH

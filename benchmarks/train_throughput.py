@@ -36,7 +36,8 @@ def measure(name: str, config: ml_collections.ConfigDict, repeats: int,
   settings = {**settings_lib.describe(config), "num_envs": trainer.num_envs,
               "num_seeds": trainer.num_seeds,
               "batch": trainer.num_tasks * config.batch_size_per_task, "repeats": repeats,
-              "epoch_traces": trainer.epoch_traces}
+              "epoch_traces": trainer.epoch_traces,
+              "model_options": common.env_model_options(trainer.env)}
   prefix = f"train/{name}"
   return [common.record(f"{prefix}/env_steps_per_s", env_steps / seconds, "env-steps/s",
                         **settings),

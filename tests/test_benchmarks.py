@@ -30,3 +30,60 @@ def test_quick_suite_writes_records(tmp_path):
   assert "train/brax_matched/env_steps_per_s" in names
   for section in ("peak/", "env/", "learner/", "train/", "memory/"):
     assert any(n.startswith(section) for n in names), section
+
+
+def test_model_options_are_read_from_the_compiled_models():
+  """brax's HalfCheetah asset and earjax's HalfCheetah-Vel: the same MJCF, timestep and
+  substeps, solver budgets 4/50 and 4/8, read from the models, not typed."""
+  from benchmarks import model_options  # pylint: disable=import-outside-toplevel
+  from earjax import envs  # pylint: disable=import-outside-toplevel
+  from earjax.envs import base  # pylint: disable=import-outside-toplevel
+  brax_model = base._load_model("half_cheetah.xml")  # pylint: disable=protected-access
+  brax_options = model_options.read(brax_model.opt, 5)   # brax's HalfCheetah: n_frames 5
+  ours = envs.make("halfcheetah_vel")
+  earjax_options = model_options.read(ours.mjx_model.opt, ours.substeps)
+  assert (brax_options["iterations"], brax_options["ls_iterations"]) == (4, 50)
+  assert (earjax_options["iterations"], earjax_options["ls_iterations"]) == (4, 8)
+  assert model_options.mismatches(brax_options, earjax_options) == [
+      "model ls_iterations: brax 50, earjax 8"]
+  matched = model_options.read(envs.make("halfcheetah_vel", ls_iterations=50).mjx_model.opt,
+                               ours.substeps)
+  assert model_options.mismatches(brax_options, matched) == []
+
+
+def test_the_matched_summary_takes_medians_and_reads_the_models(tmp_path):
+  """``benchmarks.peers.matched`` over 3 hand-made repeats of one budget: medians,
+  their ratio, and settings_match false as soon as one pair's models differ."""
+  from benchmarks.peers import matched  # pylint: disable=import-outside-toplevel
+  options = {"substeps": 5, "solver": 2, "iterations": 4, "ls_iterations": 8,
+             "integrator": 0, "cone": 0, "timestep": 0.01, "tolerance": 1e-8,
+             "ls_tolerance": 0.01}
+  train = {"num_envs": 64, "batch": 256, "env_steps_per_epoch": 25,
+           "grad_steps_per_epoch": 400, "actor_hidden": [256, 256],
+           "critic_hidden": [256, 256], "model_options": options}
+  brax_settings = {"train_kwargs": {"num_envs": 64, "batch_size": 256,
+                                    "grad_updates_per_step": 16},
+                   "policy_hidden": [256, 256], "q_hidden": [256, 256],
+                   "model_options": options}
+  for rep, (b, e, be, ee) in enumerate([(600, 690, 2000, 2100), (620, 700, 2100, 2000),
+                                        (610, 640, 1900, 2300)], start=1):
+    d = tmp_path / f"r{rep}" / "earjax"
+    d.mkdir(parents=True)
+    brax_options = dict(options, ls_iterations=50) if rep == 3 else options
+    (d / "brax_sac.json").write_text(json.dumps(
+        {"name": "brax_sac/halfcheetah_mjx/env_steps_per_s", "value": b,
+         "settings": dict(brax_settings, model_options=brax_options)}))
+    (d / "earjax_train.json").write_text(json.dumps(
+        [{"name": "train/brax_matched/env_steps_per_s", "value": e, "settings": train}]))
+    (d / "brax_env.json").write_text(json.dumps(
+        {"value": be, "settings": {"batch": 64, "model_options": options}}))
+    (d / "earjax_env.json").write_text(json.dumps(
+        [{"name": "env/halfcheetah_vel/solver4_8/b64/env_steps_per_s", "value": ee,
+          "settings": {"batch": 64, "model_options": options}}]))
+  entry = matched.summarise(str(tmp_path))["budgets"]["earjax"]
+  assert entry["repeats"] == 3
+  assert entry["train"]["brax_median"] == 610 and entry["train"]["earjax_median"] == 690
+  assert entry["train"]["ratio_earjax_over_brax"] == 690 / 610
+  assert entry["env"]["ratio_earjax_over_brax"] == 2100 / 2000
+  assert not entry["settings_match"]
+  assert entry["mismatches"] == ["model ls_iterations: brax 50, earjax 8"]

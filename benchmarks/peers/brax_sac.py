@@ -7,7 +7,8 @@ earjax's venv, and imports nothing from earjax:
 
 What runs: ``brax.training.agents.sac.train.train`` unchanged, on
 ``brax.envs.get_environment("halfcheetah", backend="mjx")`` (brax's asset and solver
-settings as shipped), at the brax-matched setting of ``benchmarks/settings.py``: 64
+settings as shipped, or with ``--solver_iterations``/``--ls_iterations`` replaced in its
+model; the record's ``model_options`` are read from the model that ran), at the brax-matched setting of ``benchmarks/settings.py``: 64
 parallel envs, batch 256, 16 gradient updates per env step of the 64-env batch, (256, 256)
 policy and Q networks (``make_sac_networks(hidden_layer_sizes=(256, 256))``).  The
 remaining arguments follow earjax's defaults so that both do the same work per step:
@@ -66,6 +67,7 @@ import statistics
 import sys
 import time
 
+from benchmarks import model_options
 from benchmarks.machine_load import background_load
 
 NAME = "brax_sac/halfcheetah_mjx/env_steps_per_s"
@@ -97,6 +99,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                       "it costs one running-statistics update per env step).")
   p.add_argument("--skip_epochs", type=int, default=2,
                  help="Epochs not timed: the compile epoch and a warm-up.")
+  p.add_argument("--solver_iterations", type=int, default=None,
+                 help="The MJX solver's iterations instead of the asset's (4).")
+  p.add_argument("--ls_iterations", type=int, default=None,
+                 help="Its line-search iterations instead of the asset's (50).")
   p.add_argument("--seed", type=int, default=0)
   p.add_argument("--out", default=None, help="Write the JSON record here.")
   args = p.parse_args(argv)
@@ -111,6 +117,16 @@ def _version(dist: str) -> str | None:
     return importlib.metadata.version(dist)
   except importlib.metadata.PackageNotFoundError:
     return None
+
+
+def with_solver(env, iterations: int | None, ls_iterations: int | None):
+  """brax's env with its model's solver budget replaced where given (brax's
+  ``PipelineEnv`` steps ``env.sys``, an MJX model: ``tree_replace`` of its options)."""
+  changes = {k: v for k, v in (("opt.iterations", iterations),
+                               ("opt.ls_iterations", ls_iterations)) if v is not None}
+  if changes:
+    env.sys = env.sys.tree_replace(changes)
+  return env
 
 
 def epochs_from_progress(points: list[dict]) -> list[dict]:
@@ -167,7 +183,8 @@ def main(argv: list[str]) -> int:
   # pylint: enable=g-import-not-at-top
 
   hidden = tuple(int(w) for w in args.hidden.split(","))
-  env = envs.get_environment("halfcheetah", backend="mjx")
+  env = with_solver(envs.get_environment("halfcheetah", backend="mjx"),
+                    args.solver_iterations, args.ls_iterations)
   train_kwargs = dict(
       num_timesteps=args.env_steps, episode_length=args.episode_length,
       action_repeat=1, num_envs=args.num_envs, num_eval_envs=args.num_eval_envs,
@@ -210,6 +227,7 @@ def main(argv: list[str]) -> int:
           "env": "halfcheetah", "env_backend": "mjx",
           "solver_iterations": int(opt.iterations),
           "ls_iterations": int(opt.ls_iterations),
+          "model_options": model_options.read(opt, env._n_frames),  # pylint: disable=protected-access
           "train_kwargs": train_kwargs,
           "network_factory": f"make_sac_networks(hidden_layer_sizes={hidden})",
           "policy_hidden": list(hidden), "q_hidden": list(hidden),

@@ -19,6 +19,8 @@ import json
 import os
 import sys
 
+from benchmarks import model_options
+
 EARJAX_NAME = "train/brax_matched/env_steps_per_s"
 EARJAX_LOAD_NAME = "machine/background_cpu_percent"
 # Other processes' CPU use (percent of one core) above which the note warns.
@@ -54,7 +56,8 @@ def earjax_records(data) -> tuple[dict, dict | None]:
 
 
 def setting_mismatches(brax: dict, earjax: dict) -> list[str]:
-  """Where the two runs' settings differ in envs, batch, updates per env step or widths."""
+  """Where the two runs' settings differ in envs, batch, updates per env step, widths
+  or the compiled models' physics options."""
   kw = brax.get("settings", {}).get("train_kwargs", {})
   es = earjax.get("settings", {})
   mismatches = []
@@ -74,6 +77,10 @@ def setting_mismatches(brax: dict, earjax: dict) -> list[str]:
   hidden = brax.get("settings", {}).get("policy_hidden")
   check("actor widths", hidden, es.get("actor_hidden"))
   check("critic widths", brax.get("settings", {}).get("q_hidden"), es.get("critic_hidden"))
+  # The physics: read from both compiled models (never typed), so a different solver
+  # budget is a mismatch.
+  mismatches += model_options.mismatches(brax.get("settings", {}).get("model_options"),
+                                         es.get("model_options"))
   if es.get("quick"):
     mismatches.append("earjax ran with --quick (a smoke run, not a measurement)")
   return mismatches

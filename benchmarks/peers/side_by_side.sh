@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# brax's own SAC and earjax's training epoch at the brax-matched setting, back to back.
+# brax's own SAC and earjax's training epoch at the brax-matched setting, and both envs
+# alone, at the same physics on both sides: brax's asset's solver budget, then
+# HalfCheetah-Vel's, interleaved, $PEERS_REPEATS times (default 3).
 #
 #   bash benchmarks/peers/side_by_side.sh [OUT_DIR]      # from the repo root, after `make run`
 #
-# OUT_DIR (or $PEERS_OUT_DIR) defaults to runs/peers; it holds brax_sac.json,
-# earjax_brax_matched.json and side_by_side.json.  $PEERS_BRAX_ARGS is passed on to
-# brax_sac.py (e.g. "--env_steps=30000"); leave it empty for the measurement.
-# brax 0.14.2 needs jax 0.9.2 and earjax pins jax 0.10.2, so brax runs in its own venv
+# OUT_DIR (or $PEERS_OUT_DIR) defaults to runs/peers; it holds r<k>/<budget>/ with each
+# run's record and side_by_side_matched.json (benchmarks/peers/matched.py).
+# $PEERS_BRAX_ARGS is passed on to brax_sac.py (e.g. "--env_steps=30000"); leave it
+# empty for the measurement.
+# brax 0.14.2 needs jax 0.9.2 and earjax jax >= 0.10.1, so brax runs in its own venv
 # ($PEERS_VENV, default .venv-peers), made here from requirements-brax.txt.
 set -euo pipefail
 
@@ -41,27 +44,37 @@ if ! cmp -s "$REQUIREMENTS" "$STAMP"; then
 fi
 
 mkdir -p "$OUT_DIR"
-now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
 read -r -a brax_args <<< "${PEERS_BRAX_ARGS:-}"
+REPEATS="${PEERS_REPEATS:-3}"
 
-# (b) brax's SAC in its venv.
-echo "== brax SAC ($PEERS_VENV)"
-brax_started="$(now)"
-"$PEERS_VENV/bin/python" -m benchmarks.peers.brax_sac --out="$OUT_DIR/brax_sac.json" \
-  ${brax_args[@]+"${brax_args[@]}"}
-brax_finished="$(now)"
+# (b) Interleaved, for each repeat: each solver budget on BOTH sides (brax's asset's 4/50,
+# HalfCheetah-Vel's 4/8): brax's SAC, earjax's training epoch, brax's env alone,
+# earjax's env alone (64 envs), each in its venv.  Nothing else should run meanwhile.
+for rep in $(seq 1 "$REPEATS"); do
+  for budget in brax earjax; do
+    dir="$OUT_DIR/r$rep/$budget"
+    mkdir -p "$dir"
+    if [[ $budget == brax ]]; then
+      brax_solver=(); earjax_train=brax_matched_brax_solver; earjax_solver=(--solver=4,50)
+    else
+      brax_solver=(--solver_iterations=4 --ls_iterations=8); earjax_train=brax_matched
+      earjax_solver=(--solver=4,8)
+    fi
+    echo "== repeat $rep, $budget's solver budget: brax SAC ($PEERS_VENV)"
+    "$PEERS_VENV/bin/python" -m benchmarks.peers.brax_sac --out="$dir/brax_sac.json" \
+      "${brax_solver[@]}" ${brax_args[@]+"${brax_args[@]}"}
+    echo "== repeat $rep, $budget's solver budget: earjax training epoch (.venv)"
+    .venv/bin/python -m benchmarks.run --sections=train --train="$earjax_train" --repeats=3 \
+      --out="$dir/earjax_train.json"
+    echo "== repeat $rep, $budget's solver budget: the env alone, both"
+    "$PEERS_VENV/bin/python" -m benchmarks.peers.brax_env --batch=64 --out="$dir/brax_env.json" \
+      "${brax_solver[@]}"
+    .venv/bin/python -m benchmarks.env_throughput --envs=halfcheetah_vel --batch=64 \
+      "${earjax_solver[@]}" --timeout_s=0 --out="$dir/earjax_env.json"
+  done
+done
 
-# (c) right after: earjax's own measurement in earjax's venv.
-echo "== earjax (.venv)"
-earjax_started="$(now)"
-.venv/bin/python -m benchmarks.run --sections=train --train=brax_matched --repeats=3 \
-  --out="$OUT_DIR/earjax_brax_matched.json"
-earjax_finished="$(now)"
-
-# (d) the two side by side.
+# (c) The summary: medians over the repeats, both ratios, settings_match from the models.
 echo "== side by side"
-.venv/bin/python -m benchmarks.peers.compare \
-  --brax="$OUT_DIR/brax_sac.json" --earjax="$OUT_DIR/earjax_brax_matched.json" \
-  --out="$OUT_DIR/side_by_side.json" \
-  --brax_started="$brax_started" --brax_finished="$brax_finished" \
-  --earjax_started="$earjax_started" --earjax_finished="$earjax_finished"
+.venv/bin/python -m benchmarks.peers.matched --dir="$OUT_DIR" \
+  --out="$OUT_DIR/side_by_side_matched.json"

@@ -401,6 +401,11 @@ class MjxFamilyEnv(TaskFamilyEnv):
     self.observation_size = int(jax.eval_shape(self._observation, self._data0).shape[-1])
     super().__init__(c)
 
+  @property
+  def substeps(self) -> int:
+    """Physics substeps of one control step (``n_frames``, or the brax pipeline's)."""
+    return self._substeps
+
   def _warp_data(self, worlds: int):
     return _mjx().make_data(self.mj_model, impl="warp", njmax=self._njmax,
                          naconmax=self._contacts_per_world * worlds)
