@@ -87,3 +87,24 @@ def test_the_matched_summary_takes_medians_and_reads_the_models(tmp_path):
   assert entry["env"]["ratio_earjax_over_brax"] == 2100 / 2000
   assert not entry["settings_match"]
   assert entry["mismatches"] == ["model ls_iterations: brax 50, earjax 8"]
+
+
+def test_time_to_target_reads_the_first_evaluation_at_or_below_the_target(tmp_path):
+  """By hand on rows, then a tiny Point-Vel run trained in 1-epoch chunks: it stops at
+  the first evaluation that reaches the (here loose) target, its figures from that row."""
+  from benchmarks import time_to_target as ttt  # pylint: disable=import-outside-toplevel
+  from tiny import tiny_config  # pylint: disable=import-outside-toplevel
+  rows = [{"epoch": 10, ttt.METRIC: 0.5}, {"epoch": 20, ttt.METRIC: 0.2},
+          {"epoch": 30, ttt.METRIC: 0.1}]
+  assert ttt.first_crossing(rows, 0.2)["epoch"] == 20
+  assert ttt.first_crossing(rows, 0.05) is None
+  assert ttt.spread([3.0, 1.0, 2.0, 10.0]) == {"median": 2.5, "min": 1.0, "max": 10.0,
+                                              "q1": 1.75, "q3": 4.75}
+  workdir = str(tmp_path / "seed_0")
+  out = ttt.run_seed(tiny_config(), 0, workdir, target=100.0, max_epochs=3, chunk=1)
+  rows = ttt.read_rows(workdir)
+  assert out["reached"] and out["epoch"] == 1 == out["epochs_trained"]
+  assert (out["env_steps"], out["wall_time_s"]) == (rows[0]["env_steps"], rows[0]["wall_time"])
+  never = ttt.run_seed(tiny_config(), 0, str(tmp_path / "never"), target=-1.0,
+                       max_epochs=2, chunk=1)
+  assert not never["reached"] and never["epochs_trained"] == 2 and never["epoch"] is None
