@@ -45,12 +45,13 @@ lock:
 	mv $(LOCK).tmp $(LOCK)
 	rm -rf .venv-lock
 
-# Drift: the suite on the newest versions the ranges allow, without the lock, in its own
-# venv (run by hand, weekly; WORKSPACE.md, "Installs that last").
+# Drift: the suite on the newest versions the ranges allow, without the lock, in a venv
+# of its own made afresh each time (run by hand, weekly; WORKSPACE.md, "Installs that last").
 test-latest:
 	@test -n "$(PYTHON)" || { echo "error: no Python 3.11-3.13 found; name one: make PYTHON=... test-latest" >&2; exit 2; }
-	test -x .venv-latest/bin/python || $(PYTHON) -m venv .venv-latest
-	.venv-latest/bin/python -m pip install --quiet --upgrade -e '.[$(EXTRAS)]'
+	rm -rf .venv-latest
+	$(PYTHON) -m venv .venv-latest
+	.venv-latest/bin/python -m pip install --quiet -e '.[$(EXTRAS)]'
 	.venv-latest/bin/python -m pip freeze --exclude-editable > .venv-latest/versions.txt
 	.venv-latest/bin/python -m pytest -q --durations=15
 

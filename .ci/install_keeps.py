@@ -6,12 +6,14 @@
 Makes a fresh venv, installs the --held packages first (a user's existing JAX
 environment), then earjax from this checkout without the lock (`pip install .`, the
 ranges of setup.cfg), and reports every held package's version before and after, and
-whether each was kept.  Exit code 1 if any was replaced.
+whether each was kept (a package not found before counts as not kept).  Exit code 1 if
+any was replaced.
 """
 import argparse
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -19,10 +21,15 @@ import tempfile
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def canonical(name: str) -> str:
+  """A distribution name as PEP 503 compares them (case, runs of -_. alike), extras off."""
+  return re.sub(r"[-_.]+", "-", name.split("[")[0]).lower()
+
+
 def versions(python: str) -> dict[str, str]:
   out = subprocess.run([python, "-m", "pip", "list", "--format=json"], check=True,
                        capture_output=True, text=True).stdout
-  return {p["name"].lower(): p["version"] for p in json.loads(out)}
+  return {canonical(p["name"]): p["version"] for p in json.loads(out)}
 
 
 def main() -> int:
@@ -45,9 +52,10 @@ def main() -> int:
     python_version = subprocess.run([python, "-c", "import platform; "
                                      "print(platform.python_version())"],
                                     check=True, capture_output=True, text=True).stdout.strip()
-  names = [h.split("==")[0].lower() for h in args.held]
+  names = [canonical(h.split("==")[0]) for h in args.held]
   held = {n: {"before": before.get(n), "after": after.get(n),
-              "kept": before.get(n) == after.get(n)} for n in names}
+              "kept": before.get(n) is not None and before.get(n) == after.get(n)}
+          for n in names}
   result = {"python": python_version, "machine": platform.machine(),
             "command": "pip install ."
                        + (f"[{args.extras}]" if args.extras else ""),

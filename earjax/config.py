@@ -24,7 +24,7 @@ from earjax import parallel
 
 # ``logger``'s names (earjax.training.loggers) and W&B's modes.
 LOGGERS = ("jsonl", "tensorboard", "wandb")
-WANDB_MODES = ("online", "offline")
+WANDB_MODES = ("", "online", "offline", "disabled")
 
 
 class ConfigError(ValueError):
@@ -82,12 +82,13 @@ def default_config(env_name: str = "halfcheetah_vel") -> ml_collections.ConfigDi
   # jsonl (metrics.jsonl, which resume reads back: always on), tensorboard, wandb
   # (Weights & Biases, the ``wandb`` extra; its run resumes with the run's).
   c.logger = "tensorboard,jsonl"
+  # "" = W&B's own setting (its WANDB_* environment variable), else earjax's fallback:
   c.wandb = ml_collections.ConfigDict()
-  c.wandb.project = "earjax"
-  c.wandb.entity = ""      # "" = the account's default entity
-  c.wandb.name = ""        # "" = the workdir's name
-  c.wandb.group = ""       # "" = none
-  c.wandb.mode = "online"  # online | offline (no network; `wandb sync` uploads it later)
+  c.wandb.project = ""     # WANDB_PROJECT, else "earjax"
+  c.wandb.entity = ""      # WANDB_ENTITY, else the account's default entity
+  c.wandb.name = ""        # WANDB_NAME, else the workdir's name
+  c.wandb.group = ""       # WANDB_RUN_GROUP, else none
+  c.wandb.mode = ""        # WANDB_MODE, else online; offline: no network (`wandb sync`)
 
   c.eval_every = 1              # epochs
   c.eval_episodes = 3           # deterministic episodes per task
@@ -290,7 +291,7 @@ def env_problems(config: ml_collections.ConfigDict) -> list[str]:
                     f" for {config.env_name}, got {env.backend!r}")
   if "impl" in env and env.impl not in ("jax", "warp"):
     problems.append(f"env.impl must be one of jax, warp, got {env.impl!r}")
-  elif env.get("impl") == "warp" and env.get("backend") != "mjx":
+  elif env.get("impl") == "warp" and "backend" in env and env.backend != "mjx":
     problems.append(f"env.impl=warp is MJX's; backend {env.backend!r} has no Warp "
                     f"implementation")
   return problems

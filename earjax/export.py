@@ -64,7 +64,10 @@ def input_sizes(run: EARRun, baked: bool) -> list[tuple[str, int]]:
 
 def to_onnx(run: EARRun, lte: Optional[np.ndarray] = None):
   """The actor as an ONNX ``ModelProto`` with a dynamic batch dimension ``B``."""
-  from jax2onnx import to_onnx as convert  # pylint: disable=import-outside-toplevel
+  try:
+    from jax2onnx import to_onnx as convert  # pylint: disable=import-outside-toplevel
+  except ImportError as e:
+    raise ImportError("exporting ONNX needs jax2onnx: pip install 'earjax[export]'") from e
   inputs = input_sizes(run, lte is not None)
   return convert(actor(run, lte), [("B", size) for _, size in inputs],
                  model_name="earjax_ear_actor", input_names=[name for name, _ in inputs],

@@ -40,7 +40,10 @@ def main(argv):
     cli.fail([str(e)])
   name = "policy" if lte is None else f"policy_{cli.slug(_LTE.value)}"
   out = _OUT.value or os.path.join(run.workdir, "export", f"{name}.{_FORMAT.value}")
-  path, meta = export.write(run, _FORMAT.value, out, lte, _LTE.value)
+  try:
+    path, meta = export.write(run, _FORMAT.value, out, lte, _LTE.value)
+  except ImportError as e:
+    cli.fail([str(e)])
   inputs = ", ".join(f"{name} [B, {size}]" for name, size in
                      export.input_sizes(run, lte is not None))
   print(f"wrote {path} ({inputs} -> action [B, {run.env.action_size}]; "

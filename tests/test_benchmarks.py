@@ -65,22 +65,33 @@ def test_the_matched_summary_takes_medians_and_reads_the_models(tmp_path):
                                     "grad_updates_per_step": 16},
                    "policy_hidden": [256, 256], "q_hidden": [256, 256],
                    "model_options": options}
-  for rep, (b, e, be, ee) in enumerate([(600, 690, 2000, 2100), (620, 700, 2100, 2000),
-                                        (610, 640, 1900, 2300)], start=1):
-    d = tmp_path / f"r{rep}" / "earjax"
+  def write(budget, rep, rates, options, brax_options):
+    b, e, be, ee = rates
+    d = tmp_path / f"r{rep}" / budget
     d.mkdir(parents=True)
-    brax_options = dict(options, ls_iterations=50) if rep == 3 else options
     (d / "brax_sac.json").write_text(json.dumps(
         {"name": "brax_sac/halfcheetah_mjx/env_steps_per_s", "value": b,
          "settings": dict(brax_settings, model_options=brax_options)}))
     (d / "earjax_train.json").write_text(json.dumps(
-        [{"name": "train/brax_matched/env_steps_per_s", "value": e, "settings": train}]))
+        [{"name": f"train/{matched.BUDGETS[budget]}/env_steps_per_s", "value": e,
+          "settings": dict(train, model_options=options)}]))
     (d / "brax_env.json").write_text(json.dumps(
         {"value": be, "settings": {"batch": 64, "model_options": options}}))
     (d / "earjax_env.json").write_text(json.dumps(
         [{"name": "env/halfcheetah_vel/solver4_8/b64/env_steps_per_s", "value": ee,
           "settings": {"batch": 64, "model_options": options}}]))
-  entry = matched.summarise(str(tmp_path))["budgets"]["earjax"]
+
+  for rep, rates in enumerate([(600, 690, 2000, 2100), (620, 700, 2100, 2000),
+                               (610, 640, 1900, 2300)], start=1):
+    write("earjax", rep, rates, options,
+          dict(options, ls_iterations=50) if rep == 3 else options)
+    write("brax", rep, (200, 300, 700, 600 + rep), dict(options, ls_iterations=50),
+          dict(options, ls_iterations=50))
+  summary = matched.summarise(str(tmp_path))["budgets"]
+  assert summary["brax"]["settings_match"] and summary["brax"]["mismatches"] == []
+  assert summary["brax"]["train"]["ratio_earjax_over_brax"] == 1.5
+  assert summary["brax"]["env"]["earjax_median"] == 602
+  entry = summary["earjax"]
   assert entry["repeats"] == 3
   assert entry["train"]["brax_median"] == 610 and entry["train"]["earjax_median"] == 690
   assert entry["train"]["ratio_earjax_over_brax"] == 690 / 610

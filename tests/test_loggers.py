@@ -70,9 +70,28 @@ def test_bad_loggers_are_refused_in_one_line(value, line):
   assert validate(tiny_config(logger=value)) == [line]
 
 
-def test_wandb_offline_carries_config_and_metrics_and_a_resume_joins_the_same_run(tmp_path):
+def test_a_failing_logger_is_dropped_and_metrics_jsonl_goes_on(tmp_path, capsys):
+  class Broken:
+    name = "Broken"
+
+    def write(self, values, env_steps):
+      raise OSError("disk full")
+
+  out = loggers.Loggers(tiny_config(logger="jsonl"), str(tmp_path))
+  out._others.append(Broken())  # pylint: disable=protected-access
+  for epoch in (1, 2):
+    out.write({"epoch": epoch, "env_steps": 10 * epoch, "eval/return_mean": 0.0})
+  with open(tmp_path / loggers.METRICS_FILE) as f:
+    assert [json.loads(line)["epoch"] for line in f] == [1, 2]
+  assert capsys.readouterr().err.count("warning: Broken failed (OSError: disk full)") == 1
+
+
+def test_wandb_offline_carries_config_and_metrics_and_a_resume_joins_the_same_run(
+    tmp_path, monkeypatch):
+  """Offline through W&B's own WANDB_MODE (the config's empty mode leaves it in force)."""
+  monkeypatch.setenv("WANDB_MODE", "offline")
   workdir = str(tmp_path / "run")
-  changes = {"logger": "jsonl,wandb", "wandb.mode": "offline"}
+  changes = {"logger": "jsonl,wandb"}
   train_and_evaluate(tiny_config(**changes, num_epochs=1), workdir)
   train_and_evaluate(tiny_config(**changes, num_epochs=2), workdir)   # resumed, extended
   with open(os.path.join(workdir, loggers.WANDB_ID_FILE)) as f:
@@ -85,7 +104,7 @@ def test_wandb_offline_carries_config_and_metrics_and_a_resume_joins_the_same_ru
   for run, row in zip(runs, rows):   # launch k logged epoch k, every scalar of its row
     assert run["config"]["agent"] == "ear_sac" and run["config"]["num_epochs"] == row["epoch"]
     logged = {k: v for h in run["history"] for k, v in h.items()}
-    assert logged["_step"] == row["env_steps"]
+    assert logged["env_steps"] == row["env_steps"]
     assert logged["eval/return_mean"] == pytest.approx(row["eval/return_mean"])
     assert set(loggers.scalars(row, 0)) <= set(logged)
   assert not glob.glob(os.path.join(workdir, "events.out.tfevents.*"))   # not asked for

@@ -42,16 +42,16 @@ def brax_record(data) -> dict:
   return data
 
 
-def earjax_records(data) -> tuple[dict, dict | None]:
-  """(the train/brax_matched env-steps/s record, the background-load record or None)."""
+def earjax_records(data, name: str = EARJAX_NAME) -> tuple[dict, dict | None]:
+  """(the env-steps/s record ``name``, the background-load record or None)."""
   if not isinstance(data, list):
     raise ValueError("earjax's file should be a JSON list of records")
   by_name = {r.get("name"): r for r in data}
-  if EARJAX_NAME not in by_name:
-    raise ValueError(f"no record {EARJAX_NAME!r} in earjax's file")
-  record = by_name[EARJAX_NAME]
+  if name not in by_name:
+    raise ValueError(f"no record {name!r} in earjax's file")
+  record = by_name[name]
   if record.get("value") is None:
-    raise ValueError(f"{EARJAX_NAME} failed: {record.get('settings', {}).get('failed')}")
+    raise ValueError(f"{name} failed: {record.get('settings', {}).get('failed')}")
   return record, by_name.get(EARJAX_LOAD_NAME)
 
 

@@ -1,11 +1,12 @@
 """brax and earjax at the same physics, twice: the summary of ``side_by_side.sh``'s runs.
 
-  .venv/bin/python -m benchmarks.peers.matched --dir=runs/peers/matched \\
-      --out=runs/peers/matched/side_by_side_matched.json
+  .venv/bin/python -m benchmarks.peers.matched --dir=runs/peers \\
+      --out=runs/peers/side_by_side_matched.json
 
 ``side_by_side.sh`` runs, for each repeat r and each solver budget s (``brax``: the
 budget of brax's HalfCheetah asset, 4/50, on both sides; ``earjax``: HalfCheetah-Vel's
-4/8 on both sides), interleaved: brax's SAC, earjax's training epoch, brax's env alone
+4/8 on both sides), interleaved (the budgets' order and the sides' order alternate from
+one repeat to the next): brax's SAC, earjax's training epoch, brax's env alone
 and earjax's env alone, into ``<dir>/r<r>/<s>/{brax_sac,earjax_train,brax_env,
 earjax_env}.json``.  This reads them all and writes, per budget, each side's median
 rate over the repeats, the ratio of the medians earjax / brax (training epoch and env
@@ -26,7 +27,9 @@ import sys
 from benchmarks import model_options
 from benchmarks.peers import compare
 
-BUDGETS = ("brax", "earjax")
+# The solver budgets, each run on both sides, and earjax's training setting for each
+# (benchmarks.run's --train name, whose record is train/<name>/env_steps_per_s).
+BUDGETS = {"brax": "brax_matched_brax_solver", "earjax": "brax_matched"}
 EARJAX_ENV_PREFIX = "env/halfcheetah_vel/"
 
 
@@ -44,10 +47,12 @@ def earjax_env_record(records: list[dict]) -> dict:
   return found[0]
 
 
-def pair(run_dir: str) -> dict:
+def pair(run_dir: str, budget: str) -> dict:
   """The four records of one repeat and budget: rates and where their settings differ."""
   brax_sac = compare.brax_record(_load(os.path.join(run_dir, "brax_sac.json")))
-  earjax_train, _ = compare.earjax_records(_load(os.path.join(run_dir, "earjax_train.json")))
+  earjax_train, _ = compare.earjax_records(
+      _load(os.path.join(run_dir, "earjax_train.json")),
+      f"train/{BUDGETS[budget]}/env_steps_per_s")
   brax_env = _load(os.path.join(run_dir, "brax_env.json"))
   earjax_env = earjax_env_record(_load(os.path.join(run_dir, "earjax_env.json")))
   train_mismatches = compare.setting_mismatches(brax_sac, earjax_train)
@@ -69,7 +74,8 @@ def pair(run_dir: str) -> dict:
 def summarise(directory: str) -> dict:
   out = {"directory": directory, "budgets": {}}
   for budget in BUDGETS:
-    runs = [pair(d) for d in sorted(glob.glob(os.path.join(directory, "r*", budget)))]
+    runs = [pair(d, budget)
+            for d in sorted(glob.glob(os.path.join(directory, "r[0-9]*", budget)))]
     if not runs:
       continue
     entry = {"repeats": len(runs), "model_options": runs[0]["model_options"],
@@ -89,7 +95,7 @@ def summarise(directory: str) -> dict:
 
 def main(argv: list[str]) -> int:
   p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-  p.add_argument("--dir", default="runs/peers/matched")
+  p.add_argument("--dir", default="runs/peers")
   p.add_argument("--out", default=None)
   args = p.parse_args(argv)
   result = summarise(args.dir)

@@ -48,10 +48,30 @@ read -r -a brax_args <<< "${PEERS_BRAX_ARGS:-}"
 REPEATS="${PEERS_REPEATS:-3}"
 
 # (b) Interleaved, for each repeat: each solver budget on BOTH sides (brax's asset's 4/50,
-# HalfCheetah-Vel's 4/8): brax's SAC, earjax's training epoch, brax's env alone,
-# earjax's env alone (64 envs), each in its venv.  Nothing else should run meanwhile.
+# HalfCheetah-Vel's 4/8): brax's SAC and env alone, earjax's training epoch and env alone
+# (64 envs), each in its venv.  Nothing else should run meanwhile.
+if compgen -G "$OUT_DIR/r[0-9]*" > /dev/null; then
+  echo "side_by_side.sh: $OUT_DIR holds an earlier measurement's r<k>/ folders; give another OUT_DIR" >&2
+  exit 2
+fi
+brax_side() {   # brax's SAC, then its env alone
+  echo "== repeat $rep, $budget's solver budget: brax ($PEERS_VENV)"
+  "$PEERS_VENV/bin/python" -m benchmarks.peers.brax_sac --out="$dir/brax_sac.json" \
+    ${brax_solver[@]+"${brax_solver[@]}"} ${brax_args[@]+"${brax_args[@]}"}
+  "$PEERS_VENV/bin/python" -m benchmarks.peers.brax_env --batch=64 --out="$dir/brax_env.json" \
+    ${brax_solver[@]+"${brax_solver[@]}"}
+}
+earjax_side() {   # earjax's training epoch, then its env alone
+  echo "== repeat $rep, $budget's solver budget: earjax (.venv)"
+  .venv/bin/python -m benchmarks.run --sections=train --train="$earjax_train" --repeats=3 \
+    --out="$dir/earjax_train.json"
+  .venv/bin/python -m benchmarks.env_throughput --envs=halfcheetah_vel --batch=64 \
+    "${earjax_solver[@]}" --timeout_s=0 --out="$dir/earjax_env.json"
+}
 for rep in $(seq 1 "$REPEATS"); do
-  for budget in brax earjax; do
+  # The order alternates: odd repeats brax's budget and brax's side first, even ones not.
+  budgets=(brax earjax); (( rep % 2 )) || budgets=(earjax brax)
+  for budget in "${budgets[@]}"; do
     dir="$OUT_DIR/r$rep/$budget"
     mkdir -p "$dir"
     if [[ $budget == brax ]]; then
@@ -60,17 +80,7 @@ for rep in $(seq 1 "$REPEATS"); do
       brax_solver=(--solver_iterations=4 --ls_iterations=8); earjax_train=brax_matched
       earjax_solver=(--solver=4,8)
     fi
-    echo "== repeat $rep, $budget's solver budget: brax SAC ($PEERS_VENV)"
-    "$PEERS_VENV/bin/python" -m benchmarks.peers.brax_sac --out="$dir/brax_sac.json" \
-      "${brax_solver[@]}" ${brax_args[@]+"${brax_args[@]}"}
-    echo "== repeat $rep, $budget's solver budget: earjax training epoch (.venv)"
-    .venv/bin/python -m benchmarks.run --sections=train --train="$earjax_train" --repeats=3 \
-      --out="$dir/earjax_train.json"
-    echo "== repeat $rep, $budget's solver budget: the env alone, both"
-    "$PEERS_VENV/bin/python" -m benchmarks.peers.brax_env --batch=64 --out="$dir/brax_env.json" \
-      "${brax_solver[@]}"
-    .venv/bin/python -m benchmarks.env_throughput --envs=halfcheetah_vel --batch=64 \
-      "${earjax_solver[@]}" --timeout_s=0 --out="$dir/earjax_env.json"
+    if (( rep % 2 )); then brax_side; earjax_side; else earjax_side; brax_side; fi
   done
 done
 

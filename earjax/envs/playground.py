@@ -26,13 +26,16 @@ has no network (WORKSPACE.md, "MuJoCo Playground").
 """
 from __future__ import annotations
 
+import dataclasses
+import functools
 from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from earjax.envs.base import TaskFamilyEnv
+from earjax.envs import readings as readings_lib
+from earjax.envs.base import TaskFamilyEnv, check_positive_int
 
 IMPLS = ("jax", "warp")
 
@@ -45,6 +48,17 @@ def _registry():
     raise ImportError("the Playground families need MuJoCo Playground: pip install "
                       "'earjax[playground]'") from e
   return registry
+
+
+@functools.cache
+def _mjcf_solver(playground_env: str) -> tuple[int, int]:
+  """(iterations, line-search iterations) of a Playground env's MJCF (its MuJoCo model,
+  built once per process)."""
+  registry = _registry()
+  config = registry.get_default_config(playground_env)
+  config.impl = "jax"
+  opt = registry.load(playground_env, config=config).mj_model.opt
+  return int(opt.iterations), int(opt.ls_iterations)
 
 
 class PlaygroundFamilyEnv(TaskFamilyEnv):
@@ -66,10 +80,14 @@ class PlaygroundFamilyEnv(TaskFamilyEnv):
     playground = _registry().get_default_config(cls.playground_env)
     config.episode_length = int(playground.episode_length)
     config.impl = "jax"
-    # Warp's buffers for the whole batch (Playground's settings, its defaults): contacts
-    # and constraint rows per world.
+    # Warp's buffers (Playground's settings and defaults): contacts for the whole batch
+    # of worlds stepped together, constraint rows per world.
     config.naconmax = int(playground.naconmax)
     config.njmax = int(playground.njmax)
+    # The MJX solver's budget, the env's MJCF's own by default.  Gradient LTE adaptation
+    # asks for 1 iteration (MJX's solver is a while_loop beyond one: not
+    # reverse-differentiable).
+    config.solver_iterations, config.ls_iterations = _mjcf_solver(cls.playground_env)
     return config
 
   def __init__(self, config=None, **overrides):
@@ -83,12 +101,27 @@ class PlaygroundFamilyEnv(TaskFamilyEnv):
     playground_config.naconmax = self.config.naconmax
     playground_config.njmax = self.config.njmax
     self.playground = registry.load(self.playground_env, config=playground_config)
-    self.differentiable = self.config.impl == "jax"
+    self._set_solver(self.config.solver_iterations, self.config.ls_iterations)
+    self.impl = self.config.impl
+    self.differentiable = self.impl == "jax"
     self.mj_model = self.playground.mj_model
     self.action_size = int(self.playground.action_size)
     self.dt = float(self.playground.dt)
     self.observation_size = int(jax.eval_shape(
         self._physics_reset, jax.random.PRNGKey(0)).obs.shape[-1])
+
+  def _set_solver(self, iterations: int, ls_iterations: int) -> None:
+    """Playground's model with this solver budget: where it differs from the MJCF's, the
+    options are set and the MJX model put again, as Playground's constructors build it."""
+    model = self.playground.mj_model
+    budget = (check_positive_int("solver_iterations", iterations),
+              check_positive_int("ls_iterations", ls_iterations))
+    if budget == (model.opt.iterations, model.opt.ls_iterations):
+      return
+    from mujoco import mjx  # pylint: disable=import-outside-toplevel
+    model.opt.iterations, model.opt.ls_iterations = budget
+    self.playground._mjx_model = mjx.put_model(  # pylint: disable=protected-access
+        model, impl=self.config.impl)
 
   def reset(self, key, task_param):
     state = super().reset(key, task_param)
@@ -148,8 +181,9 @@ class PlaygroundWalkerSpeed(PlaygroundFamilyEnv):
   upright = (1 + torso zz) / 2; for v > 0, stand (5 move + 1) / 6 with move =
   tolerance(speed, (v, inf), margin v / 2, value at margin 0.5, linear), speed the
   torso subtree's forward velocity; for v = 0 (stand), stand alone.  So the task asks for
-  at least v, as DM Control's does.  Success (earjax's choice): the torso above 1.2 m and
-  the speed at least v, the two conditions of full reward.
+  at least v, as DM Control's does, and evaluation reads the velocity's shortfall below v
+  (``velocity_shortfall``), not |velocity - v|.  Success (earjax's choice): the torso
+  above 1.2 m and, for v > 0, the speed at least v: the conditions of full reward.
   Tasks: v in {0, 1, 2, 4, 8} (Playground's stand, walk and run are 0, 1 and 8); held out
   3 and 6.
   """
@@ -166,6 +200,13 @@ class PlaygroundWalkerSpeed(PlaygroundFamilyEnv):
 
   def velocity_target(self, task_param):
     return float(task_param[0])
+
+  def readings(self):
+    """The forward velocity and its shortfall below the task's speed, max(0, v - speed):
+    the task asks for at least v, so running faster is no error."""
+    return (dataclasses.replace(readings_lib.velocity(self.velocity_target),
+                                error_name="velocity_shortfall",
+                                error=lambda value, want: max(0.0, want - value)),)
 
   def reward(self, data_before, data, action, task_param):
     del data_before, action
@@ -186,7 +227,8 @@ class PlaygroundWalkerSpeed(PlaygroundFamilyEnv):
     move = rewards.tolerance((speed - safe) / (safe / 2.0), bounds=(0.0, float("inf")),
                              margin=1.0, value_at_margin=0.5, sigmoid="linear")
     total = jnp.where(target > 0.0, stand * (5.0 * move + 1.0) / 6.0, stand)
-    success = ((height >= WALKER_STAND_HEIGHT) & (speed >= target)).astype(jnp.float32)
+    moving = (target <= 0.0) | (speed >= target)   # standing (v = 0) asks for no speed
+    success = ((height >= WALKER_STAND_HEIGHT) & moving).astype(jnp.float32)
     return total, {"velocity": speed, "success": success, "stand": stand, "move": move}
 
 

@@ -394,11 +394,7 @@ def _train(trainer: Trainer, config: ml_collections.ConfigDict,
                            f"{' without --config.resume_epoch' if config.resume_epoch else ''}"
                            f" to resume")
 
-  try:
-    loggers = Loggers(config, workdir) if primary else None
-  except BaseException:
-    ckpt.close()
-    raise
+  loggers, failed, preempted = None, True, False
   steps_per_epoch = trainer.env_steps_per_epoch
   # The bar counts every seed's env steps (the batch's throughput); rows count one seed's.
   bar_steps = steps_per_epoch * trainer.num_seeds
@@ -410,6 +406,7 @@ def _train(trainer: Trainer, config: ml_collections.ConfigDict,
   try:
     restarted = True
     with _StopOnSignal(describe_checkpoint) as stop:
+      loggers = Loggers(config, workdir) if primary else None
       while epoch < config.num_epochs:
         if restarted:  # after the launch or a rollback
           bar.n, restarted = epoch * bar_steps, False
@@ -451,8 +448,6 @@ def _train(trainer: Trainer, config: ml_collections.ConfigDict,
           row.update(seed_row(jax.device_get(train_metrics),
                               trainer.eval_metrics(policy_params, epoch, config.seed)))
           rows.append(row)
-          if primary:
-            loggers.write(row)
           if row["eval/return_mean"] > best:
             best = row["eval/return_mean"]
             ckpt.save_best(epoch, trainer.agent.best_items(state.learner))
@@ -460,15 +455,21 @@ def _train(trainer: Trainer, config: ml_collections.ConfigDict,
         stopping = stop.agreed()
         if epoch % config.checkpoint_every == 0 or final or stopping:
           ckpt.save(epoch, state, policy_params)
+        if primary and rows and rows[-1]["epoch"] == epoch:   # after the epoch's checkpoints
+          loggers.write(rows[-1])
         supervisor.report(epoch=epoch, checkpoint=last_checkpoint())
         if stopping and not final:
+          preempted = True
           bar.close()
           print(f"stopped by {stopping} after epoch {epoch}; checkpoint "
                 f"{ckpt.state_path(epoch)}; {resume}", file=sys.stderr)
           break
+    failed = False
   finally:
     bar.close()
-    if loggers is not None:
-      loggers.close()
-    ckpt.close()
+    try:
+      if loggers is not None:
+        loggers.close(failed=failed, preempted=preempted)
+    finally:
+      ckpt.close()
   return rows[-1] if rows else {}

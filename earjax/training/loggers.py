@@ -1,23 +1,31 @@
 """Where an evaluation row goes: ``metrics.jsonl``, TensorBoard, Weights & Biases.
 
 ``config.logger`` names them (``config.LOGGERS``). ``metrics.jsonl`` is always written:
-it is the run's record, which a resume reads back (``job._start``). TensorBoard and W&B
-get every scalar of the row against ``env_steps`` (one seed's), a batched run's per-seed
-values as ``<metric>/seed_<seed>``.
+it is the run's record, which a resume reads back (``job._start``); a failure to write it
+stops the job. TensorBoard and W&B get every scalar of the row against ``env_steps`` (one
+seed's), a batched run's per-seed values as ``<metric>/seed_<seed>``; if one of them
+fails, it is dropped with one warning and training goes on.
 
 W&B (the ``wandb`` extra): one W&B run per earjax run. Its id is kept in the workdir
 (``wandb_id``), so a resumed or extended run logs into the same W&B run
-(``resume="allow"``); the run carries the whole config. ``wandb.mode=offline`` writes it
-under ``<workdir>/wandb`` without a network (``wandb sync`` uploads it later). Rows a
-resume recomputes (epochs after the last checkpoint, bitwise the same) come at steps W&B
-has seen and are dropped by it; so are the rows of a rollback (``on_nonfinite``).
+(``resume="allow"``); the run carries the whole config. Rows are logged with
+``env_steps`` as their x-axis (``define_metric``), not as W&B's step, so nothing is
+dropped: the rows a resume recomputes (the epochs after the last checkpoint) and a
+rollback's or a ``resume_epoch`` rewind's rows appear again at their env steps, beside
+the ones logged before (``metrics.jsonl`` keeps only the latest). The ``wandb`` section's
+empty settings leave W&B's own (``WANDB_MODE``, ``WANDB_PROJECT``, ...) in force.
+``mode=offline`` writes under ``<workdir>/wandb`` (or ``WANDB_DIR``) without a network;
+``wandb sync <that dir>/offline-run-*`` uploads it. A copied workdir keeps the id and
+logs into the original's W&B run; a new id in the copy's ``wandb_id`` file gives it a
+W&B run of its own.
 """
 from __future__ import annotations
 
 import json
 import os
-import uuid
+import sys
 from typing import Any
+import uuid
 
 import ml_collections
 
@@ -27,6 +35,7 @@ from earjax.config import ConfigError
 
 METRICS_FILE = "metrics.jsonl"
 WANDB_ID_FILE = "wandb_id"
+WANDB_PROJECT = "earjax"   # the project when neither the config nor WANDB_PROJECT names one
 # Row keys that are not scalars of the run (the step, the per-seed table).
 _NOT_SCALARS = ("epoch", "env_steps", "seeds")
 
@@ -40,21 +49,24 @@ def scalars(row: dict[str, Any], first_seed: int) -> dict[str, float]:
 
 
 class _TensorBoard:
+  name = "TensorBoard"
 
   def __init__(self, workdir: str):
     from tensorboardX import SummaryWriter  # pylint: disable=import-outside-toplevel
     self._writer = SummaryWriter(logdir=workdir)
 
-  def write(self, values: dict[str, float], step: int) -> None:
+  def write(self, values: dict[str, float], env_steps: int) -> None:
     for k, v in values.items():
-      self._writer.add_scalar(k, v, step)
+      self._writer.add_scalar(k, v, env_steps)
     self._writer.flush()
 
-  def close(self) -> None:
+  def close(self, failed: bool, preempted: bool) -> None:
+    del failed, preempted
     self._writer.close()
 
 
 class _WandB:
+  name = "W&B"
 
   def __init__(self, config: ml_collections.ConfigDict, workdir: str):
     import wandb  # pylint: disable=import-outside-toplevel
@@ -65,23 +77,29 @@ class _WandB:
     else:
       run_id = uuid.uuid4().hex[:8]   # W&B ids: 8 lowercase letters or digits
       files.write_text(id_path, run_id + "\n")
-    w = config.wandb
+    w, env = config.wandb, os.environ
     try:
       self._run = wandb.init(
-          project=w.project, entity=w.entity or None, group=w.group or None,
-          name=w.name or os.path.basename(os.path.abspath(workdir)), id=run_id,
-          resume="allow", dir=workdir, mode=w.mode, config=config.to_dict(),
+          project=w.project or env.get("WANDB_PROJECT") or WANDB_PROJECT,
+          entity=w.entity or None, group=w.group or None, mode=w.mode or None,
+          name=w.name or env.get("WANDB_NAME") or os.path.basename(os.path.abspath(workdir)),
+          id=run_id, resume="allow", dir=env.get("WANDB_DIR") or workdir,
+          config=config.to_dict(),
           settings=wandb.Settings(console="off"))   # the progress bar stays the terminal's
     except wandb.errors.Error as e:
       first = (str(e).strip().splitlines() or [type(e).__name__])[0]
       raise ConfigError(f"W&B could not start the run's W&B run ({first}); "
                         f"--config.wandb.mode=offline logs without a network") from e
+    self._run.define_metric("env_steps")
+    self._run.define_metric("*", step_metric="env_steps")
 
-  def write(self, values: dict[str, float], step: int) -> None:
-    self._run.log(values, step=step)
+  def write(self, values: dict[str, float], env_steps: int) -> None:
+    self._run.log({**values, "env_steps": env_steps})
 
-  def close(self) -> None:
-    self._run.finish()
+  def close(self, failed: bool, preempted: bool) -> None:
+    if preempted:
+      self._run.mark_preempting()
+    self._run.finish(exit_code=1 if failed else 0)
 
 
 class Loggers:
@@ -91,17 +109,36 @@ class Loggers:
     names = config_lib.logger_names(config.logger)
     self._metrics_path = os.path.join(workdir, METRICS_FILE)
     self._first_seed = config.seed
-    self._others = ([_TensorBoard(workdir)] if "tensorboard" in names else []) + (
-        [_WandB(config, workdir)] if "wandb" in names else [])
+    self._others = []
+    try:
+      if "tensorboard" in names:
+        self._others.append(_TensorBoard(workdir))
+      if "wandb" in names:
+        self._others.append(_WandB(config, workdir))
+    except BaseException:
+      self.close(failed=True)
+      raise
 
   def write(self, row: dict[str, Any]) -> None:
-    """Appends ``row`` to metrics.jsonl and gives its scalars to the other loggers."""
+    """Appends ``row`` to metrics.jsonl and gives its scalars to the other loggers; one
+    that fails is dropped with a warning."""
     with open(self._metrics_path, "a") as f:
       f.write(json.dumps(row) + "\n")
     values = scalars(row, self._first_seed)
-    for logger in self._others:
-      logger.write(values, row["env_steps"])
+    for logger in list(self._others):
+      try:
+        logger.write(values, row["env_steps"])
+      except Exception as e:  # pylint: disable=broad-except
+        self._others.remove(logger)
+        print(f"warning: {logger.name} failed ({type(e).__name__}: {e}); it is off for "
+              f"the rest of this launch, metrics.jsonl goes on", file=sys.stderr)
 
-  def close(self) -> None:
+  def close(self, failed: bool = False, preempted: bool = False) -> None:
+    """Closes every logger, each on its own (one failing does not skip the others)."""
     for logger in self._others:
-      logger.close()
+      try:
+        logger.close(failed, preempted)
+      except Exception as e:  # pylint: disable=broad-except
+        print(f"warning: closing {logger.name} failed ({type(e).__name__}: {e})",
+              file=sys.stderr)
+    self._others = []

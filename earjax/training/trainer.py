@@ -273,7 +273,9 @@ HOST_ONLY_KEYS = ("num_epochs", "eval_every", "checkpoint_every", "checkpoints_t
                   "on_nonfinite", "max_rollbacks", "poison_epoch", "watchdog_factor",
                   "watchdog_min_s", "watchdog_first_epoch_s", "stop_grace_s", "stall_epoch",
                   "num_processes", "process_id", "coordinator_address",
-                  "coordinator_timeout_s", "peer_timeout_s", "resume_epoch")
+                  "coordinator_timeout_s", "peer_timeout_s", "resume_epoch", "logger",
+                  "wandb.project", "wandb.entity", "wandb.name", "wandb.group",
+                  "wandb.mode")
 _TRAINERS: dict[str, Trainer] = {}
 
 
