@@ -32,15 +32,20 @@ from earjax.training import train_and_evaluate
 from experiments import cli
 
 METRIC = "eval/velocity_error_mean"
-_CONFIG = config_flags.DEFINE_config_file("config", None, "The training config.",
-                                          lock_config=True)
-_SEEDS = flags.DEFINE_list("seeds", ["0", "1", "2", "3", "4"], "Training seeds.")
-_TARGET = flags.DEFINE_float("target", 0.2, "Mean |v - target| to reach, m/s.")
-_MAX_EPOCHS = flags.DEFINE_integer("max_epochs", 600, "Give a seed up after this many.")
-_CHUNK = flags.DEFINE_integer("chunk_epochs", 40, "Epochs between two checks.")
-_WORKDIR = flags.DEFINE_string("workdir", None, "Where the seeds' runs go.")
-_OUT = flags.DEFINE_string("out", None, "The JSON record.")
-flags.mark_flags_as_required(["config", "workdir"])
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+  """The command-line flags, defined only when run as a program (the tests import this
+  module beside other mains, and absl flags are global)."""
+  config_flags.DEFINE_config_file("config", None, "The training config.", lock_config=True)
+  flags.DEFINE_list("seeds", ["0", "1", "2", "3", "4"], "Training seeds.")
+  flags.DEFINE_float("target", 0.2, "Mean |v - target| to reach, m/s.")
+  flags.DEFINE_integer("max_epochs", 600, "Give a seed up after this many.")
+  flags.DEFINE_integer("chunk_epochs", 40, "Epochs between two checks.")
+  flags.DEFINE_string("workdir", None, "Where the seeds' runs go.")
+  flags.DEFINE_string("out", None, "The JSON record.")
+  flags.mark_flags_as_required(["config", "workdir"])
 
 
 def first_crossing(rows: list[dict], target: float) -> dict | None:
@@ -87,7 +92,7 @@ def spread(values: list[float]) -> dict | None:
 
 def main(argv):
   cli.start(argv)
-  config = cli.load_config(_CONFIG)
+  config = cli.load_config(FLAGS["config"])
   problems = validate(config)
   if problems:
     cli.fail(problems)
@@ -95,25 +100,26 @@ def main(argv):
     cli.fail(["time to target runs each seed alone: leave config.num_seeds at 1"])
   load = common.background_load()
   seeds = []
-  for seed in map(int, _SEEDS.value):
-    seeds.append(run_seed(config, seed, os.path.join(_WORKDIR.value, f"seed_{seed}"),
-                          _TARGET.value, _MAX_EPOCHS.value, _CHUNK.value))
+  for seed in map(int, FLAGS.seeds):
+    seeds.append(run_seed(config, seed, os.path.join(FLAGS.workdir, f"seed_{seed}"),
+                          FLAGS.target, FLAGS.max_epochs, FLAGS.chunk_epochs))
     print(f"seed {seed}: " + (f"{seeds[-1]['wall_time_s']:.0f} s, epoch {seeds[-1]['epoch']}"
                               if seeds[-1]["reached"] else "not reached"), flush=True)
   reached = [s for s in seeds if s["reached"]]
   result = common.record(
       f"time_to_target/{config.env_name}/wall_time_s",
       spread([s["wall_time_s"] for s in reached])["median"] if reached else None, "s",
-      target=_TARGET.value, metric=METRIC, max_epochs=_MAX_EPOCHS.value,
+      target=FLAGS.target, metric=METRIC, max_epochs=FLAGS.max_epochs,
       eval_every=config.eval_every, config=config.to_dict(),
       background_cpu_percent=load["cpu_percent"])
   result.update(seeds=seeds, reached=len(reached), of=len(seeds),
                 wall_time_s=spread([s["wall_time_s"] for s in reached]),
                 env_steps=spread([s["env_steps"] for s in reached]))
-  print(f"{len(reached)} of {len(seeds)} seeds reached {_TARGET.value} m/s; median "
+  print(f"{len(reached)} of {len(seeds)} seeds reached {FLAGS.target} m/s; median "
         + (f"{result['wall_time_s']['median']:.0f} s" if reached else "n/a"))
-  common.write([result], _OUT.value)
+  common.write([result], FLAGS.out)
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main, flags_parser=cli.parse_flags)

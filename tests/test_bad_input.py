@@ -106,7 +106,7 @@ CONFIG_CASES = [  # (changes to the tiny config, the one problem line)
     ({"env_name": "cheetah"}, "env_name must be one of halfcheetah_vel, ant_dir, hopper_vel, "
                               "walker_vel, halfcheetah_run_jump, point_vel, metaworld_mt10, "
                               "halfcheetah_skills, hopper_skills, mountaincar_continuous, "
-                              "got 'cheetah'"),
+                              "playground_walker_speed, got 'cheetah'"),
     ({"sac.update_order": "actor_first"},
      "sac.update_order must be one of alpha_first, critic_first, got 'actor_first'"),
     ({"min_replay_size": -1}, "min_replay_size must be a non-negative integer, got -1"),
