@@ -190,12 +190,17 @@ def main(argv: list[str]) -> int:
   print(result["background_load_note"])
   for m in result["setting_mismatches"]:
     print(f"warning: settings differ: {m}")
-  if args.out:
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w") as f:
-      json.dump(result, f, indent=1)
-    print(f"wrote {args.out}")
+  write(result, args.out)
   return 0
+
+
+def write(result: dict, path: str | None) -> None:
+  """``result`` as JSON at ``path`` (its folder made), if a path is given."""
+  if path:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
+      json.dump(result, f, indent=1)
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

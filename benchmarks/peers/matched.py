@@ -110,10 +110,7 @@ def main(argv: list[str]) -> int:
             f"  env-steps/s   ratio {k['ratio_earjax_over_brax']:.2f}x")
     for m in e["mismatches"]:
       print(f"  warning: settings differ: {m}")
-  if args.out:
-    with open(args.out, "w") as f:
-      json.dump(result, f, indent=1)
-    print(f"wrote {args.out}")
+  compare.write(result, args.out)
   return 0
 
 
