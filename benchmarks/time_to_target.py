@@ -17,7 +17,6 @@ stopped command resumes where it stopped.
 The record: per seed, then the median and the spread (min, max, the interquartile range)
 over the seeds that reached the target, and how many did.
 """
-import json
 import os
 import statistics
 
@@ -27,6 +26,7 @@ from ml_collections import config_flags
 import numpy as np
 
 from benchmarks import common
+from earjax import files
 from earjax.config import validate
 from earjax.training import train_and_evaluate
 from experiments import cli
@@ -57,11 +57,7 @@ def first_crossing(rows: list[dict], target: float) -> dict | None:
 
 
 def read_rows(workdir: str) -> list[dict]:
-  path = os.path.join(workdir, "metrics.jsonl")
-  if not os.path.exists(path):
-    return []
-  with open(path) as f:
-    return [json.loads(line) for line in f if line.strip()]
+  return files.read_jsonl(os.path.join(workdir, "metrics.jsonl"))
 
 
 def run_seed(config, seed: int, workdir: str, target: float, max_epochs: int,

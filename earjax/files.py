@@ -19,5 +19,13 @@ def write_json(path: str, obj: Any) -> None:
   write_text(path, json.dumps(obj, indent=1))
 
 
+def read_jsonl(path: str) -> list[dict]:
+  """The rows of a JSON-lines file ([] where there is none yet; blank lines skipped)."""
+  if not os.path.exists(path):
+    return []
+  with open(path) as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
 def write_jsonl(path: str, rows: Iterable[dict]) -> None:
   write_text(path, "".join(json.dumps(row) + "\n" for row in rows))

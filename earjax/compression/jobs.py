@@ -22,7 +22,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import time
 
@@ -312,11 +311,7 @@ def decoder_check(config: ml_collections.ConfigDict, workdir: str) -> list[dict]
 
 def read_decoded(workdir: str) -> list[dict]:
   """The recovery stage's ``decoded.jsonl`` rows ([] for a run from before it wrote one)."""
-  path = os.path.join(workdir, "decoded.jsonl")
-  if not os.path.exists(path):
-    return []
-  with open(path) as f:
-    return [json.loads(line) for line in f]
+  return files.read_jsonl(os.path.join(workdir, "decoded.jsonl"))
 
 
 def adaptation(config: ml_collections.ConfigDict, workdir: str) -> dict:

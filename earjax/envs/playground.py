@@ -35,9 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from earjax.envs import readings as readings_lib
-from earjax.envs.base import TaskFamilyEnv, check_positive_int
-
-IMPLS = ("jax", "warp")
+from earjax.envs.base import MjxFamilyEnv, TaskFamilyEnv, check_positive_int
 
 
 def _registry():
@@ -92,8 +90,9 @@ class PlaygroundFamilyEnv(TaskFamilyEnv):
 
   def __init__(self, config=None, **overrides):
     super().__init__(config, **overrides)
-    if self.config.impl not in IMPLS:
-      raise ValueError(f"impl of {self.name} must be one of {', '.join(IMPLS)}, got "
+    if self.config.impl not in MjxFamilyEnv.IMPLS:
+      raise ValueError(f"impl of {self.name} must be one of "
+                       f"{', '.join(MjxFamilyEnv.IMPLS)}, got "
                        f"{self.config.impl!r}")
     registry = _registry()
     playground_config = registry.get_default_config(self.playground_env)
