@@ -1,10 +1,13 @@
 """Shared pieces of the benchmarks: timing with warm-up and medians, the matmul peak,
 persistent-cache hits, peak memory, JSON records."""
+import glob
+import gzip
 import json
 import os
 import platform
 import resource
 import subprocess
+import tempfile
 import time
 
 import jax
@@ -52,6 +55,22 @@ def matmul_peak_gflops(size: int = 2048, repeats: int = 10) -> float:
   jax.block_until_ready(matmul(a, a))
   seconds = median_seconds(lambda: jax.block_until_ready(matmul(a, a)), repeats)
   return 2 * size**3 / seconds / 1e9
+
+
+def traced(fn) -> tuple[list[dict], float]:
+  """(the events of a ``jax.profiler`` trace of one ``fn()`` call, which blocks, and the
+  call's wall seconds): XLA's own timing of every op it ran (Perfetto's JSON events)."""
+  with tempfile.TemporaryDirectory() as trace_dir:
+    jax.profiler.start_trace(trace_dir, create_perfetto_trace=True)
+    start = time.perf_counter()
+    fn()
+    wall = time.perf_counter() - start
+    jax.profiler.stop_trace()
+    path = glob.glob(os.path.join(trace_dir, "**", "perfetto_trace.json.gz"),
+                     recursive=True)[0]
+    with gzip.open(path) as f:
+      trace = json.load(f)
+  return (trace["traceEvents"] if isinstance(trace, dict) else trace), wall
 
 
 def peak_rss_mb(children: bool = False) -> float:

@@ -25,16 +25,12 @@ per update, which layouts divide (a child with 16 forced host devices).
 """
 from __future__ import annotations
 
-import glob
-import gzip
 import json
 import math
 import os
 import re
 import subprocess
 import sys
-import tempfile
-import time
 
 from absl import app
 from absl import flags
@@ -81,18 +77,14 @@ def configs(setting: str, num_devices: int):
 
 def collective_fraction(trainer, state, num_devices: int) -> tuple[float, object]:
   """(share of the devices' time in collective ops during one epoch, new state)."""
-  with tempfile.TemporaryDirectory() as trace_dir:
-    jax.profiler.start_trace(trace_dir, create_perfetto_trace=True)
-    start = time.perf_counter()
-    state, metrics = trainer.epoch(state)
-    jax.block_until_ready(metrics)
-    wall = time.perf_counter() - start
-    jax.profiler.stop_trace()
-    path = glob.glob(os.path.join(trace_dir, "**", "perfetto_trace.json.gz"),
-                     recursive=True)[0]
-    with gzip.open(path) as f:
-      trace = json.load(f)
-  events = trace["traceEvents"] if isinstance(trace, dict) else trace
+  holder = {}
+
+  def epoch():
+    holder["out"] = trainer.epoch(state)
+    jax.block_until_ready(holder["out"][1])
+
+  events, wall = common.traced(epoch)
+  state = holder["out"][0]
   busy_us = sum(e.get("dur", 0) for e in events
                 if e.get("ph") == "X" and e.get("name", "").startswith(COLLECTIVES))
   return busy_us / 1e6 / (num_devices * wall), state

@@ -131,14 +131,16 @@ def gradient_search(method: str, run, task_params: np.ndarray, key: jax.Array):
 
 def gradient_diagnostics(history, g: int, t: int) -> dict:
   """A gradient method's step ``g`` on task ``t``: whether its gradient was finite, its
-  L2 norm (None where it or its norm is not finite) and how far the LTE it rolled out is
-  from the first step's (``lte_distance``); nothing for the searches."""
+  L2 norm (None where it or its norm is not finite), the LTE it rolled out (``lte``, so
+  a step's gradient can be traced again from the record) and how far that is from the
+  first step's (``lte_distance``); nothing for the searches."""
   if "grad_norm" not in history:
     return {}
   norm = float(history["grad_norm"][g, t])
   lte = np.asarray(history["lte"][:, t])
   return {"grad_finite": bool(history["grad_finite"][g, t]),
           "grad_norm": norm if np.isfinite(norm) else None,
+          "lte": lte[g].tolist(),
           "lte_distance": float(np.linalg.norm(lte[g] - lte[0]))}
 
 

@@ -9,6 +9,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KEYS = {"name", "value", "unit", "settings", "jax", "backend", "device", "git_commit"}
 
@@ -119,3 +121,64 @@ def test_time_to_target_reads_the_first_evaluation_at_or_below_the_target(tmp_pa
   never = ttt.run_seed(tiny_config(), 0, str(tmp_path / "never"), target=-1.0,
                        max_epochs=2, chunk=1)
   assert not never["reached"] and never["epochs_trained"] == 2 and never["epoch"] is None
+
+
+_HLO = """HloModule update
+
+%fused_dot (p0: f32[2,3], p1: f32[3,4]) -> f32[2,4] {
+  %p0 = f32[2,3]{1,0} parameter(0)
+  %p1 = f32[3,4]{1,0} parameter(1)
+  ROOT %dot.1 = f32[2,4]{1,0} dot(f32[2,3]{1,0} %p0, f32[3,4]{1,0} %p1), lhs_contracting_dims={1}, rhs_contracting_dims={0}
+}
+
+%fused_adam (p0: f32[4]) -> f32[4] {
+  %p0 = f32[4]{0} parameter(0)
+  ROOT %multiply.2 = f32[4]{0} multiply(f32[4]{0} %p0, f32[4]{0} %p0)
+}
+
+ENTRY %main (a: f32[2,3], b: f32[3,4], c: f32[4]) -> (f32[2,4], f32[4]) {
+  %a = f32[2,3]{1,0} parameter(0)
+  %b = f32[3,4]{1,0} parameter(1)
+  %c = f32[4]{0} parameter(2)
+  %fusion.7 = f32[2,4]{1,0} fusion(%a, %b), kind=kOutput, calls=%fused_dot
+  %fusion.8 = f32[4]{0} fusion(%c), kind=kLoop, calls=%fused_adam
+  %ynn_fusion.3 = f32[2,4]{1,0} fusion(%a, %b), kind=kCustom, calls=%fused_adam
+  %while.9 = (s32[], f32[4]{0}) while((s32[], f32[4]{0}) %t), condition=%cond, body=%body
+  ROOT %tuple.4 = (f32[2,4]{1,0}, f32[4]{0}) tuple(%fusion.7, %fusion.8)
+}
+"""
+
+
+def test_the_update_profile_sorts_instructions_by_what_they_compute():
+  from benchmarks import update_profile
+  kinds = update_profile.instruction_kinds(_HLO)
+  assert kinds["fusion.7"] == "matmul"          # its fused computation holds a dot
+  assert kinds["fusion.8"] == "elementwise"     # Adam-like arithmetic only
+  assert kinds["ynn_fusion.3"] == "matmul"      # XLA:CPU's YNNPACK fusion around dots
+  assert kinds["while.9"] == "loop"
+  assert kinds["tuple.4"] == "elementwise"
+
+
+def test_the_flat_optimizer_layout_takes_the_same_adam_step():
+  import jax
+  import jax.numpy as jnp
+  import numpy as np
+  import optax
+  from benchmarks import update_profile
+  real_adam = optax.adam
+  params = {"a": jnp.arange(6.0).reshape(2, 3), "b": {"c": jnp.ones(4)}}
+  grads = jax.tree.map(lambda x: jnp.sin(x) + 0.5, params)
+  steps = {}
+  for layout in update_profile.LAYOUTS:
+    with update_profile.optimizer_layout(layout):
+      opt = optax.adam(1e-2)
+    state = opt.init(params)
+    steps[layout] = opt.update(grads, state, params)[0]
+    assert (jax.tree.structure(state) == jax.tree.structure(optax.adam(1e-2).init(params))) \
+        == (layout == "tree")                   # flat: Adam's moments are one vector
+  for x, y in zip(jax.tree.leaves(steps["tree"]), jax.tree.leaves(steps["flat"])):
+    np.testing.assert_allclose(x, y, rtol=1e-6)
+  assert optax.adam is real_adam                # the patch ends with the block
+  with pytest.raises(ValueError, match="layout must be one of"):
+    with update_profile.optimizer_layout("fused"):
+      pass

@@ -194,5 +194,7 @@ def test_adapt_runs_both_gradients_on_the_budget_of_cem(tiny_ear_run, tmp_path):
     assert all(np.isfinite(r["best_return"]) for r in rows)
     assert all(r["grad_finite"] and r["grad_norm"] > 0 for r in rows)   # Point-Vel is smooth
     assert rows[0]["lte_distance"] == 0.0 and rows[1]["lte_distance"] > 0.0
+    np.testing.assert_allclose(np.linalg.norm(np.subtract(rows[1]["lte"], rows[0]["lte"])),
+                               rows[1]["lte_distance"], rtol=1e-6)
     assert np.isfinite(got["tasks"]["vel1"]["final"]["deterministic"]["return"])
   assert skills.library(tiny_ear_run).keys() == saved.keys()        # --nosave_skills

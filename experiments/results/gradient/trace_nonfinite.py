@@ -17,6 +17,12 @@ For ``--episodes`` deterministic episodes of the run's frozen policy under the L
    ``jax_debug_nans``/``jax_debug_infs``: the primitive that makes the first NaN or inf
    and where in MJX (or earjax) it is called (run with JAX_TRACEBACK_FILTERING=off).
 Writes what each part found to ``--out``.
+
+``--lte`` starts from a given LTE instead (an ascent step's ``lte`` in ``experiments.adapt``'s
+results JSON) and ``--horizon`` cuts the derivative every h steps as ``grad_rollout
+--gradient_horizon=h`` does (``acting.rollout``'s ``truncate``: the state enters every h-th
+step with its gradient stopped), so a non-finite step of a truncated ascent is traced
+where it happened.
 """
 import argparse
 import json
@@ -40,6 +46,10 @@ def parse(argv):
   p.add_argument("--task", type=float, required=True)
   p.add_argument("--episodes", type=int, default=8)
   p.add_argument("--seed", type=int, default=0)
+  p.add_argument("--lte", default="", help="comma-separated LTE to start from "
+                 "(default: the nearest training task's, as grad_rollout starts)")
+  p.add_argument("--horizon", type=int, default=0,
+                 help="cut the derivative every h steps (0: the whole episode)")
   p.add_argument("--out", required=True)
   return p.parse_args(argv)
 
@@ -49,8 +59,13 @@ def main(argv):
   run = load_run(args.workdir, args.checkpoint, args.seed_index)
   env = Run.from_config(run.config, impl="jax", solver_iterations=1).env
   task = jnp.array([args.task], jnp.float32)
-  lte0 = jnp.asarray(gradient.nearest_ltes(run.task_params, np.asarray(run.ltes),
-                                           np.array([[args.task]]))[0])
+  if args.lte:
+    lte0 = jnp.asarray([float(x) for x in args.lte.split(",")], jnp.float32)
+    if lte0.shape != run.ltes.shape[1:]:
+      sys.exit(f"--lte has {lte0.shape[0]} entries; the run's LTEs have {run.ltes.shape[1]}")
+  else:
+    lte0 = jnp.asarray(gradient.nearest_ltes(run.task_params, np.asarray(run.ltes),
+                                             np.array([[args.task]]))[0])
   policy = run.policy
   keys = jax.random.split(jax.random.PRNGKey(args.seed), args.episodes)
   steps = env.episode_length
@@ -58,24 +73,33 @@ def main(argv):
   def act(z, state):
     return jnp.clip(policy.act(z, state.obs, jax.random.PRNGKey(0), False), -1.0, 1.0)
 
+  def cut(state, t):
+    """The state with its derivative stopped at the start of every ``--horizon`` window."""
+    if not args.horizon:
+      return state
+    return jax.tree.map(lambda x: jnp.where(t % args.horizon == 0, jax.lax.stop_gradient(x), x)
+                        if jnp.issubdtype(x.dtype, jnp.inexact) else x, state)
+
   def rewards(z, key, length=steps):
     """Every step's reward of the episode of ``key`` under ``z`` (as acting.rollout)."""
     state = env.reset(jax.random.split(key)[0], task)
 
-    def step(state, _):
+    def step(state, t):
+      state = cut(state, t)
       nxt = env.step(state, act(z, state))
       return nxt, nxt.reward
-    return jax.lax.scan(step, state, None, length=length)[1]
+    return jax.lax.scan(step, state, jnp.arange(length))[1]
 
   # 1. Reverse mode, per episode (remat as grad_rollout does).
   def episode_return(z, key):
     state = env.reset(jax.random.split(key)[0], task)
 
-    def step(carry, _):
+    def step(carry, t):
       state, total = carry
+      state = cut(state, t)
       nxt = env.step(state, act(z, state))
       return (nxt, total + nxt.reward), None
-    return jax.lax.scan(jax.checkpoint(step), (state, 0.0), None, length=steps)[0][1]
+    return jax.lax.scan(jax.checkpoint(step), (state, 0.0), jnp.arange(steps))[0][1]
 
   reverse = jax.jit(jax.vmap(jax.grad(episode_return), in_axes=(None, 0)))(lte0, keys)
   reverse_finite = np.isfinite(np.asarray(reverse)).all(-1)
@@ -93,6 +117,7 @@ def main(argv):
   norms = np.where(np.isfinite(jac), jac, np.nan)
   result = {"workdir": args.workdir, "seed_index": args.seed_index, "checkpoint_epoch":
             run.epoch, "task": args.task, "lte": np.asarray(lte0).tolist(),
+            "horizon": args.horizon,
             "solver_iterations": int(env.mj_model.opt.iterations),
             "reverse_finite": reverse_finite.tolist(),
             "reverse_norm": np.linalg.norm(np.where(np.isfinite(reverse), reverse, np.nan),
@@ -122,8 +147,16 @@ def main(argv):
     names = [jax.tree_util.keystr(p) for p, _ in
              jax.tree_util.tree_flatten_with_path(start[1])[0]]
 
-    def follow(carry, _):
+    def restart(ds, t):
+      """The tangent zeroed where a ``--horizon`` window starts (``cut`` in forward mode)."""
+      if not args.horizon:
+        return ds
+      return jax.tree.map(lambda x: jnp.where(t % args.horizon == 0, jnp.zeros_like(x), x)
+                          if jnp.issubdtype(x.dtype, jnp.inexact) else x, ds)
+
+    def follow(carry, t):
       s, ds = carry
+      ds = restart(ds, t)
       nxt, dnxt = jax.jvp(step_fn, (lte0, s), (dz, ds))
       finite = jnp.stack([jnp.isfinite(x).all() if jnp.issubdtype(x.dtype, jnp.inexact)
                           else jnp.array(True) for x in leaves_of(dnxt)])
@@ -131,7 +164,7 @@ def main(argv):
                          and x.size else jnp.array(0.0) for x in leaves_of(dnxt)])
       return (nxt, dnxt), (finite, scale)
 
-    finite, scale = jax.jit(lambda c: jax.lax.scan(follow, c, None, length=steps)[1])(start)
+    finite, scale = jax.jit(lambda c: jax.lax.scan(follow, c, jnp.arange(steps))[1])(start)
     finite, scale = np.asarray(finite), np.asarray(scale)
     born = int(np.argmax(~finite.all(1))) if (~finite).any() else None
     found = {"episode": episode, "direction": direction,
@@ -143,9 +176,10 @@ def main(argv):
           ((float(scale[born - 1, i]), names[i]) for i in range(len(names))
            if born > 0 and np.isfinite(scale[born - 1, i])), reverse=True)[:8]
       prefix = jax.jit(lambda c: jax.lax.scan(
-          lambda c, _: (jax.jvp(step_fn, (lte0, c[0]), (dz, c[1])), None), c, None,
-          length=born)[0])
+          lambda c, t: (jax.jvp(step_fn, (lte0, c[0]), (dz, restart(c[1], t))), None), c,
+          jnp.arange(born))[0])
       state, tangent = prefix(start) if born > 0 else start
+      tangent = restart(tangent, born)
       tangent = jax.tree.map(   # integer leaves: float0 tangents (jit hands back void)
           lambda p, x: x if jnp.issubdtype(jnp.result_type(p), jnp.inexact)
           else np.zeros(np.shape(p), jax.dtypes.float0), state, tangent)
