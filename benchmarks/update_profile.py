@@ -19,7 +19,8 @@ Layouts: ``tree`` (earjax's: Adam on every parameter array) and ``flat``
 few large fusions, at the price of a concatenate and slices).  Both compute the same
 update; the record keeps the largest parameter difference after ``--updates`` steps.
 Layouts alternate over ``--rounds``; medians are reported.  Updates/s are timed outside
-the profiler, interleaved the same way.
+the profiler, interleaved the same way, and set against the matmul peak measured in the
+same process (``common.matmul_peak_gflops``, the roofline's).
 """
 from __future__ import annotations
 

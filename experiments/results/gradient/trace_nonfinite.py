@@ -7,6 +7,9 @@
 For ``--episodes`` deterministic episodes of the run's frozen policy under the LTE
 ``grad_rollout`` starts from (the nearest training task's) on the new task, stepped as
 ``experiments.adapt`` steps them for the gradient (MJX, one solver iteration):
+0. the episodes themselves (no derivative): the first step whose reward is not finite,
+   per episode, and for the first such episode that step run op by op (a blow-up of
+   the one-iteration solver's physics shows here, not in a derivative);
 1. the reverse-mode gradient of each episode's return w.r.t. the LTE (what
    ``grad_rollout`` ascends, one episode at a time): finite or not;
 2. forward mode, d r_t / dZ for every step t in one pass (``jax.jacfwd``, 3 tangent
@@ -26,6 +29,7 @@ where it happened.
 """
 import argparse
 import json
+import os
 import sys
 import traceback
 
@@ -50,8 +54,36 @@ def parse(argv):
                  "(default: the nearest training task's, as grad_rollout starts)")
   p.add_argument("--horizon", type=int, default=0,
                  help="cut the derivative every h steps (0: the whole episode)")
+  p.add_argument("--ascent_step", type=int, default=-1,
+                 help="take the episodes' keys of this step of experiments.adapt's "
+                 "grad_rollout ascent (its --seed, --generations = --ascent_steps, task "
+                 "--ascent_task of --ascent_tasks, --episodes = its 90), so its episodes "
+                 "are the ones traced; -1: keys of their own from --seed")
+  p.add_argument("--ascent_steps", type=int, default=10)
+  p.add_argument("--ascent_task", type=int, default=0)
+  p.add_argument("--ascent_tasks", type=int, default=1)
   p.add_argument("--out", required=True)
   return p.parse_args(argv)
+
+
+def op_by_op(fn, *args) -> dict:
+  """``fn(*args)`` run eagerly, op by op, with ``jax_debug_nans``/``jax_debug_infs``: the
+  first op that makes a NaN or an inf (its message and the MJX/earjax frames that call it),
+  or that none did."""
+  jax.config.update("jax_debug_nans", True)
+  jax.config.update("jax_debug_infs", True)
+  try:
+    with jax.disable_jit():
+      fn(*args)
+    return {"message": "no NaN/inf raised op by op"}
+  except FloatingPointError as e:
+    frames = traceback.extract_tb(e.__traceback__)
+    return {"message": str(e).splitlines()[0],
+            "frames": [f"{f.filename.split('site-packages/')[-1]}:{f.lineno} {f.name}: {f.line}"
+                       for f in frames if "mjx" in f.filename or "earjax" in f.filename][-15:]}
+  finally:
+    jax.config.update("jax_debug_nans", False)
+    jax.config.update("jax_debug_infs", False)
 
 
 def main(argv):
@@ -67,7 +99,16 @@ def main(argv):
     lte0 = jnp.asarray(gradient.nearest_ltes(run.task_params, np.asarray(run.ltes),
                                              np.array([[args.task]]))[0])
   policy = run.policy
-  keys = jax.random.split(jax.random.PRNGKey(args.seed), args.episodes)
+  if args.ascent_step >= 0:   # experiments.adapt's keys: search, step, then episode
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), *[".."] * 3))
+    from experiments.adapt import METHODS   # the repository's, beside earjax
+    search_key = jax.random.split(jax.random.fold_in(
+        jax.random.PRNGKey(args.seed), METHODS.index("grad_rollout")))[0]
+    step_key = jax.random.split(search_key, args.ascent_steps)[args.ascent_step]
+    keys = jax.random.split(step_key, args.ascent_tasks * args.episodes)[
+        args.ascent_task * args.episodes:(args.ascent_task + 1) * args.episodes]
+  else:
+    keys = jax.random.split(jax.random.PRNGKey(args.seed), args.episodes)
   steps = env.episode_length
 
   def act(z, state):
@@ -89,6 +130,25 @@ def main(argv):
       nxt = env.step(state, act(z, state))
       return nxt, nxt.reward
     return jax.lax.scan(step, state, jnp.arange(length))[1]
+
+  # 0. The episodes themselves: a reward that is not finite without any derivative is a
+  # blow-up of the physics (of the one-iteration solver the gradient steps), traced op by
+  # op at its first step.
+  primal = np.asarray(jax.jit(jax.vmap(rewards, in_axes=(None, 0)))(lte0, keys))  # [E, T]
+  primal_first = [int(np.argmax(b)) if b.any() else None for b in ~np.isfinite(primal)]
+  print("first step with a non-finite reward per episode:", primal_first, flush=True)
+  primal_found = None
+  if any(t is not None for t in primal_first):
+    episode = next(e for e, t in enumerate(primal_first) if t is not None)
+    born = primal_first[episode]
+    step_fn = lambda s: env.step(s, act(lte0, s))
+    state = jax.jit(lambda s: jax.lax.scan(lambda c, _: (step_fn(c), None), s, None,
+                                           length=born)[0])(
+        env.reset(jax.random.split(keys[episode])[0], task))
+    primal_found = {"episode": episode, "step": born,
+                    "qvel_max_abs_before": float(jnp.abs(state.data.qvel).max()),
+                    **op_by_op(step_fn, state)}
+    print(json.dumps(primal_found, indent=1), flush=True)
 
   # 1. Reverse mode, per episode (remat as grad_rollout does).
   def episode_return(z, key):
@@ -117,8 +177,10 @@ def main(argv):
   norms = np.where(np.isfinite(jac), jac, np.nan)
   result = {"workdir": args.workdir, "seed_index": args.seed_index, "checkpoint_epoch":
             run.epoch, "task": args.task, "lte": np.asarray(lte0).tolist(),
-            "horizon": args.horizon,
+            "horizon": args.horizon, "ascent_step": args.ascent_step,
             "solver_iterations": int(env.mj_model.opt.iterations),
+            "primal_first_nonfinite_step": primal_first,
+            "primal_nonfinite_op": primal_found,
             "reverse_finite": reverse_finite.tolist(),
             "reverse_norm": np.linalg.norm(np.where(np.isfinite(reverse), reverse, np.nan),
                                            axis=-1).tolist(),
@@ -183,21 +245,7 @@ def main(argv):
       tangent = jax.tree.map(   # integer leaves: float0 tangents (jit hands back void)
           lambda p, x: x if jnp.issubdtype(jnp.result_type(p), jnp.inexact)
           else np.zeros(np.shape(p), jax.dtypes.float0), state, tangent)
-      jax.config.update("jax_debug_nans", True)
-      jax.config.update("jax_debug_infs", True)
-      try:
-        with jax.disable_jit():
-          jax.jvp(step_fn, (lte0, state), (dz, tangent))
-        found["message"] = "no NaN/inf raised op by op"
-      except FloatingPointError as e:
-        frames = traceback.extract_tb(e.__traceback__)
-        found["message"] = str(e).splitlines()[0]
-        found["frames"] = [f"{f.filename.split('site-packages/')[-1]}:{f.lineno} "
-                           f"{f.name}: {f.line}" for f in frames
-                           if "mjx" in f.filename or "earjax" in f.filename][-15:]
-      finally:
-        jax.config.update("jax_debug_nans", False)
-        jax.config.update("jax_debug_infs", False)
+      found.update(op_by_op(jax.jvp, step_fn, (lte0, state), (dz, tangent)))
     print(json.dumps(found, indent=1), flush=True)
     result["first_nonfinite_op"] = found
   with open(args.out, "w") as f:
