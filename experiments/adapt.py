@@ -111,8 +111,7 @@ def gradient_search(method: str, run, task_params: np.ndarray, key: jax.Array):
 
     def go(policy, critic_params, key):
       del critic_params
-      objective = gradient.rollout_objective(env, policy, task_params, config.episodes,
-                                             config.horizon)
+      objective = gradient.rollout_objective(env, policy, task_params, config.horizon)
       return gradient.ascend(objective, init, key, config)
     critic_params = None
   else:
@@ -121,8 +120,7 @@ def gradient_search(method: str, run, task_params: np.ndarray, key: jax.Array):
 
     def go(policy, critic_params, key):
       critic = lambda obs, action, label: critic_apply(critic_params, obs, action, label)
-      objective = gradient.critic_objective(run.env, policy, critic, task_params, labels,
-                                            config.episodes)
+      objective = gradient.critic_objective(run.env, policy, critic, task_params, labels)
       return gradient.ascend(objective, init, key, config)
   start = time.time()
   best, history = jax.device_get(jax.jit(go)(run.policy, critic_params, key))
@@ -131,15 +129,18 @@ def gradient_search(method: str, run, task_params: np.ndarray, key: jax.Array):
 
 def gradient_diagnostics(history, g: int, t: int) -> dict:
   """A gradient method's step ``g`` on task ``t``: whether its gradient was finite, its
-  L2 norm (None where it or its norm is not finite), the LTE it rolled out (``lte``, so
-  a step's gradient can be traced again from the record) and how far that is from the
-  first step's (``lte_distance``); nothing for the searches."""
+  L2 norm (None where it or its norm is not finite), how many of the step's episodes it
+  averages (``episodes_used``: the others' return or derivative was not finite), the
+  LTE it rolled out (``lte``, so a step's gradient can be traced again from the record)
+  and how far that is from the first step's (``lte_distance``); nothing for the
+  searches."""
   if "grad_norm" not in history:
     return {}
   norm = float(history["grad_norm"][g, t])
   lte = np.asarray(history["lte"][:, t])
   return {"grad_finite": bool(history["grad_finite"][g, t]),
           "grad_norm": norm if np.isfinite(norm) else None,
+          "episodes_used": int(history["episodes_used"][g, t]),
           "lte": lte[g].tolist(),
           "lte_distance": float(np.linalg.norm(lte[g] - lte[0]))}
 

@@ -34,10 +34,35 @@ def test_labels_mix_the_two_nearest_training_tasks():
                              ltes[[2, 0]])
 
 
-def test_a_task_with_a_nonfinite_gradient_entry_gets_a_zero_step():
-  g = jnp.asarray([[1.0, jnp.nan, 2.0], [1.0, jnp.inf, 2.0], [1.0, -2.0, 3.0]])
-  np.testing.assert_array_equal(gradient.zero_nonfinite_rows(g),
-                                [[0, 0, 0], [0, 0, 0], [1, -2, 3]])
+def test_an_episode_that_blows_up_is_left_out_of_its_tasks_step():
+  """Task 0's second of three episodes returns NaN (a physics blow-up): its step is the
+  mean of the other two episodes' values and derivatives, by hand; task 1's episodes all
+  blow up, so it gets no gradient and says so (``grad_finite`` False, 0 episodes used)
+  instead of a silent zero step."""
+  targets = jnp.asarray([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+  scale = jnp.asarray([1.0, 2.0, 3.0, 1.0, 1.0, 1.0])            # per episode (row)
+  blown = jnp.asarray([False, True, False, True, True, True])
+
+  def objective(rows, key):
+    del key
+    value = scale * jnp.sum(rows * jnp.repeat(targets, 3, 0), -1)
+    value = jnp.where(blown, jnp.nan, value)
+    return value, (value, {"velocity": 10 * value})
+
+  start = l2_normalize(jnp.asarray([[0.6, 0.8, 0.0], [0.0, 0.6, 0.8]]))
+  config = gradient.GradientConfig(episodes=3, steps=1, learning_rate=0.1,
+                                   max_grad_norm=1e9)
+  _, history = gradient.ascend(objective, start, jax.random.PRNGKey(0), config)
+  np.testing.assert_array_equal(history["episodes_used"][0], [2, 0])
+  np.testing.assert_array_equal(history["grad_finite"][0], [True, False])
+  np.testing.assert_allclose(history["best"][0, 0], (1.0 + 3.0) / 2 * 0.6, rtol=1e-6)
+  np.testing.assert_allclose(history["best_aux"]["velocity"][0, 0], 10 * 1.2, rtol=1e-6)
+  assert np.isnan(history["best"][0, 1])
+  # d/du of mean_e scale_e <normalize(u), (1,0,0)> over the two kept episodes, at u = z:
+  z = np.asarray(start[0])
+  by_hand = 2.0 * (np.eye(3)[0] - z[0] * z)         # (I - z z^T) e_1, |u| = 1
+  np.testing.assert_allclose(history["grad_norm"][0, 0], np.linalg.norm(by_hand), rtol=1e-5)
+  assert np.isnan(history["grad_norm"][0, 1])
 
 
 def test_the_gradient_norm_survives_squares_that_overflow_float32():
@@ -55,7 +80,7 @@ def test_ascent_finds_the_maximiser_on_the_sphere_and_keeps_the_best_step():
     return value, (value, {"velocity": value})
 
   start = cem.random_sphere(jax.random.PRNGKey(5), (4, 3))
-  config = gradient.GradientConfig(steps=60, learning_rate=0.1)
+  config = gradient.GradientConfig(episodes=1, steps=60, learning_rate=0.1)
   best, history = jax.jit(lambda k: gradient.ascend(objective, start, k, config))(
       jax.random.PRNGKey(0))
   chex.assert_shape([history["best"], history["lte"], history["grad_norm"]],
@@ -77,11 +102,12 @@ def point():
 
 def test_the_rollout_gradient_is_the_derivative_of_the_mean_return(point):
   env, _, policy = point
-  objective = gradient.rollout_objective(env, policy, np.array([[1.0], [-0.5]]), episodes=3)
+  objective = gradient.rollout_objective(env, policy, np.array([[1.0], [-0.5]]))
   u = cem.random_sphere(jax.random.PRNGKey(7), (2, 3))
   key = jax.random.PRNGKey(1)
-  f = jax.jit(lambda u: objective(l2_normalize(u), key)[0].sum())
-  grad = jax.jit(jax.grad(lambda u: objective(l2_normalize(u), key)[0].sum()))(u)
+  mean_return = lambda u: objective(jnp.repeat(l2_normalize(u), 3, 0), key)[0].mean() * 2
+  f = jax.jit(mean_return)
+  grad = jax.jit(jax.grad(mean_return))(u)
   direction = cem.random_sphere(jax.random.PRNGKey(2), u.shape)
   eps = 1e-2
   finite = (f(u + eps * direction) - f(u - eps * direction)) / (2 * eps)
@@ -134,7 +160,7 @@ def test_a_gradient_too_large_for_adams_square_still_moves_the_lte():
     return value, (value, {"velocity": value})
 
   start = cem.random_sphere(jax.random.PRNGKey(5), (2, 3))
-  config = gradient.GradientConfig(steps=4, learning_rate=0.1)
+  config = gradient.GradientConfig(episodes=1, steps=4, learning_rate=0.1)
   _, history = gradient.ascend(objective, start, jax.random.PRNGKey(0), config)
   lte = np.asarray(history["lte"])
   assert np.asarray(history["grad_finite"]).all()
@@ -151,10 +177,10 @@ def test_the_critic_gradient_reaches_the_lte_through_the_action_alone(point):
   task_params, labels = np.array([[1.0]]), np.array([[1.0, 0.0]])
   w = jnp.array([0.7])
   critic = lambda obs, action, label: jnp.stack([action @ w, action @ w])
-  objective = gradient.critic_objective(env, policy, critic, task_params, labels, episodes=2)
+  objective = gradient.critic_objective(env, policy, critic, task_params, labels)
   lte = cem.random_sphere(jax.random.PRNGKey(7), (1, 3))
   key = jax.random.PRNGKey(4)
-  grad = jax.grad(lambda z: objective(z, key)[0].sum())(lte)
+  grad = jax.grad(lambda z: objective(jnp.repeat(z, 2, 0), key)[0].mean())(lte)
 
   def by_hand(z):
     episode = lte_lib.rollout(env, policy, jnp.repeat(lte, 2, 0), jnp.repeat(
@@ -170,7 +196,7 @@ def test_the_critic_gradient_reaches_the_lte_through_the_action_alone(point):
 def test_warp_is_refused_in_one_line(point):
   warp_env = envs.make("hopper_vel", impl="warp")
   with pytest.raises(ValueError) as e:
-    gradient.rollout_objective(warp_env, point[2], np.array([[1.0]]), 2)
+    gradient.rollout_objective(warp_env, point[2], np.array([[1.0]]))
   assert str(e.value) == ("gradient LTE adaptation differentiates through the rollout, and "
                           "hopper_vel with impl=warp has no gradients; use impl=jax")
 
@@ -193,6 +219,7 @@ def test_adapt_runs_both_gradients_on_the_budget_of_cem(tiny_ear_run, tmp_path):
     assert [r["env_steps"] for r in rows] == [budget // 2, budget]
     assert all(np.isfinite(r["best_return"]) for r in rows)
     assert all(r["grad_finite"] and r["grad_norm"] > 0 for r in rows)   # Point-Vel is smooth
+    assert all(r["episodes_used"] == 90 for r in rows)
     assert rows[0]["lte_distance"] == 0.0 and rows[1]["lte_distance"] > 0.0
     np.testing.assert_allclose(np.linalg.norm(np.subtract(rows[1]["lte"], rows[0]["lte"])),
                                rows[1]["lte_distance"], rtol=1e-6)

@@ -25,8 +25,9 @@ gradients of the task's reward:
 The search starts from the LTE of the training task nearest to each new one
 (``nearest_ltes``): a gradient is local, where CEM starts from random unit vectors.  The
 history's per-step ``best`` and ``elite_mean`` are both the mean return of the step's
-episodes under the current Z (all of a step's episodes share one Z), and the result is
-the Z of the step with the highest of those means.
+episodes under the current Z (all of a step's episodes share one Z; an episode whose
+return or derivative is not finite is left out, ``ascend``), and the result is the Z of
+the step with the highest of those means.
 """
 from __future__ import annotations
 
@@ -43,7 +44,9 @@ from earjax.envs import TaskFamilyEnv
 from earjax.networks import deterministic_action, l2_normalize
 from earjax.policy import FrozenPolicy
 
-# objective(ltes [K, d], key) -> (value to ascend [K], (mean return [K], aux {name: [K]}))
+# objective(rows [K * E, d], key) -> (value to ascend [K * E], (return [K * E],
+# aux {name: [K * E]})): one row per episode, the K tasks' LTEs each repeated for its E
+# episodes (task-major), every episode's value depending on its own row alone.
 Objective = Callable[[jax.Array, jax.Array], tuple[jax.Array, tuple[jax.Array, dict]]]
 
 
@@ -106,58 +109,51 @@ def _repeat(x: jax.Array, n: int) -> jax.Array:
   return jnp.repeat(jnp.asarray(x), n, axis=0)
 
 
+def _episodes_per_task(rows: jax.Array, task_params: jax.Array) -> int:
+  return rows.shape[0] // task_params.shape[0]
+
+
 def rollout_objective(env: TaskFamilyEnv, policy: FrozenPolicy, task_params,
-                      episodes: int, horizon: int = 0) -> Objective:
-  """The mean return of ``episodes`` deterministic episodes per task, differentiable in
-  the LTEs through the rollout (through at most ``horizon`` steps of dynamics if > 0:
+                      horizon: int = 0) -> Objective:
+  """Each episode's return (deterministic actions) under its row's LTE, differentiable
+  in the LTE through the rollout (through at most ``horizon`` steps of dynamics if > 0:
   ``acting.rollout``'s ``truncate``)."""
   require_differentiable(env)
   task_params = jnp.asarray(task_params, jnp.float32)
 
-  def objective(ltes, key):
-    k = ltes.shape[0]
-    episode = lte_lib.rollout(env, policy, _repeat(ltes, episodes),
-                              _repeat(task_params, episodes),
-                              jax.random.split(key, k * episodes), remat=True,
+  def objective(rows, key):
+    episode = lte_lib.rollout(env, policy, rows,
+                              _repeat(task_params, _episodes_per_task(rows, task_params)),
+                              jax.random.split(key, rows.shape[0]), remat=True,
                               truncate=horizon)
-    per_task = lambda x: x.reshape(k, episodes).mean(-1)
-    ret = per_task(episode.ret)
-    return ret, (jax.lax.stop_gradient(ret),
-                 {"velocity": jax.lax.stop_gradient(per_task(episode.velocity))})
+    return episode.ret, (jax.lax.stop_gradient(episode.ret),
+                         {"velocity": jax.lax.stop_gradient(episode.velocity)})
 
   return objective
 
 
 def critic_objective(env: TaskFamilyEnv, policy: FrozenPolicy, critic: Callable,
-                     task_params, labels, episodes: int) -> Objective:
-  """min(Q1, Q2)(s, tanh(mean(s, Z)), label) over the states of ``episodes``
-  deterministic episodes per task under Z; ``critic(obs, action, label) -> [2, ...]``
-  (the run's twin critics), ``labels`` [K, N] (``task_labels``)."""
+                     task_params, labels) -> Objective:
+  """Per episode (deterministic, under its row's Z), min(Q1, Q2)(s, tanh(mean(s, Z)),
+  label) averaged over the episode's alive states; ``critic(obs, action, label) ->
+  [2, ...]`` (the run's twin critics), ``labels`` [K, N] (``task_labels``)."""
   task_params = jnp.asarray(task_params, jnp.float32)
   labels = jnp.asarray(labels, jnp.float32)
 
-  def objective(ltes, key):
-    k = ltes.shape[0]
-    batch_ltes = _repeat(ltes, episodes)
-    episode = lte_lib.rollout(env, policy, jax.lax.stop_gradient(batch_ltes),
+  def objective(rows, key):
+    episodes = _episodes_per_task(rows, task_params)
+    episode = lte_lib.rollout(env, policy, jax.lax.stop_gradient(rows),
                               _repeat(task_params, episodes),
-                              jax.random.split(key, k * episodes), keep_states=True)
+                              jax.random.split(key, rows.shape[0]), keep_states=True)
     obs = episode.obs[:-1]                                  # [T, K * E, o]: s_t
     steps = obs.shape[0]
     at = lambda x: jnp.broadcast_to(x, (steps,) + x.shape)  # [K * E, ...] -> [T, K * E, ...]
-    mean, _ = policy.decode_fn(policy.params, obs, at(batch_ltes))
+    mean, _ = policy.decode_fn(policy.params, obs, at(rows))
     q = jnp.min(critic(obs, deterministic_action(mean), at(_repeat(labels, episodes))), 0)
-    alive = episode.alive.reshape(steps, k, episodes)
-    value = (q.reshape(steps, k, episodes) * alive).sum((0, 2)) / alive.sum((0, 2))
-    per_task = lambda x: x.reshape(k, episodes).mean(-1)
-    return value, (per_task(episode.ret), {"velocity": per_task(episode.velocity)})
+    value = (q * episode.alive).sum(0) / episode.alive.sum(0)
+    return value, (episode.ret, {"velocity": episode.velocity})
 
   return objective
-
-
-def zero_nonfinite_rows(x: jax.Array) -> jax.Array:
-  """``x`` [K, d] with every row that has a NaN or an infinity set to zeros."""
-  return jnp.where(jnp.all(jnp.isfinite(x), axis=-1, keepdims=True), x, 0.0)
 
 
 def clip_rows(x: jax.Array, max_norm: float) -> jax.Array:
@@ -183,33 +179,55 @@ def ascend(objective: Objective, init_ltes, key: jax.Array,
   ``lax.scan``.  Returns (the LTE of each task's best step [K, d], history as
   ``cem.cem``'s: ``best``, ``elite_mean`` [G, K] (the step's mean return), ``best_aux``
   [G, K] and ``lte`` [G, K, d], the LTE each step rolled out; and the gradient's
-  ``grad_finite`` and ``grad_norm`` [G, K], its L2 norm before clipping, NaN where it
-  was not finite and Adam got zeros)."""
-  # A task's gradient with any non-finite entry (MJX with one solver iteration can
-  # diverge) is zeroed whole instead of poisoning Adam's moments for every later step
-  # (optax.zero_nans would pass an infinity, and keep a row's finite entries).
+  ``grad_finite`` and ``grad_norm`` [G, K], its L2 norm before clipping, NaN where no
+  episode gave a gradient and Adam got zeros; ``episodes_used`` [G, K], the episodes it
+  was averaged over).
+
+  Each step rolls out ``config.episodes`` episodes per task, one row of LTEs per
+  episode, and takes every episode's own derivative (a vjp to the rows).  An episode
+  whose value or derivative is not finite is left out of its task's mean, value and
+  gradient alike: MJX with one solver iteration can blow up on an episode (its state,
+  and so its return, turns NaN), and over a long horizon the product of the step
+  Jacobians can overflow float32; one such episode of 90 no longer zeroes the task's
+  whole step.  The step's return and aux are the means over its finite episodes."""
   optimizer = optax.chain(
-      optax.stateless(lambda g, _: clip_rows(zero_nonfinite_rows(g), config.max_grad_norm)),
+      optax.stateless(lambda g, _: clip_rows(g, config.max_grad_norm)),
       optax.adam(config.learning_rate))
   u = jnp.asarray(init_ltes, jnp.float32)
+  num_tasks, episodes = u.shape[0], config.episodes
   project = l2_normalize if config.normalize else (lambda x: x)
+  per_task = lambda x: x.reshape((num_tasks, episodes) + x.shape[1:])
 
-  def surrogate(u, key):
-    value, (ret, aux) = objective(project(u), key)
-    return -value.sum(), (ret, aux)
+  def masked_mean(x, ok, count):
+    """Mean over each task's episodes where ``ok``; NaN for a task with none."""
+    ok = ok.reshape(ok.shape + (1,) * (x.ndim - 1))
+    total = per_task(jnp.where(ok, x, 0.0)).sum(1)
+    return total / count.reshape(count.shape + (1,) * (total.ndim - 1))
 
   def step(carry, key):
     u, opt_state, best, best_return = carry
-    (_, (ret, aux)), grad = jax.value_and_grad(surrogate, has_aux=True)(u, key)
-    finite = jnp.all(jnp.isfinite(grad), axis=-1)
-    lte = project(u)
+    lte, project_vjp = jax.vjp(project, u)
+    value, rows_vjp, (ret, aux) = jax.vjp(lambda rows: objective(rows, key),
+                                          _repeat(lte, episodes), has_aux=True)
+    ok = jnp.isfinite(value) & jnp.isfinite(ret)                       # [K * E]
+    row_grads = rows_vjp(ok.astype(value.dtype))[0]                    # d value_e / d row_e
+    used = ok & jnp.all(jnp.isfinite(row_grads), axis=-1)
+    episodes_used = per_task(used).sum(1)
+    count = jnp.maximum(episodes_used, 1).astype(value.dtype)
+    grad_lte = masked_mean(row_grads, used, count)                     # [K, d]
+    grad = -project_vjp(grad_lte)[0]                                   # descent on -value
+    finite = episodes_used > 0
+    ok_count = per_task(ok).sum(1)
+    ret = jnp.where(ok_count > 0, masked_mean(ret, ok, jnp.maximum(ok_count, 1)), jnp.nan)
+    aux = jax.tree.map(lambda x: jnp.where(ok_count > 0, masked_mean(
+        x, ok, jnp.maximum(ok_count, 1)), jnp.nan), aux)
     better = ret > best_return
     best = jnp.where(better[:, None], lte, best)
     updates, opt_state = optimizer.update(grad, opt_state)
     return ((optax.apply_updates(u, updates), opt_state, best,
-             jnp.maximum(ret, best_return)),
+             jnp.where(better, ret, best_return)),
             {"best": ret, "elite_mean": ret, "best_aux": aux, "lte": lte,
-             "grad_finite": finite,
+             "grad_finite": finite, "episodes_used": episodes_used,
              "grad_norm": jnp.where(finite, safe_norm(grad), jnp.nan)})
 
   start = (u, optimizer.init(u), project(u), jnp.full(u.shape[:1], -jnp.inf))
