@@ -125,8 +125,11 @@ def environment() -> dict:
 
 def env_model_options(env) -> dict | None:
   """What the env's compiled MJX model runs (``model_options.read``: solver, iterations,
-  line search, timestep, substeps, ...); None for an env without one (a brax pipeline,
-  a pure-JAX or host family)."""
+  line search, timestep, substeps, ...), a Playground family's read off Playground's own
+  env; None for an env without one (a brax pipeline, a pure-JAX or host family)."""
+  playground = getattr(env, "playground", None)
+  if playground is not None:
+    return model_options.read(playground.mjx_model.opt, playground.n_substeps)
   if getattr(env, "backend", None) != "mjx" or not hasattr(env, "mjx_model"):
     return None
   return model_options.read(env.mjx_model.opt, env.substeps)

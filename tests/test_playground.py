@@ -11,6 +11,7 @@ from mujoco_playground import registry
 import numpy as np
 import pytest
 
+from benchmarks import common
 from earjax import envs
 from earjax.config import validate
 from earjax.envs.playground import WALKER_STAND_HEIGHT, PlaygroundWalkerSpeed
@@ -67,6 +68,11 @@ def test_the_solver_budget_is_the_mjcfs_unless_given_and_validation_takes_warp()
           one.mj_model.opt.iterations) == (1, 3, 1)
   assert one.differentiable and not envs.make(FAMILY, impl="warp").differentiable
   assert validate(tiny_config(env_name=FAMILY, **{"env.impl": "warp"})) == []
+  # What the benchmarks record is read off the model Playground steps: 10 substeps of
+  # 2.5 ms per 25 ms control step, and the budget given.
+  options = common.env_model_options(one)
+  assert (options["substeps"], options["iterations"], options["ls_iterations"]) == (10, 1, 3)
+  assert options["timestep"] == pytest.approx(0.0025)
 
 
 def test_the_family_is_playgrounds_walker_with_five_speeds(env):
