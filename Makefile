@@ -19,7 +19,7 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 $(STAMP): $(PY) setup.cfg pyproject.toml $(LOCK)
-	$(PY) -m pip install --quiet --no-compile -c $(LOCK) -e '.[$(EXTRAS)]'
+	$(PY) -m pip install --quiet -c $(LOCK) -e '.[$(EXTRAS)]'
 	touch $(STAMP)
 
 install: $(STAMP)
