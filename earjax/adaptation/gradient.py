@@ -198,10 +198,10 @@ def ascend(objective: Objective, init_ltes, key: jax.Array,
   project = l2_normalize if config.normalize else (lambda x: x)
   per_task = lambda x: x.reshape((num_tasks, episodes) + x.shape[1:])
 
-  def masked_mean(x, ok, count):
-    """Mean over each task's episodes where ``ok``; NaN for a task with none."""
-    ok = ok.reshape(ok.shape + (1,) * (x.ndim - 1))
-    total = per_task(jnp.where(ok, x, 0.0)).sum(1)
+  def masked_mean(x, ok):
+    """Mean over each task's episodes where ``ok`` [K, ...]; NaN for a task with none."""
+    count = per_task(ok).sum(1).astype(x.dtype)
+    total = per_task(jnp.where(ok.reshape(ok.shape + (1,) * (x.ndim - 1)), x, 0.0)).sum(1)
     return total / count.reshape(count.shape + (1,) * (total.ndim - 1))
 
   def step(carry, key):
@@ -213,14 +213,11 @@ def ascend(objective: Objective, init_ltes, key: jax.Array,
     row_grads = rows_vjp(ok.astype(value.dtype))[0]                    # d value_e / d row_e
     used = ok & jnp.all(jnp.isfinite(row_grads), axis=-1)
     episodes_used = per_task(used).sum(1)
-    count = jnp.maximum(episodes_used, 1).astype(value.dtype)
-    grad_lte = masked_mean(row_grads, used, count)                     # [K, d]
-    grad = -project_vjp(grad_lte)[0]                                   # descent on -value
     finite = episodes_used > 0
-    ok_count = per_task(ok).sum(1)
-    ret = jnp.where(ok_count > 0, masked_mean(ret, ok, jnp.maximum(ok_count, 1)), jnp.nan)
-    aux = jax.tree.map(lambda x: jnp.where(ok_count > 0, masked_mean(
-        x, ok, jnp.maximum(ok_count, 1)), jnp.nan), aux)
+    grad_lte = jnp.where(finite[:, None], masked_mean(row_grads, used), 0.0)   # [K, d]
+    grad = -project_vjp(grad_lte)[0]                                   # descent on -value
+    ret = masked_mean(ret, ok)
+    aux = jax.tree.map(lambda x: masked_mean(x, ok), aux)
     better = ret > best_return
     best = jnp.where(better[:, None], lte, best)
     updates, opt_state = optimizer.update(grad, opt_state)

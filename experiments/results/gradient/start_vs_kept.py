@@ -106,7 +106,7 @@ def main(argv):
             "every_step_finite": sum(r["steps_finite"] == r["steps"] for r in rows),
             **{k: {"mean": v["mean"], "mean_ci": v["mean_ci"]} for k, v in ci.items()}}
 
-  tasks = sorted({p["task"] for p in pairs}, key=lambda n: [p["task"] for p in pairs].index(n))
+  tasks = list(dict.fromkeys(p["task"] for p in pairs))   # in the results' order
   out = {"workdir": args.workdir, "results": args.results, "checkpoint": args.checkpoint,
          "episodes": args.episodes, "pairs": pairs,
          "by_task": {t: summary([p for p in pairs if p["task"] == t]) for t in tasks},
