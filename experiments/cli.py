@@ -15,6 +15,18 @@ def fail(lines, code: int = 2) -> None:
   sys.exit(code)
 
 
+def named_runs(pairs: list[str]) -> dict[str, str]:
+  """``{name: workdir spec}`` of a ``--runs`` flag's ``name=workdir`` pairs (one line and
+  exit 2 on a malformed pair)."""
+  specs = {}
+  for pair in pairs:
+    name, _, spec = pair.partition("=")
+    if not name or not spec:
+      fail([f"--runs takes name=workdir pairs, got {pair!r}"])
+    specs[name] = spec
+  return specs
+
+
 def parse_flags(argv: list[str]) -> list[str]:
   """absl's flag parsing, with config_flags' tracebacks turned into one line each."""
   try:

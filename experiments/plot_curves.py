@@ -2,12 +2,13 @@
 
   python -m experiments.plot_curves --workdirs=runs/a,runs/b --out=curves.png
 """
-import json
 import os
 
 from absl import app
 from absl import flags
 import matplotlib
+
+from earjax.training.loggers import read_rows
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  pylint: disable=g-import-not-at-top
@@ -16,14 +17,9 @@ _WORKDIRS = flags.DEFINE_list("workdirs", None, "Run directories to plot.", requ
 _OUT = flags.DEFINE_string("out", "curves.png", "Output PNG.")
 
 
-def read(workdir):
-  with open(os.path.join(workdir, "metrics.jsonl")) as f:
-    return [json.loads(line) for line in f]
-
-
 def main(argv):
   del argv
-  runs = {os.path.basename(os.path.normpath(w)): read(w) for w in _WORKDIRS.value}
+  runs = {os.path.basename(os.path.normpath(w)): read_rows(w) for w in _WORKDIRS.value}
   has = lambda key: any(key in r for rows in runs.values() for r in rows)
   # Panels: the mean return, the success rate, the velocity error and the direction
   # error where the runs report them, then per task the velocity (velocity families) or the success rate.

@@ -18,7 +18,6 @@ vs env steps with 95 % CI bands).
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import sys
 
@@ -28,6 +27,7 @@ import numpy as np
 
 from earjax import files
 from earjax.statistics import BOOTSTRAP_REPS, interval_estimates
+from earjax.training.loggers import read_rows, seed_values
 from experiments import cli
 
 _RUNS = flags.DEFINE_list("runs", None, "name=workdir[+workdir...] pairs.", required=True)
@@ -39,37 +39,10 @@ _LOWER = flags.DEFINE_bool("lower_is_better", None, "Whether a lower figure is b
 _OUT = flags.DEFINE_string("out", None, "Output folder.", required=True)
 
 
-def rows_of(workdir: str) -> list[dict]:
-  path = os.path.join(workdir, "metrics.jsonl")
-  if not os.path.exists(path):
-    raise ValueError(f"{workdir!r} holds no metrics.jsonl")
-  rows = []
-  with open(path) as f:
-    for line in f:
-      try:
-        rows.append(json.loads(line))
-      except json.JSONDecodeError:   # a torn last line of a run that was killed
-        continue
-  if not rows:
-    raise ValueError(f"{workdir!r} has no evaluation yet (metrics.jsonl is empty)")
-  return rows
-
-
-def seed_values(row: dict, metric: str) -> list[float]:
-  """Every seed's ``metric`` in one metrics row (one value for a single-seed run)."""
-  if "seeds" in row:
-    if metric not in row["seeds"]:
-      raise ValueError(f"no {metric!r} in the run's rows")
-    return [float(v) for v in row["seeds"][metric]]
-  if metric not in row:
-    raise ValueError(f"no {metric!r} in the run's rows")
-  return [float(row[metric])]
-
-
 def method_scores(spec: str, metric: str, epoch: int | None):
   """(per-seed scores at the epoch, {env_steps: per-seed scores} of every evaluation
   all the method's runs share) of ``workdir[+workdir...]``."""
-  runs = [rows_of(w) for w in spec.split("+")]
+  runs = [read_rows(w) for w in spec.split("+")]
   final, curves = [], {}
   for rows in runs:
     chosen = rows[-1] if epoch is None else next(
@@ -135,12 +108,7 @@ def plot(curves: dict, reps: int, metric: str, path: str) -> dict:
 
 def main(argv):
   cli.start(argv)
-  specs = {}
-  for pair in _RUNS.value:
-    name, _, spec = pair.partition("=")
-    if not name or not spec:
-      cli.fail([f"--runs takes name=workdir pairs, got {pair!r}"])
-    specs[name] = spec
+  specs = cli.named_runs(_RUNS.value)
   try:
     loaded = {n: method_scores(s, _METRIC.value, _EPOCH.value) for n, s in specs.items()}
   except ValueError as e:

@@ -78,3 +78,40 @@ def test_seeded_intervals_repeat_and_bracket_the_mean():
   assert first == statistics.interval_estimates(scores, reps=300, seed=0)["a"]
   assert first["mean"] == pytest.approx(0.42) and first["n"] == 5
   assert 0.1 <= first["mean_ci"][0] < 0.42 < first["mean_ci"][1] <= 0.9
+
+
+def tsac_rows(lambdas, sparse, budgets):
+  """A batched TSAC run's rows: epoch e's seeds have ``lambdas[e]`` etc.; the shared
+  policy's estimate is the final action's minus 1."""
+  rows = []
+  for e, (lam, q, b) in enumerate(zip(lambdas, sparse, budgets)):
+    seeds = {"train/lagrange": lam, "train/sparse_return": q, "train/budget": b,
+             "train/sp_sparse_return": [v - 1.0 for v in q]}
+    rows.append({"epoch": 10 * (e + 1), "env_steps": 1000 * (e + 1),
+                 **{k: float(np.mean(v)) for k, v in seeds.items()}, "seeds": seeds})
+  return rows
+
+
+def test_the_lagrangian_plot_reads_every_seeds_multiplier_and_gap(tmp_path):
+  """``experiments.plot_lagrangian``: per seed, lambda's last and largest value and the last
+  gap b - Q_s(final action), by hand; a malformed --runs pair is one line."""
+  write_run(tmp_path / "cell", tsac_rows(lambdas=[[1.0, 2.0], [3.0, 1.5], [2.5, 0.0]],
+                                         sparse=[[1.0, 1.0], [2.0, 4.0], [3.0, 5.0]],
+                                         budgets=[[2.0, 2.0], [2.4, 4.8], [3.6, 6.0]]))
+  out = tmp_path / "plot" / "lagrangian.png"
+  proc = subprocess.run([sys.executable, "-m", "experiments.plot_lagrangian",
+                         f"--runs=cell={tmp_path / 'cell'}", f"--out={out}"],
+                        cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert out.exists()
+  with open(tmp_path / "plot" / "lagrangian.json") as f:
+    got = json.load(f)["per_seed"]["cell"]
+  assert got["env_steps"] == 3000
+  assert got["lambda_last"] == [2.5, 0.0] and got["lambda_max"] == [3.0, 2.0]
+  assert got["gap_last"] == pytest.approx([0.6, 1.0])
+  proc = subprocess.run([sys.executable, "-m", "experiments.plot_lagrangian", "--runs=cell",
+                         f"--out={out}"], cwd=REPO, capture_output=True, text=True,
+                        timeout=300)
+  assert proc.returncode == 2
+  assert proc.stderr.strip().splitlines() == [
+      "error: --runs takes name=workdir pairs, got 'cell'"]

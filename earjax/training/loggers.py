@@ -48,6 +48,32 @@ def scalars(row: dict[str, Any], first_seed: int) -> dict[str, float]:
   return out
 
 
+def read_rows(workdir: str) -> list[dict[str, Any]]:
+  """``workdir``'s metrics rows, in order; a torn last line (a run killed mid-write) is
+  skipped.  ValueError (one line) where there is no file or no row yet."""
+  path = os.path.join(workdir, METRICS_FILE)
+  if not os.path.exists(path):
+    raise ValueError(f"{workdir!r} holds no {METRICS_FILE}")
+  rows = []
+  with open(path) as f:
+    for line in f:
+      try:
+        rows.append(json.loads(line))
+      except json.JSONDecodeError:
+        continue
+  if not rows:
+    raise ValueError(f"{workdir!r} has no evaluation yet ({METRICS_FILE} is empty)")
+  return rows
+
+
+def seed_values(row: dict[str, Any], metric: str) -> list[float]:
+  """Every seed's ``metric`` in one metrics row (one value for a single-seed run)."""
+  values = row["seeds"] if "seeds" in row else {k: [v] for k, v in row.items()}
+  if metric not in values:
+    raise ValueError(f"no {metric!r} in the run's rows")
+  return [float(v) for v in values[metric]]
+
+
 class _TensorBoard:
   name = "TensorBoard"
 
