@@ -135,15 +135,11 @@ def test_each_tasks_reward_is_playgrounds_own_walker_of_that_speed(env, rollouts
   assert np.ptp(np.asarray(theirs)) > 0.5   # the states span the rewards' range
 
 
-@needs_warp
-def test_two_epochs_of_ear_sac_through_the_adapter():
-  """The family's one training smoke, on Warp: the adapter passes ``impl`` through and
-  nothing else of it depends on it, the JAX physics under ``jit``, ``vmap`` and ``scan``
-  is the rollouts' above, and Warp compiles in a third of MJX's time (the JAX smoke was
-  the file's longest test, 36 s alone on a cold cache)."""
+@pytest.mark.parametrize("impl", ["jax", pytest.param("warp", marks=needs_warp)])
+def test_two_epochs_of_ear_sac_through_the_adapter(impl):
   trainer = trainer_for(tiny_config(
       env_name=FAMILY, task_ids=(1, 4), envs_per_task=1, env_steps_per_epoch=4,
-      grad_steps_per_epoch=2, replay_capacity=8, **{"env.impl": "warp"}))
+      grad_steps_per_epoch=2, replay_capacity=8, **{"env.impl": impl}))
   state = trainer.init(jax.random.PRNGKey(0), trainer.task_params)
   for _ in range(2):
     state, metrics = trainer.epoch(state)
