@@ -53,6 +53,26 @@ def test_a_crashed_jobs_leftover_lock_is_taken_over(tmp_path):
   assert not os.path.exists(os.path.join(workdir, ".lock.process_0"))
 
 
+def test_a_job_whose_lock_file_was_removed_leaves_the_next_jobs_lock_alone(tmp_path):
+  """The workdir's lock file removed under a running job (``rm -rf`` of the workdir's
+  contents) and a second job started there: when the first ends, the second still holds
+  the workdir (a third is refused) and, when it ends, it removes its file without error.
+  (Before, the first job removed the second's file and the second crashed at its end on
+  the missing file, after a complete run.)"""
+  workdir = str(tmp_path / "run")
+  os.makedirs(workdir)
+  path = os.path.join(workdir, ".lock.process_0")
+  first = WorkdirLock(workdir, 0)
+  first.acquire()
+  os.remove(path)
+  with WorkdirLock(workdir, 0):
+    first.release()
+    assert os.path.exists(path)
+    with pytest.raises(ConfigError, match=busy_line(workdir, os.getpid())):
+      WorkdirLock(workdir, 0).acquire()
+  assert os.listdir(workdir) == []
+
+
 def test_the_same_command_twice_runs_once(tmp_path):
   """``experiments.train`` started twice on one workdir, a second apart: the second exits
   2 with one line; the first runs on alone (no interleaved metrics) and stops cleanly."""

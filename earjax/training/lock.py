@@ -58,9 +58,15 @@ class WorkdirLock:
     self._fd = fd
 
   def release(self) -> None:
-    """Lets the workdir go: the file is removed, then unlocked."""
+    """Lets the workdir go: the file is removed, then unlocked.  Only our own file: if
+    the path was removed under the job (``rm -rf`` of the workdir) and a later job has
+    locked a new file there, that job's lock stays."""
     if self._fd is not None:
-      os.remove(self.path)
+      try:
+        if os.stat(self.path).st_ino == os.fstat(self._fd).st_ino:
+          os.remove(self.path)
+      except FileNotFoundError:
+        pass
       fcntl.flock(self._fd, fcntl.LOCK_UN)
       os.close(self._fd)
       self._fd = None
