@@ -63,14 +63,17 @@ def main(argv):
   for column, (name, data) in enumerate(runs.items()):
     steps = data["env_steps"] / 1e3
     top, bottom = axes[0, column], axes[1, column]
-    top.plot(steps, data[LAMBDA], lw=0.9)
+    for seed in range(data[LAMBDA].shape[1]):     # one colour per seed, one style per figure
+      color = f"C{seed}"
+      top.plot(steps, data[LAMBDA][:, seed], color=color, lw=0.9, label=f"seed {seed}")
+      for metric, label, style in ESTIMATES:
+        bottom.plot(steps, data[metric][:, seed], color=color, ls=style, lw=0.9,
+                    label=label if seed == 0 else None)
     top.set_title(name, fontsize=9)
-    for metric, label, style in ESTIMATES:
-      lines = bottom.plot(steps, data[metric], ls=style, lw=0.9)
-      lines[0].set_label(label)
     bottom.set_xlabel("thousand env steps (per seed)")
   axes[0, 0].set_ylabel("lambda (one line per seed)")
   axes[1, 0].set_ylabel("sparse critic's estimate")
+  axes[0, 0].legend(fontsize=7)
   axes[1, 0].legend(fontsize=7)
   for ax in axes.flat:
     ax.grid(alpha=0.3)
