@@ -10,7 +10,8 @@ One column per run (``name=workdir``, as ``experiments.report`` takes them): on 
 (``train/sparse_return``), of the shared policy's own action (``train/sp_sparse_return``)
 and the budget b (``train/budget``), every seed of a batched run a line of its own, so
 that lambda's rise and fall can be read against the gap b - Q_s it integrates.  Also writes
-``<out>.json``: per run and seed, lambda's last and largest value and the last gap.
+``<out>.json``: per run and seed, lambda's last and largest value, the last gap and the
+last lift Q_s(final action) / Q_s(shared policy's action).
 """
 import os
 
@@ -41,11 +42,13 @@ def series(workdir: str) -> dict:
 
 
 def summary(data: dict) -> dict:
-  """Per seed: lambda's last and largest value, and the last gap b - Q_s(final action)."""
+  """Per seed: lambda's last and largest value, the last gap b - Q_s(final action), and
+  the correction's last lift Q_s(final action) / Q_s(shared policy's action)."""
   lam, gap = data[LAMBDA], data["train/budget"] - data["train/sparse_return"]
+  lift = data["train/sparse_return"] / data["train/sp_sparse_return"]
   return {"env_steps": int(data["env_steps"][-1]),
           "lambda_last": lam[-1].tolist(), "lambda_max": lam.max(axis=0).tolist(),
-          "gap_last": gap[-1].tolist()}
+          "gap_last": gap[-1].tolist(), "lift_last": lift[-1].tolist()}
 
 
 def main(argv):
