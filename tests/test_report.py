@@ -93,8 +93,9 @@ def tsac_rows(lambdas, sparse, budgets):
 
 
 def test_the_lagrangian_plot_reads_every_seeds_multiplier_and_gap(tmp_path):
-  """``experiments.plot_lagrangian``: per seed, lambda's last and largest value and the last
-  gap b - Q_s(final action) and lift Q_s(final) / Q_s(shared policy's), by hand; a malformed --runs pair is one line."""
+  """``experiments.plot_lagrangian``: per seed, lambda's last and largest value, the last
+  gap b - Q_s(final action) and lift Q_s(final) / Q_s(shared policy's), by hand; a
+  malformed --runs pair is one line."""
   write_run(tmp_path / "cell", tsac_rows(lambdas=[[1.0, 2.0], [3.0, 1.5], [2.5, 0.0]],
                                          sparse=[[1.0, 1.0], [2.0, 4.0], [3.0, 5.0]],
                                          budgets=[[2.0, 2.0], [2.4, 4.8], [3.6, 6.0]]))
