@@ -23,9 +23,6 @@ policy on fresh deterministic episodes, at most ``budget`` steps spent).
 """
 from __future__ import annotations
 
-import json
-import os
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -35,6 +32,7 @@ from earjax import statistics
 from earjax.envs import base as envs_base
 from earjax.adaptation import cem
 from earjax.training import finetune
+from earjax.training.loggers import read_rows
 from earjax.adaptation import lte as lte_lib
 from earjax.adaptation import maml
 from earjax.adaptation import pearl
@@ -57,8 +55,7 @@ def training_seconds(workdir: str, epoch: int) -> float:
   """The run's wall time (``metrics.jsonl``) at its first logged row at or past ``epoch``
   (the row of ``epoch`` itself where the run logged it, as the jobs do at every
   evaluation and at the end)."""
-  with open(os.path.join(workdir, "metrics.jsonl")) as f:
-    rows = [json.loads(line) for line in f if line.strip()]
+  rows = read_rows(workdir)
   done = [r for r in rows if r["epoch"] >= epoch] or rows[-1:]
   return float(done[0]["wall_time"])
 

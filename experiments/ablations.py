@@ -47,6 +47,7 @@ from earjax import files
 from earjax.adaptation import cem
 from earjax.adaptation import lte as lte_lib
 from earjax.training import ConfigError, NonFiniteError, train_and_evaluate
+from earjax.training.loggers import read_rows
 from experiments import cli
 
 VARIANTS = {
@@ -97,9 +98,7 @@ def child(args: list[str], what: str) -> None:
 
 
 def final_evaluation(workdir: str) -> dict:
-  with open(os.path.join(workdir, "metrics.jsonl")) as f:
-    rows = [json.loads(line) for line in f]
-  return [r for r in rows if "eval/velocity_error_mean" in r][-1]
+  return [r for r in read_rows(workdir) if "eval/velocity_error_mean" in r][-1]
 
 
 def stage(path: str, made_by: dict, args: list[str], what: str) -> None:

@@ -2,7 +2,7 @@
 ``earjax/agents/tsac/__init__.py``: lambda <- clip(lambda + eta (b - mean Q_s), 0, lambda_max)).
 
   python -m experiments.plot_lagrangian \
-      --runs=b1.2_lr1e-2=runs/tsac_sweep/b1.2_lr1e-2,b1.5_lr1e-3=runs/tsac_sweep/b1.5_lr1e-3 \
+      --runs=b1.2_lr1e-2=runs/tsac_sweep/b1.2_lr1e-2,b1.0_lr1e-2=runs/tsac_sweep/b1.0_lr1e-2 \
       --out=runs/tsac_sweep/lagrangian.png
 
 One column per run (``name=workdir``, as ``experiments.report`` takes them): on top lambda

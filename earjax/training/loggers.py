@@ -68,10 +68,11 @@ def read_rows(workdir: str) -> list[dict[str, Any]]:
 
 def seed_values(row: dict[str, Any], metric: str) -> list[float]:
   """Every seed's ``metric`` in one metrics row (one value for a single-seed run)."""
-  values = row["seeds"] if "seeds" in row else {k: [v] for k, v in row.items()}
-  if metric not in values:
+  values = row["seeds"].get(metric) if "seeds" in row else (
+      [row[metric]] if metric in row else None)
+  if values is None:
     raise ValueError(f"no {metric!r} in the run's rows")
-  return [float(v) for v in values[metric]]
+  return [float(v) for v in values]
 
 
 class _TensorBoard:
